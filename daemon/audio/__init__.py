@@ -1,0 +1,1 @@
+"""Audio analysis: diarization, transcription, speech emotion and prosody."""

@@ -1,0 +1,194 @@
+"""One validated config tree: TOML file, then `LPRD_*` environment overrides.
+
+Every field has a default, a description and bounds. Validation happens once, in the
+CLI, and the resulting `Config` is passed down. Nested fields are overridden with a
+double underscore: `LPRD_WORKERS__CPU=4`, `LPRD_AUDIO__DIARIZE_BACKEND=offline`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from daemon.audio.config import AudioConfig
+from daemon.errors import ConfigError
+from daemon.learn.config import TrainConfig
+from daemon.text.config import DescribeConfig
+from daemon.visual.config import VisualConfig
+
+CONFIG_FILENAME = "lprd.toml"
+ENV_PREFIX = "LPRD_"
+VIDEO_EXTENSIONS = ["mp4", "avi", "mov", "mkv", "flv", "wmv", "webm"]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathsConfig(Section):
+    inbox: Path | None = Field(
+        None, description="Folder watched for new videos (default: HOME/inbox)."
+    )
+    store: Path | None = Field(None, description="Artifact store (default: HOME/store).")
+    database: Path | None = Field(None, description="SQLite database file (default: HOME/lprd.db).")
+    logs: Path | None = Field(None, description="Log folder (default: HOME/logs).")
+
+
+class InboxConfig(Section):
+    stable_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="A file is registered once its size and mtime have not changed for this long.",
+    )
+    rescan_interval_s: float = Field(
+        60.0,
+        ge=1.0,
+        le=86400.0,
+        description="Full rescan of the inbox every N seconds (catches missed events).",
+    )
+    originals: Literal["leave", "move"] = Field(
+        "leave",
+        description="'leave' keeps originals in the inbox; 'move' moves them into the store.",
+    )
+    extensions: list[str] = Field(
+        default_factory=lambda: list(VIDEO_EXTENSIONS),
+        description="Accepted container extensions; other files are recorded as rejected.",
+    )
+
+
+class WorkersConfig(Section):
+    cpu: int = Field(2, ge=1, le=64, description="Concurrent CPU-class stages.")
+    gpu: int = Field(
+        1, ge=1, le=8, description="Concurrent GPU-class stages (run on CPU without a GPU)."
+    )
+    poll_interval_s: float = Field(1.0, gt=0.0, le=60.0, description="Idle worker poll interval.")
+    heartbeat_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="Heartbeat interval of running stages."
+    )
+    stale_after_s: float = Field(
+        300.0,
+        gt=0.0,
+        le=86400.0,
+        description="A running stage with no heartbeat for this long belongs to a dead worker.",
+    )
+    stop_timeout_s: float = Field(
+        60.0,
+        gt=0.0,
+        le=3600.0,
+        description="On SIGTERM, wait this long for running stages before returning them to pending.",
+    )
+    backoff_base_s: float = Field(
+        30.0, ge=0.0, le=86400.0, description="First retry delay; doubles each attempt."
+    )
+    backoff_max_s: float = Field(3600.0, ge=0.0, le=604800.0, description="Longest retry delay.")
+
+
+class Config(Section):
+    home: Path = Field(Path("~/lprd"), description="lprd's home folder.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where models run: 'auto' uses CUDA when available."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    inbox: InboxConfig = Field(default_factory=InboxConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    visual: VisualConfig = Field(default_factory=VisualConfig)
+    describe: DescribeConfig = Field(default_factory=DescribeConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self._under_home(self.paths.inbox, "inbox")
+
+    @property
+    def store_dir(self) -> Path:
+        return self._under_home(self.paths.store, "store")
+
+    @property
+    def database_path(self) -> Path:
+        return self._under_home(self.paths.database, "lprd.db")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self._under_home(self.paths.logs, "logs")
+
+    def _under_home(self, value: Path | None, default: str) -> Path:
+        path = (value or Path(default)).expanduser()
+        return path if path.is_absolute() else self.home_dir / path
+
+
+def load_config(
+    home: Path | None = None,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the validated config: defaults < TOML file < environment < explicit home."""
+    env = os.environ if env is None else env
+    home = home or (Path(env["LPRD_HOME"]) if env.get("LPRD_HOME") else None)
+    data: dict[str, Any] = {}
+    file = config_file or ((home or Config().home).expanduser() / CONFIG_FILENAME)
+    if file.exists():
+        data = _read_toml(file)
+    _apply_env(data, env)
+    if home is not None:
+        data["home"] = str(home)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, file)) from None
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Merge `LPRD_SECTION__FIELD=value` variables into the raw config dict."""
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == "LPRD_HOME":
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if parts[0] in {"db_url"}:
+            continue
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {key} targets a non-section")
+        node[parts[-1]] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    """Interpret an environment value as TOML if it parses, else as a plain string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _explain(exc: ValidationError, file: Path) -> str:
+    lines = [f"invalid configuration (file {file}, then LPRD_* environment variables):"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        got = err.get("input")
+        lines.append(f"  {field}: {err['msg']} (got {got!r})")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Fine-tuning, prediction, evaluation and the model registry."""

@@ -1,0 +1,95 @@
+"""Run one stage on one video and record its artifact: the part of a worker that
+knows nothing about the database, so tests and `lprd` tools can call it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+
+from daemon.errors import (
+    PermanentError,
+    StageDeferred,
+    StageSkipped,
+    StopRequested,
+    TransientError,
+)
+from daemon.stages.base import Stage, StageContext, artifact_filename
+
+log = logging.getLogger("lprd.runner")
+
+# Outcome kinds.
+DONE, SKIPPED, DEFERRED, STOPPED, PERMANENT, TRANSIENT = (
+    "done",
+    "skipped",
+    "deferred",
+    "stopped",
+    "permanent",
+    "transient",
+)
+
+
+@dataclass
+class Outcome:
+    """What happened when a stage ran."""
+
+    kind: str
+    message: str = ""
+    backend: str | None = None
+    model: str | None = None
+    summary: str | None = None
+    artifact: str | None = None
+    retry_after_s: float | None = None
+    seconds: float = 0.0
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def execute(stage: Stage, ctx: StageContext) -> Outcome:
+    """Run `stage` on `ctx.video`; write its JSON artifact atomically on done or skipped."""
+    start = time.monotonic()
+    try:
+        result = stage.run(ctx)
+        envelope = {
+            "stage": stage.name,
+            "status": "done",
+            "backend": result.backend,
+            "model": result.model,
+            "data": result.data,
+        }
+        outcome = Outcome(DONE, backend=result.backend, model=result.model, summary=result.summary)
+    except StageSkipped as exc:
+        envelope = {
+            "stage": stage.name,
+            "status": "skipped",
+            "reason": exc.reason,
+            "data": exc.data,
+        }
+        outcome = Outcome(SKIPPED, message=exc.reason, summary=f"skipped: {exc.reason}")
+    except StageDeferred as exc:
+        return Outcome(DEFERRED, message=exc.reason, retry_after_s=exc.retry_after_s)
+    except StopRequested:
+        return Outcome(STOPPED, message="the daemon stopped while this stage ran")
+    except PermanentError as exc:
+        return Outcome(PERMANENT, message=str(exc), seconds=time.monotonic() - start)
+    except TransientError as exc:
+        return Outcome(TRANSIENT, message=str(exc), seconds=time.monotonic() - start)
+    except Exception as exc:  # noqa: BLE001 - any bug in a stage must not kill the worker
+        log.exception("stage %s failed on %s", stage.name, ctx.video.name)
+        kind = "out of memory" if _is_out_of_memory(exc) else "unexpected error"
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+        return Outcome(
+            TRANSIENT,
+            message=f"{kind}: {type(exc).__name__}: {exc}{where}",
+            seconds=time.monotonic() - start,
+        )
+    target = ctx.artifact_path(artifact_filename(stage.name))
+    ctx.store.write_json(target, envelope)
+    outcome.artifact = ctx.store.relative(target)
+    outcome.seconds = time.monotonic() - start
+    return outcome

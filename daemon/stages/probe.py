@@ -1,0 +1,34 @@
+"""Stage `probe`: what the file is (container, streams, duration, frame rate, resolution)."""
+
+from __future__ import annotations
+
+from daemon import media
+from daemon.stages.base import Stage, StageContext, StageResult
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Probe the video's container; fails permanently when nothing in it decodes."""
+    info = media.probe(ctx.video.path)
+    parts = [info["container"], f"{info['duration_s'] or 0:.1f} s"]
+    if info["video"]:
+        v = info["video"]
+        parts.append(f"{v['width']}x{v['height']} @ {v['fps'] or 0:.2f} fps")
+    else:
+        parts.append("no video")
+    parts.append("audio" if info["audio"] else "no audio")
+    import av
+
+    return StageResult(
+        data=info, backend="pyav", model=f"av {av.__version__}", summary=", ".join(parts)
+    )
+
+
+STAGE = Stage(
+    name="probe",
+    run=run,
+    requires=(),
+    resource="cpu",
+    max_attempts=2,
+    version="1",
+    description="container, streams, duration, frame rate, resolution",
+)

@@ -1,0 +1,1 @@
+"""Descriptions, labels and datasets: the text the LLM learns from."""

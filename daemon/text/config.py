@@ -1,0 +1,15 @@
+"""Config section for the describe stage."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DescribeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    transcript: Literal["asr", "official"] = Field(
+        "asr", description="Which transcript the description quotes when a label file provides one."
+    )

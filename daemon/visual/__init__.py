@@ -1,0 +1,1 @@
+"""Visual analysis: face, expression, head pose, gaze, blinks, movement, attributes."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for lprd's database (the only way the schema changes)."""

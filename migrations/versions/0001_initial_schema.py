@@ -1,0 +1,239 @@
+"""initial schema
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-24 14:37:25.076617
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "labels",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("clip_name", sa.String(length=512), nullable=False),
+        sa.Column("group_id", sa.String(length=128), nullable=True),
+        sa.Column("split", sa.String(length=16), nullable=True),
+        sa.Column("source", sa.String(length=256), nullable=False),
+        sa.Column("openness", sa.Float(), nullable=True),
+        sa.Column("conscientiousness", sa.Float(), nullable=True),
+        sa.Column("extraversion", sa.Float(), nullable=True),
+        sa.Column("agreeableness", sa.Float(), nullable=True),
+        sa.Column("neuroticism", sa.Float(), nullable=True),
+        sa.Column("interview", sa.Float(), nullable=True),
+        sa.Column("transcript", sa.Text(), nullable=True),
+        sa.Column("imported_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("clip_name"),
+    )
+    with op.batch_alter_table("labels", schema=None) as batch_op:
+        batch_op.create_index("ix_labels_split", ["split"], unique=False)
+
+    op.create_table(
+        "meta",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
+        "model_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("base_model", sa.String(length=256), nullable=False),
+        sa.Column("template_version", sa.String(length=32), nullable=False),
+        sa.Column("feature_profile", sa.String(length=32), nullable=False),
+        sa.Column("train_count", sa.Integer(), nullable=False),
+        sa.Column("metrics_json", sa.Text(), nullable=True),
+        sa.Column("val_mean_accuracy", sa.Float(), nullable=True),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("promoted_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("version"),
+    )
+    with op.batch_alter_table("model_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_model_versions_one_promoted",
+            ["feature_profile"],
+            unique=True,
+            sqlite_where=sa.text("state = 'promoted'"),
+        )
+
+    op.create_table(
+        "training_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("trigger", sa.String(length=32), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=True),
+        sa.Column("log_path", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("labelled_count", sa.Integer(), nullable=False),
+        sa.Column("model_version", sa.String(length=64), nullable=True),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("training_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_training_runs_one_running",
+            ["status"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+        )
+
+    op.create_table(
+        "videos",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=512), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("sha256"),
+    )
+    with op.batch_alter_table("videos", schema=None) as batch_op:
+        batch_op.create_index("ix_videos_name", ["name"], unique=False)
+
+    op.create_table(
+        "descriptions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("video_id", sa.Integer(), nullable=True),
+        sa.Column("clip_name", sa.String(length=512), nullable=False),
+        sa.Column("feature_profile", sa.String(length=32), nullable=False),
+        sa.Column("template_version", sa.String(length=32), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["video_id"], ["videos.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("clip_name", "feature_profile", name="uq_descriptions_clip_profile"),
+    )
+    with op.batch_alter_table("descriptions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_descriptions_profile_template",
+            ["feature_profile", "template_version"],
+            unique=False,
+        )
+
+    op.create_table(
+        "inbox_files",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("name", sa.String(length=512), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("size_bytes", sa.Integer(), nullable=True),
+        sa.Column("mtime", sa.Float(), nullable=True),
+        sa.Column("video_id", sa.Integer(), nullable=True),
+        sa.Column("first_seen_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["video_id"], ["videos.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("path"),
+    )
+    with op.batch_alter_table("inbox_files", schema=None) as batch_op:
+        batch_op.create_index("ix_inbox_files_state", ["state"], unique=False)
+
+    op.create_table(
+        "predictions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("video_id", sa.Integer(), nullable=False),
+        sa.Column("model_version", sa.String(length=64), nullable=False),
+        sa.Column("openness", sa.Float(), nullable=False),
+        sa.Column("conscientiousness", sa.Float(), nullable=False),
+        sa.Column("extraversion", sa.Float(), nullable=False),
+        sa.Column("agreeableness", sa.Float(), nullable=False),
+        sa.Column("neuroticism", sa.Float(), nullable=False),
+        sa.Column("interview", sa.Float(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["video_id"], ["videos.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("video_id", "model_version", name="uq_predictions_video_model"),
+    )
+    op.create_table(
+        "stage_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("video_id", sa.Integer(), nullable=False),
+        sa.Column("stage", sa.String(length=64), nullable=False),
+        sa.Column("resource", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("waiting_on", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("error_kind", sa.String(length=16), nullable=True),
+        sa.Column("skip_reason", sa.Text(), nullable=True),
+        sa.Column("worker_id", sa.String(length=128), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
+        sa.Column("started_at", sa.DateTime(), nullable=True),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("duration_s", sa.Float(), nullable=True),
+        sa.Column("backend", sa.String(length=128), nullable=True),
+        sa.Column("model", sa.String(length=256), nullable=True),
+        sa.Column("fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("artifact", sa.Text(), nullable=True),
+        sa.Column("summary", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["video_id"], ["videos.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("video_id", "stage", name="uq_stage_runs_video_stage"),
+    )
+    with op.batch_alter_table("stage_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_stage_runs_claim",
+            ["status", "resource", "waiting_on", "next_attempt_at"],
+            unique=False,
+        )
+        batch_op.create_index("ix_stage_runs_finished_at", ["finished_at"], unique=False)
+        batch_op.create_index("ix_stage_runs_stage_status", ["stage", "status"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("stage_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_stage_runs_stage_status")
+        batch_op.drop_index("ix_stage_runs_finished_at")
+        batch_op.drop_index("ix_stage_runs_claim")
+
+    op.drop_table("stage_runs")
+    op.drop_table("predictions")
+    with op.batch_alter_table("inbox_files", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbox_files_state")
+
+    op.drop_table("inbox_files")
+    with op.batch_alter_table("descriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_descriptions_profile_template")
+
+    op.drop_table("descriptions")
+    with op.batch_alter_table("videos", schema=None) as batch_op:
+        batch_op.drop_index("ix_videos_name")
+
+    op.drop_table("videos")
+    with op.batch_alter_table("training_runs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_training_runs_one_running", sqlite_where=sa.text("status = 'running'")
+        )
+
+    op.drop_table("training_runs")
+    with op.batch_alter_table("model_versions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_model_versions_one_promoted", sqlite_where=sa.text("state = 'promoted'")
+        )
+
+    op.drop_table("model_versions")
+    op.drop_table("meta")
+    with op.batch_alter_table("labels", schema=None) as batch_op:
+        batch_op.drop_index("ix_labels_split")
+
+    op.drop_table("labels")

@@ -1,0 +1,1 @@
+"""lprd storage: ORM models, sessions, guarded state transitions and artifact files."""

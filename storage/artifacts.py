@@ -1,0 +1,99 @@
+"""Artifact files: one folder per video under the store, written atomically.
+
+A stage's output is written to `<name>.partial` and moved into place with `os.replace`,
+so a crash leaves either the old file, the new file, or a `.partial` that the reaper
+removes; never half a file under the real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PARTIAL_SUFFIX = ".partial"
+
+
+class ArtifactStore:
+    """Maps a video's sha256 to its artifact folder under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def video_dir(self, sha256: str) -> Path:
+        """The folder holding every artifact of one video."""
+        return self.root / "artifacts" / sha256[:2] / sha256
+
+    def originals_dir(self) -> Path:
+        """Where originals are moved when config says so."""
+        return self.root / "originals"
+
+    def path(self, sha256: str, filename: str) -> Path:
+        """Absolute path of an artifact file of a video."""
+        return self.video_dir(sha256) / filename
+
+    def relative(self, path: Path) -> str:
+        """Path relative to the store root, as recorded in the database."""
+        return str(Path(path).resolve().relative_to(self.root.resolve()))
+
+    def resolve(self, relative: str) -> Path:
+        """Absolute path of a path recorded relative to the store root."""
+        return self.root / relative
+
+    @contextlib.contextmanager
+    def atomic_path(self, target: Path) -> Iterator[Path]:
+        """Yield a `.partial` path to write; move it onto `target` only if the block succeeds."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + PARTIAL_SUFFIX)
+        try:
+            yield partial
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def write_json(self, target: Path, data: Any) -> None:
+        """Write JSON atomically; NaN and infinities become null (they are not JSON)."""
+        with self.atomic_path(target) as partial:
+            with open(partial, "w", encoding="utf-8") as fh:
+                json.dump(_json_safe(data), fh, ensure_ascii=False, indent=1, allow_nan=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def read_json(self, target: Path) -> Any:
+        """Read a JSON artifact."""
+        with open(target, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def remove_partials(self) -> int:
+        """Delete every leftover `.partial` file under the store; returns how many."""
+        count = 0
+        if not self.root.exists():
+            return 0
+        for partial in self.root.rglob(f"*{PARTIAL_SUFFIX}"):
+            partial.unlink(missing_ok=True)
+            count += 1
+        return count
+
+    def delete_video(self, sha256: str) -> None:
+        """Remove every artifact of a video."""
+        shutil.rmtree(self.video_dir(sha256), ignore_errors=True)
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats and numpy scalars/arrays by JSON-representable values."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        return _json_safe(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,254 @@
+"""ORM models: the database is the single source of truth for lprd's state.
+
+The schema is created and changed only through Alembic (see migrations/); a test checks
+that `alembic upgrade head` produces exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stage-run states. `skipped` counts as done for the stages after it.
+PENDING = "pending"
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+SKIPPED = "skipped"
+STAGE_STATES = (PENDING, RUNNING, DONE, FAILED, SKIPPED)
+FINISHED_STATES = (DONE, SKIPPED)
+
+# Inbox-file states: every file seen in the inbox ends in one of these, visibly.
+FILE_WAITING = "waiting"  # still being copied (size or mtime changing)
+FILE_REGISTERED = "registered"
+FILE_DUPLICATE = "duplicate"  # same content as an already registered video
+FILE_REJECTED = "rejected"
+
+# The five traits plus the interview score, in the order lprd reports them.
+TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+TARGETS = (*TRAITS, "interview")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all lprd tables."""
+
+
+class Video(Base):
+    """One unique video content (by sha256), whatever names it arrived under."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(512), nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    stage_runs: Mapped[list[StageRun]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (Index("ix_videos_name", "name"),)
+
+
+class StageRun(Base):
+    """One row per (video, stage): the guarded state machine that workers drive."""
+
+    __tablename__ = "stage_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), nullable=False
+    )
+    stage: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource: Mapped[str] = mapped_column(String(16), nullable=False, default="cpu")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=PENDING)
+    # Number of required stages of the same video not yet done/skipped; claimable at 0.
+    waiting_on: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(16))
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    backend: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(256))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    artifact: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    video: Mapped[Video] = relationship(back_populates="stage_runs")
+
+    __table_args__ = (
+        UniqueConstraint("video_id", "stage", name="uq_stage_runs_video_stage"),
+        Index("ix_stage_runs_claim", "status", "resource", "waiting_on", "next_attempt_at"),
+        Index("ix_stage_runs_stage_status", "stage", "status"),
+        Index("ix_stage_runs_finished_at", "finished_at"),
+    )
+
+
+class InboxFile(Base):
+    """Every file path seen in the inbox, with what became of it and why."""
+
+    __tablename__ = "inbox_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(512), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    mtime: Mapped[float | None] = mapped_column(Float)
+    video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"))
+    first_seen_at: Mapped[datetime] = mapped_column(nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    __table_args__ = (Index("ix_inbox_files_state", "state"),)
+
+
+class Label(Base):
+    """Ground-truth scores for a clip name, from a dataset import or a sidecar file."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_name: Mapped[str] = mapped_column(String(512), unique=True, nullable=False)
+    group_id: Mapped[str | None] = mapped_column(String(128))  # e.g. the YouTube id
+    split: Mapped[str | None] = mapped_column(String(16))  # train / validation / test
+    source: Mapped[str] = mapped_column(String(256), nullable=False)
+    openness: Mapped[float | None] = mapped_column(Float)
+    conscientiousness: Mapped[float | None] = mapped_column(Float)
+    extraversion: Mapped[float | None] = mapped_column(Float)
+    agreeableness: Mapped[float | None] = mapped_column(Float)
+    neuroticism: Mapped[float | None] = mapped_column(Float)
+    interview: Mapped[float | None] = mapped_column(Float)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    __table_args__ = (Index("ix_labels_split", "split"),)
+
+
+class Description(Base):
+    """A text description the LLM reads, for a video or (transcript-only) a labelled clip."""
+
+    __tablename__ = "descriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    clip_name: Mapped[str] = mapped_column(String(512), nullable=False)
+    feature_profile: Mapped[str] = mapped_column(String(32), nullable=False)
+    template_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("clip_name", "feature_profile", name="uq_descriptions_clip_profile"),
+        Index("ix_descriptions_profile_template", "feature_profile", "template_version"),
+    )
+
+
+class ModelVersion(Base):
+    """A trained predictor: candidate, promoted (at most one per profile) or retired."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(
+        String(32), nullable=False
+    )  # regression / generative / embedding
+    base_model: Mapped[str] = mapped_column(String(256), nullable=False)
+    template_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    feature_profile: Mapped[str] = mapped_column(String(32), nullable=False)
+    train_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    metrics_json: Mapped[str | None] = mapped_column(Text)
+    val_mean_accuracy: Mapped[float | None] = mapped_column(Float)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="candidate")
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    promoted_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index(
+            "uq_model_versions_one_promoted",
+            "feature_profile",
+            unique=True,
+            sqlite_where=text("state = 'promoted'"),
+        ),
+    )
+
+
+class TrainingRun(Base):
+    """A fine-tuning job; the partial unique index allows one running at a time."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running / done / failed
+    trigger: Mapped[str] = mapped_column(String(32), nullable=False)  # manual / scheduled
+    pid: Mapped[int | None] = mapped_column(Integer)
+    log_path: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    labelled_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index(
+            "uq_training_runs_one_running",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+        ),
+    )
+
+
+class Prediction(Base):
+    """Scores a model version gave a video."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), nullable=False
+    )
+    model_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    openness: Mapped[float] = mapped_column(Float, nullable=False)
+    conscientiousness: Mapped[float] = mapped_column(Float, nullable=False)
+    extraversion: Mapped[float] = mapped_column(Float, nullable=False)
+    agreeableness: Mapped[float] = mapped_column(Float, nullable=False)
+    neuroticism: Mapped[float] = mapped_column(Float, nullable=False)
+    interview: Mapped[float] = mapped_column(Float, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("video_id", "model_version", name="uq_predictions_video_model"),
+    )
+
+
+class Meta(Base):
+    """Small key/value facts about the installation (e.g. last retrain time)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)

@@ -1,0 +1,424 @@
+"""Guarded state transitions of stage runs.
+
+Every status change goes through one of these functions. Each UPDATE names the state it
+expects the row to be in (and, for a running row, the worker that owns it) and raises
+`TransitionError` unless exactly one row changed, so a stale worker can never overwrite
+what another worker or the reaper decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.db import Database, utcnow
+from storage.models import (
+    DONE,
+    FAILED,
+    FINISHED_STATES,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    StageRun,
+)
+
+_runs = StageRun.__table__
+
+
+class TransitionError(RuntimeError):
+    """A guarded update found the row in another state than expected."""
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """What storage needs to know about a stage: its dependencies, resource and retries."""
+
+    name: str
+    requires: tuple[str, ...]
+    resource: str
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A stage run a worker now owns."""
+
+    id: int
+    video_id: int
+    stage: str
+    attempts: int
+    max_attempts: int
+
+
+def create_stage_runs(session: Session, video_id: int, plans: Iterable[StagePlan]) -> int:
+    """Insert the missing stage rows of a video; returns how many were created."""
+    existing = set(session.scalars(select(StageRun.stage).where(StageRun.video_id == video_id)))
+    now = utcnow()
+    created = 0
+    for plan in plans:
+        if plan.name in existing:
+            continue
+        session.add(
+            StageRun(
+                video_id=video_id,
+                stage=plan.name,
+                resource=plan.resource,
+                status=PENDING,
+                waiting_on=len(plan.requires),
+                max_attempts=plan.max_attempts,
+                updated_at=now,
+            )
+        )
+        created += 1
+    session.flush()
+    if created and len(existing):
+        refresh_waiting(session, video_id, {p.name: p for p in plans})
+    return created
+
+
+def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePlan]) -> None:
+    """Recompute `waiting_on` of a video's pending rows from its other rows' states."""
+    states = dict(
+        session.execute(
+            select(StageRun.stage, StageRun.status).where(StageRun.video_id == video_id)
+        ).all()
+    )
+    for stage, status in states.items():
+        if status != PENDING or stage not in plans:
+            continue
+        waiting = sum(1 for dep in plans[stage].requires if states.get(dep) not in FINISHED_STATES)
+        session.execute(
+            update(_runs)
+            .where(and_(_runs.c.video_id == video_id, _runs.c.stage == stage))
+            .where(_runs.c.waiting_on != waiting)
+            .values(waiting_on=waiting)
+        )
+
+
+def claim_next(db: Database, resource: str, worker_id: str) -> ClaimedRun | None:
+    """Atomically take the next runnable stage of a resource class, or None."""
+    now = utcnow()
+    candidate = (
+        select(_runs.c.id)
+        .where(_runs.c.status == PENDING)
+        .where(_runs.c.resource == resource)
+        .where(_runs.c.waiting_on == 0)
+        .where(or_(_runs.c.next_attempt_at.is_(None), _runs.c.next_attempt_at <= now))
+        .order_by(_runs.c.video_id, _runs.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(_runs)
+        .where(_runs.c.id == candidate)
+        .where(_runs.c.status == PENDING)
+        .values(
+            status=RUNNING,
+            worker_id=worker_id,
+            attempts=_runs.c.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            updated_at=now,
+        )
+        .returning(
+            _runs.c.id, _runs.c.video_id, _runs.c.stage, _runs.c.attempts, _runs.c.max_attempts
+        )
+    )
+    with db.write() as session:
+        row = session.execute(stmt).first()
+    return ClaimedRun(*row) if row else None
+
+
+def _guarded(session: Session, run_id: int, expect: str, worker_id: str | None, **values) -> None:
+    stmt = update(_runs).where(_runs.c.id == run_id).where(_runs.c.status == expect)
+    if worker_id is not None:
+        stmt = stmt.where(_runs.c.worker_id == worker_id)
+    result = session.execute(stmt.values(updated_at=utcnow(), **values))
+    if result.rowcount != 1:
+        raise TransitionError(
+            f"stage run {run_id}: expected status {expect!r}"
+            + (f" owned by {worker_id}" if worker_id else "")
+            + ", but it has changed (reaped, retried or forgotten meanwhile)"
+        )
+
+
+def _video_of(session: Session, run_id: int) -> int:
+    return session.execute(select(_runs.c.video_id).where(_runs.c.id == run_id)).scalar_one()
+
+
+def complete(
+    db: Database,
+    run_id: int,
+    worker_id: str,
+    plans: Mapping[str, StagePlan],
+    *,
+    skipped: bool = False,
+    skip_reason: str | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    fingerprint: str | None = None,
+    artifact: str | None = None,
+    summary: str | None = None,
+) -> None:
+    """running -> done | skipped, then unblock the stages that were waiting on it."""
+    now = utcnow()
+    with db.write() as session:
+        started = session.execute(
+            select(_runs.c.started_at).where(_runs.c.id == run_id)
+        ).scalar_one_or_none()
+        _guarded(
+            session,
+            run_id,
+            RUNNING,
+            worker_id,
+            status=SKIPPED if skipped else DONE,
+            skip_reason=skip_reason if skipped else None,
+            backend=backend,
+            model=model,
+            fingerprint=fingerprint,
+            artifact=artifact,
+            summary=summary,
+            finished_at=now,
+            duration_s=(now - started).total_seconds() if started else None,
+            last_error=None,
+            error_kind=None,
+            next_attempt_at=None,
+        )
+        refresh_waiting(session, _video_of(session, run_id), plans)
+
+
+def fail(
+    db: Database,
+    run_id: int,
+    worker_id: str,
+    error: str,
+    *,
+    permanent: bool,
+    retry_delay_s: float,
+) -> str:
+    """running -> failed (permanent, or attempts used up) or back to pending after a delay.
+
+    Returns the new status.
+    """
+    now = utcnow()
+    with db.write() as session:
+        attempts, max_attempts = session.execute(
+            select(_runs.c.attempts, _runs.c.max_attempts).where(_runs.c.id == run_id)
+        ).one()
+        if permanent or attempts >= max_attempts:
+            kind = "permanent" if permanent else "exhausted"
+            _guarded(
+                session,
+                run_id,
+                RUNNING,
+                worker_id,
+                status=FAILED,
+                last_error=error,
+                error_kind=kind,
+                finished_at=now,
+                next_attempt_at=None,
+            )
+            return FAILED
+        _guarded(
+            session,
+            run_id,
+            RUNNING,
+            worker_id,
+            status=PENDING,
+            last_error=error,
+            error_kind="transient",
+            worker_id=None,
+            next_attempt_at=now + timedelta(seconds=retry_delay_s),
+        )
+        return PENDING
+
+
+def defer(db: Database, run_id: int, worker_id: str, reason: str, retry_after_s: float) -> None:
+    """running -> pending later, without using an attempt (e.g. no model promoted yet)."""
+    with db.write() as session:
+        _guarded(
+            session,
+            run_id,
+            RUNNING,
+            worker_id,
+            status=PENDING,
+            worker_id=None,
+            attempts=_runs.c.attempts - 1,
+            last_error=reason,
+            error_kind="waiting",
+            next_attempt_at=utcnow() + timedelta(seconds=retry_after_s),
+        )
+
+
+def release(db: Database, run_id: int, worker_id: str) -> None:
+    """running -> pending at once, giving the attempt back (graceful stop)."""
+    with db.write() as session:
+        _guarded(
+            session,
+            run_id,
+            RUNNING,
+            worker_id,
+            status=PENDING,
+            worker_id=None,
+            attempts=_runs.c.attempts - 1,
+            heartbeat_at=None,
+            next_attempt_at=None,
+        )
+
+
+def heartbeat(db: Database, worker_ids: Sequence[str]) -> int:
+    """Refresh the heartbeat of every run the given workers own; returns how many."""
+    if not worker_ids:
+        return 0
+    with db.write() as session:
+        result = session.execute(
+            update(_runs)
+            .where(_runs.c.status == RUNNING)
+            .where(_runs.c.worker_id.in_(list(worker_ids)))
+            .values(heartbeat_at=utcnow())
+        )
+        return result.rowcount
+
+
+@dataclass(frozen=True)
+class ReapReport:
+    """What a reap did: runs returned to pending and runs failed for good."""
+
+    requeued: int
+    failed: int
+
+
+def reap_stale(
+    db: Database, *, older_than: datetime | None = None, owner_prefix: str | None = None
+) -> ReapReport:
+    """Return runs left `running` by dead workers to pending (or fail them when spent).
+
+    With `older_than`, only runs whose heartbeat is older are reaped (periodic reaper);
+    without it, every running row is reaped except those owned by `owner_prefix`
+    (start-up, when no other worker of this daemon can be alive).
+    """
+    now = utcnow()
+    with db.write() as session:
+        query = select(_runs.c.id, _runs.c.attempts, _runs.c.max_attempts, _runs.c.worker_id)
+        query = query.where(_runs.c.status == RUNNING)
+        if older_than is not None:
+            query = query.where(
+                or_(_runs.c.heartbeat_at.is_(None), _runs.c.heartbeat_at < older_than)
+            )
+        if owner_prefix is not None:
+            query = query.where(~_runs.c.worker_id.startswith(owner_prefix))
+        requeued = failed = 0
+        for run_id, attempts, max_attempts, worker in session.execute(query).all():
+            if attempts >= max_attempts:
+                _guarded(
+                    session,
+                    run_id,
+                    RUNNING,
+                    None,
+                    status=FAILED,
+                    error_kind="exhausted",
+                    finished_at=now,
+                    last_error=(
+                        f"the worker died while running this stage ({attempts} of "
+                        f"{max_attempts} attempts, last worker {worker}); it may crash the "
+                        "process: check the daemon log, then `lprd retry`"
+                    ),
+                )
+                failed += 1
+            else:
+                _guarded(
+                    session,
+                    run_id,
+                    RUNNING,
+                    None,
+                    status=PENDING,
+                    worker_id=None,
+                    heartbeat_at=None,
+                    next_attempt_at=None,
+                    last_error=f"worker {worker} stopped while running this stage; requeued",
+                    error_kind="reaped",
+                )
+                requeued += 1
+    return ReapReport(requeued=requeued, failed=failed)
+
+
+def downstream_of(stages: Iterable[str], plans: Mapping[str, StagePlan]) -> set[str]:
+    """The given stages plus every stage that depends on them, transitively."""
+    result = set(stages)
+    changed = True
+    while changed:
+        changed = False
+        for plan in plans.values():
+            if plan.name not in result and any(dep in result for dep in plan.requires):
+                result.add(plan.name)
+                changed = True
+    return result
+
+
+def requeue(
+    session: Session,
+    plans: Mapping[str, StagePlan],
+    *,
+    video_ids: Iterable[int] | None = None,
+    stages: Iterable[str] | None = None,
+    only_status: Sequence[str] | None = None,
+) -> int:
+    """Reset the selected finished or failed runs and everything downstream to pending.
+
+    Running rows are left alone (their worker finishes them). Returns rows reset.
+    """
+    query = select(_runs.c.video_id, _runs.c.stage).where(_runs.c.status != RUNNING)
+    if video_ids is not None:
+        query = query.where(_runs.c.video_id.in_(list(video_ids)))
+    if stages is not None:
+        query = query.where(_runs.c.stage.in_(list(stages)))
+    if only_status is not None:
+        query = query.where(_runs.c.status.in_(list(only_status)))
+    targets: dict[int, set[str]] = {}
+    for video_id, stage in session.execute(query).all():
+        targets.setdefault(video_id, set()).add(stage)
+    count = 0
+    for video_id, video_stages in targets.items():
+        result = session.execute(
+            update(_runs)
+            .where(_runs.c.video_id == video_id)
+            .where(_runs.c.stage.in_(sorted(downstream_of(video_stages, plans))))
+            .where(_runs.c.status != RUNNING)
+            .values(
+                status=PENDING,
+                attempts=0,
+                last_error=None,
+                error_kind=None,
+                skip_reason=None,
+                worker_id=None,
+                next_attempt_at=None,
+                finished_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        count += result.rowcount
+        refresh_waiting(session, video_id, plans)
+    return count
+
+
+def requeue_changed_fingerprints(
+    db: Database, plans: Mapping[str, StagePlan], fingerprints: Mapping[str, str]
+) -> int:
+    """Re-queue finished runs whose stage fingerprint changed (new model, template...)."""
+    total = 0
+    with db.write() as session:
+        for stage, fingerprint in fingerprints.items():
+            stale = session.scalars(
+                select(_runs.c.video_id)
+                .where(_runs.c.stage == stage)
+                .where(_runs.c.status.in_(FINISHED_STATES))
+                .where(or_(_runs.c.fingerprint.is_(None), _runs.c.fingerprint != fingerprint))
+            ).all()
+            if stale:
+                total += requeue(session, plans, video_ids=stale, stages=[stage])
+    return total
