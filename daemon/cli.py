@@ -1,0 +1,59 @@
+"""`lprd` command line: parses arguments, validates config once, dispatches a command.
+
+Each command lives in `daemon/commands/<name>.py` with `register(subparsers)`, which adds
+its parser and sets `handler(args, config) -> int`. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from daemon import __version__
+from daemon.config import load_config
+from daemon.errors import LprdError
+
+COMMANDS = (
+    "init",
+    "run",
+    "status",
+    "add",
+    "retry",
+    "show",
+    "forget",
+    "models",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command registered."""
+    parser = argparse.ArgumentParser(
+        prog="lprd", description="LLM Personality Recognition Daemon"
+    )
+    parser.add_argument("--version", action="version", version=f"lprd {__version__}")
+    parser.add_argument("--home", type=Path, help="lprd home folder (default $LPRD_HOME or ~/lprd)")
+    parser.add_argument("--config", type=Path, help="config file (default HOME/lprd.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"daemon.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `lprd` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(home=args.home, config_file=args.config)
+        logging.basicConfig(
+            level=config.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        return int(args.handler(args, config) or 0)
+    except LprdError as exc:
+        print(f"lprd: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

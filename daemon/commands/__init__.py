@@ -1,0 +1,1 @@
+"""One module per `lprd` command; each exposes `register(subparsers)`."""
