@@ -30,9 +30,7 @@ COMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command registered."""
-    parser = argparse.ArgumentParser(
-        prog="lprd", description="LLM Personality Recognition Daemon"
-    )
+    parser = argparse.ArgumentParser(prog="lprd", description="LLM Personality Recognition Daemon")
     parser.add_argument("--version", action="version", version=f"lprd {__version__}")
     parser.add_argument("--home", type=Path, help="lprd home folder (default $LPRD_HOME or ~/lprd)")
     parser.add_argument("--config", type=Path, help="config file (default HOME/lprd.toml)")
@@ -51,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             level=config.log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        for noisy in ("alembic", "apscheduler"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
         return int(args.handler(args, config) or 0)
     except LprdError as exc:
         print(f"lprd: {exc}", file=sys.stderr)

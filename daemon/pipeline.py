@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from daemon.errors import RegistryError
 from daemon.stages.base import Stage
@@ -47,7 +47,7 @@ class Pipeline:
     def check_database(self, db: Database) -> None:
         """Refuse to run if the database names stages this version does not know."""
         with db.read() as session:
-            names = set(session.scalars(select(distinct(StageRun.stage))))
+            names = set(session.scalars(select(StageRun.stage).distinct()))
         unknown = sorted(names - set(self.stages))
         if unknown:
             raise RegistryError(

@@ -41,6 +41,11 @@ class ArtifactStore:
         """Path relative to the store root, as recorded in the database."""
         return str(Path(path).resolve().relative_to(self.root.resolve()))
 
+    def resolve_video_path(self, recorded: str) -> Path:
+        """A video's recorded path: absolute as stored, or relative to the store root."""
+        path = Path(recorded)
+        return path if path.is_absolute() else self.root / path
+
     def resolve(self, relative: str) -> Path:
         """Absolute path of a path recorded relative to the store root."""
         return self.root / relative

@@ -78,6 +78,8 @@ class Database:
             try:
                 yield session
             finally:
+                # Detach what was read so it stays usable after the session ends.
+                session.expunge_all()
                 session.rollback()
 
     @contextlib.contextmanager

@@ -293,25 +293,40 @@ class ReapReport:
     failed: int
 
 
+def running_worker_ids(db: Database) -> set[str]:
+    """Worker ids that own a running stage run."""
+    with db.read() as session:
+        rows = session.execute(
+            select(_runs.c.worker_id).where(_runs.c.status == RUNNING).distinct()
+        ).scalars()
+        return {w for w in rows if w}
+
+
 def reap_stale(
-    db: Database, *, older_than: datetime | None = None, owner_prefix: str | None = None
+    db: Database,
+    *,
+    older_than: datetime | None = None,
+    worker_ids: Sequence[str] | None = None,
 ) -> ReapReport:
     """Return runs left `running` by dead workers to pending (or fail them when spent).
 
-    With `older_than`, only runs whose heartbeat is older are reaped (periodic reaper);
-    without it, every running row is reaped except those owned by `owner_prefix`
-    (start-up, when no other worker of this daemon can be alive).
+    `older_than` selects runs whose heartbeat is older (the periodic reaper);
+    `worker_ids` selects runs of workers known to be dead (start-up). Both may be given:
+    a run matching either is reaped.
     """
     now = utcnow()
     with db.write() as session:
         query = select(_runs.c.id, _runs.c.attempts, _runs.c.max_attempts, _runs.c.worker_id)
         query = query.where(_runs.c.status == RUNNING)
+        selectors = []
         if older_than is not None:
-            query = query.where(
-                or_(_runs.c.heartbeat_at.is_(None), _runs.c.heartbeat_at < older_than)
-            )
-        if owner_prefix is not None:
-            query = query.where(~_runs.c.worker_id.startswith(owner_prefix))
+            selectors.append(_runs.c.heartbeat_at.is_(None))
+            selectors.append(_runs.c.heartbeat_at < older_than)
+        if worker_ids:
+            selectors.append(_runs.c.worker_id.in_(list(worker_ids)))
+        if not selectors:
+            return ReapReport(0, 0)
+        query = query.where(or_(*selectors))
         requeued = failed = 0
         for run_id, attempts, max_attempts, worker in session.execute(query).all():
             if attempts >= max_attempts:

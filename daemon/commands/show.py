@@ -1,0 +1,93 @@
+"""`lprd show VIDEO`: every stage's state and output, and the predicted scores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from daemon.commands._common import open_db, resolve_video
+from daemon.config import Config
+from daemon.pipeline import Pipeline
+from storage.artifacts import ArtifactStore
+from storage.models import Prediction, StageRun
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("show", help="show a video's stages, outputs and scores")
+    parser.add_argument("video", help="video id, sha256 prefix or file name")
+    parser.add_argument("--stage", help="print this stage's whole JSON output")
+    parser.set_defaults(handler=handle)
+
+
+def _runs_table(runs: list[StageRun], order: list[str]) -> Table:
+    table = Table(show_lines=False)
+    for col in ("stage", "status", "tries", "backend", "seconds", "result / message"):
+        table.add_column(col, overflow="fold")
+    rank = {name: i for i, name in enumerate(order)}
+    for run in sorted(runs, key=lambda r: rank.get(r.stage, 99)):
+        message = run.summary or ""
+        if run.status == "failed" or run.error_kind in ("waiting", "transient"):
+            message = run.last_error or message
+        elif run.status == "skipped":
+            message = run.skip_reason or message
+        seconds = f"{run.duration_s:.1f}" if run.duration_s is not None else ""
+        table.add_row(
+            run.stage,
+            run.status,
+            f"{run.attempts}/{run.max_attempts}",
+            run.backend or "",
+            seconds,
+            message,
+        )
+    return table
+
+
+def handle(args: argparse.Namespace, config: Config) -> int:
+    db = open_db(config)
+    video = resolve_video(db, args.video)
+    console = Console()
+    store = ArtifactStore(config.store_dir)
+    with db.read() as session:
+        runs = list(session.scalars(select(StageRun).where(StageRun.video_id == video.id)))
+        prediction = session.execute(
+            select(Prediction)
+            .where(Prediction.video_id == video.id)
+            .order_by(Prediction.created_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if args.stage:
+        run = next((r for r in runs if r.stage == args.stage), None)
+        if run is None or not run.artifact:
+            console.print(f"stage {args.stage!r} has no output for this video")
+            return 1
+        print(
+            json.dumps(store.read_json(store.resolve(run.artifact)), indent=1, ensure_ascii=False)
+        )
+        return 0
+    console.print(
+        f"[bold]#{video.id} {video.name}[/]  sha256 {video.sha256}  {video.size_bytes} bytes"
+    )
+    console.print(f"file: {video.path}")
+    console.print(_runs_table(runs, Pipeline.default().order))
+    _print_scores(console, prediction)
+    db.dispose()
+    return 0
+
+
+def _print_scores(console: Console, prediction: Prediction | None) -> None:
+    if prediction is None:
+        console.print("scores: none yet")
+        return
+    from storage.models import TARGETS
+
+    scores = {t: getattr(prediction, t) for t in TARGETS}
+    try:
+        from daemon.learn.report import scores_table
+
+        console.print(scores_table(scores, title=f"scores (model {prediction.model_version})"))
+    except ImportError:
+        console.print({k: round(v, 3) for k, v in scores.items()})

@@ -1,0 +1,48 @@
+"""`lprd status`: progress per stage, throughput, ETA, failures, model, next retrain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from daemon.config import Config
+from storage.db import Database
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("status", help="show progress (reads the database only)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--watch", action="store_true", help="refresh until interrupted")
+    parser.add_argument("--interval", type=float, default=2.0, help="refresh interval for --watch")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, config: Config) -> int:
+    from daemon.status import gather_status
+
+    if not config.database_path.exists():
+        print(f"no database at {config.database_path}: run `lprd init` first")
+        return 1
+    db = Database.at(config.database_path)
+    try:
+        if args.json:
+            print(json.dumps(gather_status(db), indent=1))
+            return 0
+        from rich.console import Console
+        from rich.live import Live
+
+        from daemon.status_view import render_status
+
+        console = Console()
+        if not args.watch:
+            console.print(render_status(gather_status(db)))
+            return 0
+        with Live(render_status(gather_status(db)), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(args.interval)
+                live.update(render_status(gather_status(db)), refresh=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        db.dispose()

@@ -1,0 +1,272 @@
+"""The inbox: every file seen gets an `inbox_files` row and ends in a visible state.
+
+Filesystem events and rescans only *observe* paths. A path is processed once its size
+and mtime have stayed the same for `inbox.stable_seconds` (so files still being copied
+wait), then it is registered as a video (by content hash: the same content under two
+names is one video), recorded as a duplicate, or rejected with a reason a person can
+act on. Nothing in the inbox is ever modified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from daemon.config import Config
+from daemon.pipeline import Pipeline
+from storage.artifacts import ArtifactStore
+from storage.db import Database, utcnow
+from storage.models import (
+    FILE_DUPLICATE,
+    FILE_REGISTERED,
+    FILE_REJECTED,
+    FILE_WAITING,
+    InboxFile,
+    Video,
+)
+from storage.videos import register_video, sha256_of
+
+log = logging.getLogger("lprd.inbox")
+SIDECAR_SUFFIX = ".labels.json"
+FILE_SIDECAR = "sidecar"
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    """What processing a stable file decided."""
+
+    state: str
+    reason: str | None = None
+    video_id: int | None = None
+
+
+def is_ignored(path: Path) -> bool:
+    """Hidden files (editors' and copy tools' temporaries) and partial downloads."""
+    return path.name.startswith(".") or path.name.endswith((".partial", ".part", ".crdownload"))
+
+
+class Inbox:
+    """Observes inbox paths and turns stable files into videos or visible rejections."""
+
+    def __init__(self, config: Config, db: Database, store: ArtifactStore, pipeline: Pipeline):
+        self.config = config
+        self.db = db
+        self.store = store
+        self.pipeline = pipeline
+        self.root = config.inbox_dir
+        self._pending: set[Path] = set()
+        self._lock = threading.Lock()
+
+    # --- observation -------------------------------------------------------------------
+
+    def notify(self, path: Path) -> None:
+        """Thread-safe hint from the watcher that a path changed."""
+        with self._lock:
+            self._pending.add(Path(path))
+
+    def drain(self) -> int:
+        """Observe the paths the watcher reported since the last call."""
+        with self._lock:
+            paths, self._pending = self._pending, set()
+        for path in paths:
+            self.observe(path)
+        return len(paths)
+
+    def scan(self) -> int:
+        """Observe every file under the inbox (start-up and periodic reconciliation)."""
+        count = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                self.observe(Path(dirpath) / name)
+                count += 1
+        self._forget_vanished_waiting()
+        return count
+
+    def observe(self, path: Path) -> None:
+        """Record a path's size and mtime; a change resets its stability clock."""
+        path = Path(path)
+        if is_ignored(path) or not path.is_relative_to(self.root):
+            return
+        try:
+            st = path.lstat() if path.is_symlink() else path.stat()
+        except FileNotFoundError:
+            return
+        if not (path.is_file() or path.is_symlink()):
+            return
+        now = utcnow()
+        with self.db.write() as session:
+            row = session.execute(
+                select(InboxFile).where(InboxFile.path == str(path))
+            ).scalar_one_or_none()
+            if row is None:
+                session.add(
+                    InboxFile(
+                        path=str(path),
+                        name=path.name,
+                        state=FILE_WAITING,
+                        size_bytes=st.st_size,
+                        mtime=st.st_mtime,
+                        first_seen_at=now,
+                        updated_at=now,
+                        reason="waiting for the file to stop changing",
+                    )
+                )
+            elif (row.size_bytes, row.mtime) != (st.st_size, st.st_mtime):
+                row.size_bytes, row.mtime, row.updated_at = st.st_size, st.st_mtime, now
+                row.state, row.reason, row.video_id = (
+                    FILE_WAITING,
+                    "the file is still changing",
+                    None,
+                )
+        if self.config.inbox.stable_seconds == 0:
+            self.settle()
+
+    def _forget_vanished_waiting(self) -> None:
+        with self.db.write() as session:
+            rows = session.execute(
+                select(InboxFile.id, InboxFile.path).where(InboxFile.state == FILE_WAITING)
+            ).all()
+            gone = [rid for rid, p in rows if not os.path.lexists(p)]
+            if gone:
+                session.execute(delete(InboxFile).where(InboxFile.id.in_(gone)))
+
+    # --- processing --------------------------------------------------------------------
+
+    def settle(self) -> int:
+        """Process every waiting file whose size and mtime have been stable long enough."""
+        cutoff = utcnow() - timedelta(seconds=self.config.inbox.stable_seconds)
+        with self.db.read() as session:
+            rows = session.execute(
+                select(InboxFile.path, InboxFile.size_bytes, InboxFile.mtime)
+                .where(InboxFile.state == FILE_WAITING)
+                .where(InboxFile.updated_at <= cutoff)
+            ).all()
+        processed = 0
+        for path_str, size, mtime in rows:
+            path = Path(path_str)
+            try:
+                st = path.lstat() if path.is_symlink() else path.stat()
+            except FileNotFoundError:
+                continue
+            if (st.st_size, st.st_mtime) != (size, mtime):
+                self.observe(path)  # changed since: restart its clock
+                continue
+            self._record(path, self._verdict(path), size, mtime)
+            processed += 1
+        return processed
+
+    def register_now(self, path: Path) -> FileVerdict:
+        """Process one file at once, inside the inbox or not (`lprd add`): no stability wait."""
+        path = Path(path)
+        st = path.stat()
+        if path.is_symlink() and not path.is_relative_to(self.root):
+            path = path.resolve()  # named explicitly by the user: follow it
+        verdict = self._verdict(path)
+        now = utcnow()
+        with self.db.write() as session:
+            row = session.execute(
+                select(InboxFile).where(InboxFile.path == str(path))
+            ).scalar_one_or_none()
+            if row is None:
+                row = InboxFile(
+                    path=str(path), name=path.name, first_seen_at=now, state=verdict.state
+                )
+                session.add(row)
+            row.state, row.reason, row.video_id = verdict.state, verdict.reason, verdict.video_id
+            row.size_bytes, row.mtime, row.updated_at = st.st_size, st.st_mtime, now
+        return verdict
+
+    def _record(
+        self, path: Path, verdict: FileVerdict, size: int | None, mtime: float | None
+    ) -> None:
+        with self.db.write() as session:
+            row = session.execute(
+                select(InboxFile).where(InboxFile.path == str(path))
+            ).scalar_one_or_none()
+            if row is None or (row.size_bytes, row.mtime) != (size, mtime):
+                return  # changed or forgotten meanwhile; the next observation handles it
+            row.state, row.reason, row.video_id = verdict.state, verdict.reason, verdict.video_id
+            row.updated_at = utcnow()
+        level = logging.WARNING if verdict.state == FILE_REJECTED else logging.INFO
+        log.log(
+            level,
+            "%s: %s%s",
+            path.name,
+            verdict.state,
+            f" ({verdict.reason})" if verdict.reason else "",
+        )
+
+    def _verdict(self, path: Path) -> FileVerdict:
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(self.root.resolve()):
+                return FileVerdict(
+                    FILE_REJECTED,
+                    (
+                        f"symlink points outside the inbox (to {target}); lprd only reads files inside "
+                        "the inbox: copy the file in instead"
+                    ),
+                )
+            if not target.is_file():
+                return FileVerdict(FILE_REJECTED, f"symlink target {target} is not a file")
+        if path.name.endswith(SIDECAR_SUFFIX):
+            return self._sidecar(path)
+        ext = path.suffix.lower().lstrip(".")
+        accepted = [e.lower() for e in self.config.inbox.extensions]
+        if ext not in accepted:
+            shown = f"'.{ext}'" if ext else "no extension"
+            return FileVerdict(
+                FILE_REJECTED,
+                (f"unsupported file type ({shown}); accepted containers: {', '.join(accepted)}"),
+            )
+        if path.stat().st_size == 0:
+            return FileVerdict(FILE_REJECTED, "empty file (0 bytes): copy the video again")
+        return self._register(path)
+
+    def _sidecar(self, path: Path) -> FileVerdict:
+        from daemon.text.sidecars import handle_sidecar
+
+        state, message = handle_sidecar(self.db, path)
+        return FileVerdict(FILE_SIDECAR if state == "imported" else FILE_REJECTED, message)
+
+    def _register(self, path: Path) -> FileVerdict:
+        sha = sha256_of(path)
+        with self.db.write() as session:
+            reg = register_video(
+                session,
+                sha256=sha,
+                name=path.name,
+                path=path.resolve(),
+                size_bytes=path.stat().st_size,
+                plans=self.pipeline.plans.values(),
+            )
+        if not reg.created:
+            return FileVerdict(
+                FILE_DUPLICATE,
+                (
+                    f"same content as video {reg.video_id} ('{reg.existing_name}', sha256 {sha[:12]}); "
+                    "it is processed once"
+                ),
+                reg.video_id,
+            )
+        if self.config.inbox.originals == "move":
+            self._move_original(path, reg.video_id, sha)
+        return FileVerdict(
+            FILE_REGISTERED, f"video {reg.video_id}, sha256 {sha[:12]}", reg.video_id
+        )
+
+    def _move_original(self, path: Path, video_id: int, sha: str) -> None:
+        target = self.store.originals_dir() / f"{sha}{path.suffix.lower()}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path.resolve()), target)
+        if path.is_symlink():
+            path.unlink()
+        with self.db.write() as session:
+            session.get(Video, video_id).path = str(target)

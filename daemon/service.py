@@ -1,0 +1,261 @@
+"""`lprd run`: the long-running daemon that ties inbox, watcher, scheduler and workers.
+
+Start-up: migrate the database (with a backup), check the stage registry against it,
+add stage rows for stages new to this version, re-queue stages whose fingerprint changed,
+reap runs left by dead processes and remove partial files. Then watch, schedule and work
+until SIGTERM/SIGINT, and stop gracefully within `workers.stop_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from sqlalchemy import func, or_, select
+
+from daemon.config import Config
+from daemon.inbox import Inbox
+from daemon.model_cache import ModelCache
+from daemon.pipeline import Pipeline
+from daemon.scheduler import build_scheduler
+from daemon.sdnotify import SystemdNotifier
+from daemon.status import DAEMON_ALIVE_KEY
+from daemon.worker import Services, Worker
+from storage import db as dbmod
+from storage import transitions
+from storage.artifacts import ArtifactStore
+from storage.meta import set_meta
+from storage.models import FILE_WAITING, PENDING, RUNNING, InboxFile, StageRun, Video
+
+log = logging.getLogger("lprd.daemon")
+FINGERPRINT_CHECK_S = 60.0
+
+
+def prepare_home(config: Config) -> dbmod.Database:
+    """Create the folders, migrate the database (backing it up first) and open it."""
+    for folder in (config.home_dir, config.inbox_dir, config.store_dir, config.logs_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    backup = dbmod.upgrade(config.database_path)
+    if backup:
+        log.info("database migrated; the previous version is backed up at %s", backup)
+    return dbmod.Database.at(config.database_path)
+
+
+def ensure_stage_rows(db: dbmod.Database, pipeline: Pipeline) -> int:
+    """Give every video a row for every registered stage (stages new to this version)."""
+    created = 0
+    with db.write() as session:
+        counts = dict(
+            session.execute(
+                select(StageRun.video_id, func.count()).group_by(StageRun.video_id)
+            ).all()
+        )
+        for video_id in session.scalars(select(Video.id)):
+            if counts.get(video_id, 0) < len(pipeline.order):
+                created += transitions.create_stage_runs(session, video_id, pipeline.plans.values())
+    return created
+
+
+def dead_workers(db: dbmod.Database) -> list[str]:
+    """Owners of running rows that cannot be alive: this host's processes that are gone."""
+    host = socket.gethostname()
+    dead = []
+    for worker in transitions.running_worker_ids(db):
+        parts = worker.split(":")
+        if len(parts) >= 3 and parts[0] == host and parts[1].isdigit():
+            if not _pid_alive(int(parts[1])) or int(parts[1]) == os.getpid():
+                dead.append(worker)
+    return dead
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_idle(db: dbmod.Database) -> bool:
+    """Nothing running, nothing claimable now, no inbox file waiting to settle."""
+    now = dbmod.utcnow()
+    with db.read() as session:
+        busy = session.execute(
+            select(StageRun.id)
+            .where(
+                or_(
+                    StageRun.status == RUNNING,
+                    (StageRun.status == PENDING)
+                    & (StageRun.waiting_on == 0)
+                    & or_(StageRun.next_attempt_at.is_(None), StageRun.next_attempt_at <= now),
+                )
+            )
+            .limit(1)
+        ).first()
+        waiting = session.execute(
+            select(InboxFile.id).where(InboxFile.state == FILE_WAITING).limit(1)
+        ).first()
+    return busy is None and waiting is None
+
+
+class Daemon:
+    """One running lprd process."""
+
+    def __init__(self, config: Config, *, until_idle: bool = False) -> None:
+        self.config = config
+        self.until_idle = until_idle
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.notifier = SystemdNotifier()
+        self.workers: list[Worker] = []
+
+    def startup(self) -> Services:
+        """Everything before the first claim; raises on an inconsistent registry."""
+        config = self.config
+        db = prepare_home(config)
+        pipeline = Pipeline.default()
+        pipeline.check_database(db)
+        store = ArtifactStore(config.store_dir)
+        added = ensure_stage_rows(db, pipeline)
+        fingerprints = pipeline.fingerprints(config, db)
+        requeued = transitions.requeue_changed_fingerprints(db, pipeline.plans, fingerprints)
+        reaped = transitions.reap_stale(db, worker_ids=dead_workers(db))
+        partials = store.remove_partials()
+        log.info(
+            "start-up: %d stage rows added, %d re-queued for changed inputs, %d runs reaped "
+            "(%d failed for good), %d partial files removed",
+            added,
+            requeued,
+            reaped.requeued,
+            reaped.failed,
+            partials,
+        )
+        return Services(
+            config=config,
+            db=db,
+            store=store,
+            models=ModelCache(config.device),
+            pipeline=pipeline,
+            fingerprints=fingerprints,
+            stop_event=self.stop_event,
+        )
+
+    def run(self) -> int:
+        """Run until stopped (or idle, with --until-idle); returns an exit code."""
+        svc = self.startup()
+        self._install_signal_handlers()
+        inbox = Inbox(self.config, svc.db, svc.store, svc.pipeline)
+        inbox.scan()
+        observer = None if self.until_idle else self._start_watcher(inbox)
+        scheduler = build_scheduler(self.config, svc.db, inbox.scan)
+        scheduler.add_job(
+            self._refresh_fingerprints,
+            "interval",
+            seconds=FINGERPRINT_CHECK_S,
+            args=(svc,),
+            id="fingerprints",
+        )
+        if not self.until_idle:
+            scheduler.start()
+        self._start_workers(svc)
+        threading.Thread(
+            target=self._heartbeat_loop, args=(svc,), daemon=True, name="heartbeat"
+        ).start()
+        self.notifier.ready()
+        log.info(
+            "lprd running: inbox %s, %d cpu + %d gpu workers",
+            inbox.root,
+            self.config.workers.cpu,
+            self.config.workers.gpu,
+        )
+        try:
+            self._main_loop(svc, inbox)
+        finally:
+            self._shutdown(svc, observer, scheduler)
+        return 0
+
+    def _start_watcher(self, inbox: Inbox):  # noqa: ANN202
+        from daemon.watcher import start_watcher
+
+        return start_watcher(inbox, self.wake_event.set)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: (self.stop_event.set(), self.wake_event.set()))
+
+    def _start_workers(self, svc: Services) -> None:
+        for resource, count in (("cpu", self.config.workers.cpu), ("gpu", self.config.workers.gpu)):
+            for index in range(count):
+                worker = Worker(svc, resource, index)
+                worker.start()
+                self.workers.append(worker)
+
+    def _main_loop(self, svc: Services, inbox: Inbox) -> None:
+        idle_since: float | None = None
+        while not self.stop_event.is_set():
+            self.wake_event.wait(0.5)
+            self.wake_event.clear()
+            inbox.drain()
+            inbox.settle()
+            if self.until_idle:
+                if is_idle(svc.db):
+                    idle_since = idle_since or time.monotonic()
+                    # Twice in a row, a poll apart: a claim may be between two statements.
+                    if time.monotonic() - idle_since > self.config.workers.poll_interval_s:
+                        log.info("nothing left to do; exiting (--until-idle)")
+                        return
+                else:
+                    idle_since = None
+
+    def _heartbeat_loop(self, svc: Services) -> None:
+        interval = self.config.workers.heartbeat_s
+        if self.notifier.watchdog_interval_s:
+            interval = min(interval, self.notifier.watchdog_interval_s)
+        while not self.stop_event.wait(interval):
+            try:
+                transitions.heartbeat(svc.db, [w.worker_id for w in self.workers])
+                set_meta(svc.db, DAEMON_ALIVE_KEY, dbmod.utcnow().isoformat(timespec="seconds"))
+                self.notifier.ping()
+            except Exception:  # noqa: BLE001 - keep beating through a busy database
+                log.exception("heartbeat failed")
+
+    def _refresh_fingerprints(self, svc: Services) -> None:
+        current = svc.pipeline.fingerprints(self.config, svc.db)
+        changed = {k: v for k, v in current.items() if svc.fingerprints.get(k) != v}
+        if changed:
+            svc.fingerprints.update(current)
+            count = transitions.requeue_changed_fingerprints(svc.db, svc.pipeline.plans, current)
+            log.info("inputs of %s changed; %d stage runs re-queued", sorted(changed), count)
+
+    def _shutdown(self, svc: Services, observer, scheduler) -> None:  # noqa: ANN001
+        self.stop_event.set()
+        self.notifier.stopping()
+        if observer is not None:
+            observer.stop()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.config.workers.stop_timeout_s
+        for worker in self.workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in self.workers:
+            claimed = worker.current
+            if worker.is_alive() and claimed is not None:
+                try:
+                    transitions.release(svc.db, claimed.id, worker.worker_id)
+                    log.warning(
+                        "stop timeout: %s on video %d returned to pending",
+                        claimed.stage,
+                        claimed.video_id,
+                    )
+                except transitions.TransitionError:
+                    pass
+        svc.db.dispose()
+        log.info("lprd stopped")

@@ -1,0 +1,165 @@
+"""What `lprd status` reports, read from the database only (never imports torch)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from daemon.pipeline import Pipeline
+from storage.db import Database, utcnow
+from storage.meta import get_meta
+from storage.models import (
+    FAILED,
+    FILE_REJECTED,
+    FINISHED_STATES,
+    PENDING,
+    RUNNING,
+    STAGE_STATES,
+    InboxFile,
+    ModelVersion,
+    StageRun,
+    Video,
+)
+
+THROUGHPUT_WINDOW = timedelta(minutes=10)
+DAEMON_ALIVE_KEY = "daemon_alive_at"
+
+
+def _stage_counts(session, order: list[str]) -> list[dict[str, Any]]:  # noqa: ANN001
+    counts: dict[str, dict[str, int]] = {}
+    for stage, status, n in session.execute(
+        select(StageRun.stage, StageRun.status, func.count()).group_by(
+            StageRun.stage, StageRun.status
+        )
+    ):
+        counts.setdefault(stage, {})[status] = n
+    waiting = dict(
+        session.execute(
+            select(StageRun.stage, func.count())
+            .where(StageRun.status == PENDING, StageRun.error_kind == "waiting")
+            .group_by(StageRun.stage)
+        ).all()
+    )
+    stages = [s for s in order if s in counts] + sorted(set(counts) - set(order))
+    return [
+        {
+            "stage": s,
+            **{st: counts[s].get(st, 0) for st in STAGE_STATES},
+            "waiting": waiting.get(s, 0),
+        }
+        for s in stages
+    ]
+
+
+def _throughput(session) -> tuple[int, float]:  # noqa: ANN001
+    since = utcnow() - THROUGHPUT_WINDOW
+    finished = session.execute(
+        select(func.count()).where(
+            StageRun.finished_at >= since, StageRun.status.in_(FINISHED_STATES)
+        )
+    ).scalar_one()
+    return finished, finished / THROUGHPUT_WINDOW.total_seconds() * 60
+
+
+def _failures(session, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
+    rows = session.execute(
+        select(Video.id, Video.name, StageRun.stage, StageRun.last_error, StageRun.finished_at)
+        .join(Video, Video.id == StageRun.video_id)
+        .where(StageRun.status == FAILED)
+        .order_by(StageRun.finished_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "video_id": v,
+            "video": n,
+            "stage": s,
+            "error": e,
+            "at": t.isoformat(timespec="seconds") if t else None,
+        }
+        for v, n, s, e, t in rows
+    ]
+
+
+def _inbox(session, limit: int) -> dict[str, Any]:  # noqa: ANN001
+    states = dict(
+        session.execute(select(InboxFile.state, func.count()).group_by(InboxFile.state)).all()
+    )
+    rejected = session.execute(
+        select(InboxFile.name, InboxFile.reason)
+        .where(InboxFile.state == FILE_REJECTED)
+        .order_by(InboxFile.updated_at.desc())
+        .limit(limit)
+    ).all()
+    return {"states": states, "rejected": [{"file": n, "reason": r} for n, r in rejected]}
+
+
+def _waiting_notes(session) -> list[dict[str, Any]]:  # noqa: ANN001
+    rows = session.execute(
+        select(StageRun.stage, StageRun.last_error, func.count())
+        .where(StageRun.status == PENDING, StageRun.error_kind == "waiting")
+        .group_by(StageRun.stage, StageRun.last_error)
+    ).all()
+    return [{"stage": s, "reason": r, "videos": n} for s, r, n in rows]
+
+
+def _models(session) -> list[dict[str, Any]]:  # noqa: ANN001
+    rows = session.execute(
+        select(
+            ModelVersion.version,
+            ModelVersion.kind,
+            ModelVersion.feature_profile,
+            ModelVersion.val_mean_accuracy,
+            ModelVersion.promoted_at,
+        ).where(ModelVersion.state == "promoted")
+    ).all()
+    return [
+        {
+            "version": v,
+            "kind": k,
+            "profile": p,
+            "val_mean_accuracy": a,
+            "promoted_at": t.isoformat(timespec="seconds") if t else None,
+        }
+        for v, k, p, a, t in rows
+    ]
+
+
+def _training(db: Database) -> dict[str, Any] | None:
+    try:
+        from daemon.learn.schedule import training_status
+    except ImportError:
+        return None
+    return training_status(db)
+
+
+def gather_status(
+    db: Database, pipeline_order: list[str] | None = None, limit: int = 5
+) -> dict[str, Any]:
+    """Everything `lprd status` shows, as plain data."""
+    order = pipeline_order if pipeline_order is not None else Pipeline.default().order
+    with db.read() as session:
+        videos = session.execute(select(func.count()).select_from(Video)).scalar_one()
+        stages = _stage_counts(session, order)
+        finished, per_min = _throughput(session)
+        report = {
+            "videos": videos,
+            "stages": stages,
+            "throughput": {
+                "finished_last_10_min": finished,
+                "stage_runs_per_min": round(per_min, 2),
+            },
+            "failures": _failures(session, limit),
+            "inbox": _inbox(session, limit),
+            "waiting": _waiting_notes(session),
+            "models": _models(session),
+        }
+    remaining = sum(s[PENDING] + s[RUNNING] - s["waiting"] for s in stages)
+    report["remaining_stage_runs"] = remaining
+    report["eta_s"] = round(remaining / per_min * 60) if per_min > 0 and remaining else None
+    report["next_retrain_check_at"] = get_meta(db, "next_retrain_check_at")
+    report["daemon_alive_at"] = get_meta(db, DAEMON_ALIVE_KEY)
+    report["training"] = _training(db)
+    return report

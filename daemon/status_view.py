@@ -1,0 +1,125 @@
+"""Rich rendering of `lprd status`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from storage.db import utcnow
+from storage.models import STAGE_STATES
+
+STATE_STYLE = {
+    "pending": "yellow",
+    "running": "cyan",
+    "done": "green",
+    "failed": "red",
+    "skipped": "dim",
+}
+
+
+def _ago(iso: str | None) -> str:
+    if not iso:
+        return "never"
+    seconds = (utcnow() - datetime.fromisoformat(iso)).total_seconds()
+    if seconds < 0:
+        return f"in {_duration(-seconds)}"
+    return f"{_duration(seconds)} ago"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _stage_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"{report['videos']} videos", title_justify="left")
+    table.add_column("stage")
+    for state in STAGE_STATES:
+        table.add_column(state, justify="right", style=STATE_STYLE[state])
+    for row in report["stages"]:
+        cells = [str(row[s]) if row[s] else "·" for s in STAGE_STATES]
+        if row["waiting"]:
+            cells[0] += f" ({row['waiting']} waiting)"
+        table.add_row(row["stage"], *cells)
+    return table
+
+
+def _summary_lines(report: dict[str, Any]) -> list[Text]:
+    tp = report["throughput"]
+    eta = report["eta_s"]
+    lines = [
+        Text(f"daemon: last heartbeat {_ago(report['daemon_alive_at'])}"),
+        Text(
+            f"throughput: {tp['stage_runs_per_min']} stage runs/min (last 10 min); "
+            f"remaining {report['remaining_stage_runs']}; ETA "
+            + (
+                _duration(eta)
+                if eta is not None
+                else (
+                    "nothing queued"
+                    if not report["remaining_stage_runs"]
+                    else "unknown (nothing finished recently)"
+                )
+            )
+        ),
+    ]
+    inbox = report["inbox"]["states"]
+    if inbox:
+        lines.append(
+            Text("inbox files: " + ", ".join(f"{n} {s}" for s, n in sorted(inbox.items())))
+        )
+    models = report["models"]
+    if models:
+        for m in models:
+            acc = f"{m['val_mean_accuracy']:.4f}" if m["val_mean_accuracy"] is not None else "n/a"
+            lines.append(
+                Text(
+                    f"model: {m['version']} ({m['kind']}, {m['profile']}), validation mean accuracy {acc}"
+                )
+            )
+    else:
+        lines.append(
+            Text("model: none promoted yet (import labels, then `lprd train`)", style="yellow")
+        )
+    lines.append(Text(f"next retrain check: {_ago(report['next_retrain_check_at'])}"))
+    training = report.get("training") or {}
+    if training.get("summary"):
+        lines.append(Text(f"training: {training['summary']}"))
+    for note in report["waiting"]:
+        lines.append(
+            Text(f"{note['videos']} × {note['stage']} waiting: {note['reason']}", style="yellow")
+        )
+    return lines
+
+
+def _failure_table(report: dict[str, Any]) -> Table | None:
+    rows = report["failures"]
+    rejected = report["inbox"]["rejected"]
+    if not rows and not rejected:
+        return None
+    table = Table(title="last failures", title_justify="left", show_lines=False)
+    table.add_column("what")
+    table.add_column("stage")
+    table.add_column("message", overflow="fold")
+    for row in rows:
+        table.add_row(f"{row['video']} (#{row['video_id']})", row["stage"], row["error"] or "")
+    for row in rejected:
+        table.add_row(row["file"], "inbox", row["reason"] or "")
+    return table
+
+
+def render_status(report: dict[str, Any]) -> Group:
+    """The whole status screen."""
+    parts: list[Any] = [_stage_table(report), *_summary_lines(report)]
+    failures = _failure_table(report)
+    if failures is not None:
+        parts.append(failures)
+    return Group(*parts)

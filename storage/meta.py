@@ -1,0 +1,23 @@
+"""Key/value facts in the `meta` table (next retrain check, daemon heartbeat...)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from storage.db import Database
+from storage.models import Meta
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    """Insert or replace one value."""
+    stmt = sqlite_insert(Meta).values(key=key, value=value)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+    with db.write() as session:
+        session.execute(stmt)
+
+
+def get_meta(db: Database, key: str) -> str | None:
+    """The stored value, or None."""
+    with db.read() as session:
+        return session.execute(select(Meta.value).where(Meta.key == key)).scalar_one_or_none()
