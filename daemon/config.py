@@ -96,6 +96,10 @@ class Config(Section):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where models run: 'auto' uses CUDA when available."
     )
+    stages: list[str] | None = Field(
+        None,
+        description="Run only these stages (their dependencies must be listed too); default: all.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )

@@ -29,17 +29,29 @@ class Pipeline:
     def __init__(self, stages: Sequence[Stage]) -> None:
         check_stages(stages)
         self.stages: dict[str, Stage] = {s.name: s for s in stages}
+        self.known: set[str] = set(self.stages)  # every stage this version can handle
         self.order: list[str] = [s.name for s in stages]
         self.plans: dict[str, StagePlan] = {
             s.name: StagePlan(s.name, s.requires, s.resource, s.max_attempts) for s in stages
         }
 
     @classmethod
-    def default(cls) -> Pipeline:
-        """The pipeline of every registered stage."""
+    def default(cls, only: list[str] | None = None) -> Pipeline:
+        """The pipeline of every registered stage, or of the `only` ones."""
         from daemon.stages import registered_stages
 
-        return cls(registered_stages())
+        stages = registered_stages()
+        if only is not None:
+            known = {s.name for s in stages}
+            unknown = sorted(set(only) - known)
+            if unknown:
+                raise RegistryError(
+                    f"config 'stages' names unknown stages {unknown}; known: {sorted(known)}"
+                )
+            stages = [s for s in stages if s.name in only]
+        pipeline = cls(stages)
+        pipeline.known = {s.name for s in registered_stages()}
+        return pipeline
 
     def __getitem__(self, name: str) -> Stage:
         return self.stages[name]
@@ -48,7 +60,7 @@ class Pipeline:
         """Refuse to run if the database names stages this version does not know."""
         with db.read() as session:
             names = set(session.scalars(select(StageRun.stage).distinct()))
-        unknown = sorted(names - set(self.stages))
+        unknown = sorted(names - self.known)
         if unknown:
             raise RegistryError(
                 f"the database has stage runs for unknown stages {unknown}: this lprd version "

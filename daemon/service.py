@@ -107,8 +107,11 @@ def is_idle(db: dbmod.Database) -> bool:
 class Daemon:
     """One running lprd process."""
 
-    def __init__(self, config: Config, *, until_idle: bool = False) -> None:
+    def __init__(
+        self, config: Config, *, until_idle: bool = False, pipeline: Pipeline | None = None
+    ) -> None:
         self.config = config
+        self.pipeline = pipeline or Pipeline.default(config.stages)
         self.until_idle = until_idle
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
@@ -119,7 +122,7 @@ class Daemon:
         """Everything before the first claim; raises on an inconsistent registry."""
         config = self.config
         db = prepare_home(config)
-        pipeline = Pipeline.default()
+        pipeline = self.pipeline
         pipeline.check_database(db)
         store = ArtifactStore(config.store_dir)
         added = ensure_stage_rows(db, pipeline)

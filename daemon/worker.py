@@ -74,7 +74,8 @@ class Worker(threading.Thread):
 
     def work_once(self) -> bool:
         """Claim and run one stage; False when nothing was runnable."""
-        claimed = transitions.claim_next(self.services.db, self.resource, self.worker_id)
+        svc = self.services
+        claimed = transitions.claim_next(svc.db, self.resource, self.worker_id, svc.pipeline.order)
         if claimed is None:
             return False
         self.current = claimed

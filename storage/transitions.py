@@ -99,12 +99,19 @@ def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePl
         )
 
 
-def claim_next(db: Database, resource: str, worker_id: str) -> ClaimedRun | None:
-    """Atomically take the next runnable stage of a resource class, or None."""
+def claim_next(
+    db: Database, resource: str, worker_id: str, stages: Sequence[str] | None = None
+) -> ClaimedRun | None:
+    """Atomically take the next runnable stage of a resource class, or None.
+
+    `stages` limits the claim to the stages this daemon runs (None: any).
+    """
     now = utcnow()
+    candidate = select(_runs.c.id)
+    if stages is not None:
+        candidate = candidate.where(_runs.c.stage.in_(list(stages)))
     candidate = (
-        select(_runs.c.id)
-        .where(_runs.c.status == PENDING)
+        candidate.where(_runs.c.status == PENDING)
         .where(_runs.c.resource == resource)
         .where(_runs.c.waiting_on == 0)
         .where(or_(_runs.c.next_attempt_at.is_(None), _runs.c.next_attempt_at <= now))

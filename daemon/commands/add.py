@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, config: Config) -> int:
     """Register each file at once (no stability wait: the user says it is complete)."""
     db = prepare_home(config)
-    inbox = Inbox(config, db, ArtifactStore(config.store_dir), Pipeline.default())
+    inbox = Inbox(config, db, ArtifactStore(config.store_dir), Pipeline.default(config.stages))
     failures = 0
     for path in args.files:
         if not path.exists():
