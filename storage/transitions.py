@@ -141,15 +141,15 @@ def claim_next(
     return ClaimedRun(*row) if row else None
 
 
-def _guarded(session: Session, run_id: int, expect: str, worker_id: str | None, **values) -> None:
+def _guarded(session: Session, run_id: int, expect: str, owner: str | None, **values) -> None:
     stmt = update(_runs).where(_runs.c.id == run_id).where(_runs.c.status == expect)
-    if worker_id is not None:
-        stmt = stmt.where(_runs.c.worker_id == worker_id)
+    if owner is not None:
+        stmt = stmt.where(_runs.c.worker_id == owner)
     result = session.execute(stmt.values(updated_at=utcnow(), **values))
     if result.rowcount != 1:
         raise TransitionError(
             f"stage run {run_id}: expected status {expect!r}"
-            + (f" owned by {worker_id}" if worker_id else "")
+            + (f" owned by {owner}" if owner else "")
             + ", but it has changed (reaped, retried or forgotten meanwhile)"
         )
 

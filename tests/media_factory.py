@@ -42,7 +42,9 @@ def make_video(
     """Write an H.264 (or MPEG-4) video, with an AAC track when `audio` is given."""
     width, height = size
     with av.open(str(path), "w") as out:
-        vstream = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
+        vstream = out.add_stream(
+            "libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps
+        )
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
         astream = None
         if audio is not None:
