@@ -1,0 +1,83 @@
+"""Small formatting helpers: cleaning untrusted values and writing numbers with units.
+
+Every value that reaches the description passes through here, so NaN, infinities,
+negative durations, wrong types and absurd magnitudes become "not measurable" instead
+of text such as "nan Hz".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Any
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_TAG = re.compile(r"<\|[^|>]*\|>|<[a-z_/]{1,20}>", re.IGNORECASE)
+_DROP_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "So", "Sk"}
+
+
+def estimate_tokens(text: str) -> int:
+    """Token estimate: words and punctuation marks, close to a BPE count for English."""
+    return len(_TOKEN.findall(text))
+
+
+def number(value: Any, lo: float, hi: float) -> float | None:
+    """`value` as a float if it is a finite real number within [lo, hi], else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        result = float(value)
+    except (OverflowError, ValueError):
+        return None
+    if not math.isfinite(result) or not lo <= result <= hi:
+        return None
+    return result
+
+
+def count(value: Any, hi: int) -> int | None:
+    """A whole count within [0, hi] (floats with no fraction accepted), else None."""
+    result = number(value, 0, hi)
+    if result is None or result != int(result):
+        return None
+    return int(result)
+
+
+def fixed(value: float, digits: int) -> str:
+    """`value` with `digits` decimals, never '-0.0'."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def pct(share: float) -> str:
+    """A 0..1 share as a whole percentage, e.g. '42%'."""
+    return f"{share * 100:.0f}%"
+
+
+def clean_text(value: Any, max_chars: int = 100_000) -> str:
+    """Plain text: no ASR tags, emoji, control characters or runs of whitespace."""
+    if not isinstance(value, str):
+        return ""
+    text = _TAG.sub(" ", value[: max_chars * 2])
+    text = "".join(" " if unicodedata.category(ch) in _DROP_CATEGORIES else ch for ch in text)
+    return " ".join(text.split())[:max_chars].strip()
+
+
+def clean_label(value: Any, max_chars: int = 40) -> str:
+    """A short class name such as an emotion ('开心/happy' -> 'happy'), lower case."""
+    text = clean_text(value, max_chars=200)
+    if "/" in text:
+        text = text.rsplit("/", 1)[-1]
+    return text.strip().lower()[:max_chars]
+
+
+def join_words(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 speaker', '3 speakers'."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
