@@ -164,7 +164,7 @@ def read_label_file(path: Path, problems: Problems) -> list[LabelRecord] | None:
             return _from_pickle(path, problems)
         if suffix == ".csv":
             with open(path, newline="", encoding="utf-8-sig") as fh:
-                return _from_rows(list(csv.DictReader(fh)), path, problems)
+                return rows_to_records(list(csv.DictReader(fh)), path, problems)
         if suffix == ".json":
             return _from_json(json.loads(path.read_text(encoding="utf-8")), path, problems)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, pickle.UnpicklingError,
@@ -216,7 +216,7 @@ def _from_json(data: Any, path: Path, problems: Problems) -> list[LabelRecord] |
     if not all(isinstance(r, dict) for r in rows):
         problems.add("wrong type", f"{path.name}: expected objects with a clip name and scores")
         return []
-    return _from_rows(rows, path, problems)
+    return rows_to_records(rows, path, problems)
 
 
 def _clip_of(row: dict[str, Any]) -> str | None:
@@ -230,7 +230,7 @@ def _clip_of(row: dict[str, Any]) -> str | None:
     return None
 
 
-def _from_rows(rows: list[dict[str, Any]], path: Path, problems: Problems) -> list | None:
+def rows_to_records(rows: list[dict[str, Any]], path: Path, problems: Problems) -> list | None:
     """Rows with a clip name or content hash, the six scores and/or a transcript."""
     if not rows:
         return None

@@ -107,7 +107,8 @@ def _resolve_hashes(session: Session, records: list[LabelRecord]) -> None:
     }
     if not hashes:
         return
-    names = dict(session.execute(select(Video.sha256, Video.name).where(Video.sha256.in_(hashes))))
+    query = select(Video.sha256, Video.name).where(Video.sha256.in_(hashes))
+    names = dict(session.execute(query).tuples().all())
     for record in records:
         sha = record.clip_name[len(HASH_PREFIX) :]
         if record.clip_name.startswith(HASH_PREFIX) and sha in names:
@@ -152,6 +153,17 @@ def import_labels(
     """Validate every file, then write all labels in one transaction, or nothing."""
     problems, report = Problems(), ImportReport()
     records = read_records(list(paths), problems, report, split)
+    return import_records(db, records, problems, report, dry_run)
+
+
+def import_records(
+    db: Database,
+    records: list[LabelRecord],
+    problems: Problems,
+    report: ImportReport,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Write records already read (with the problems found reading them), all or nothing."""
     with db.write() as session:
         _resolve_hashes(session, records)
         merged = merge(records, problems)

@@ -1,0 +1,98 @@
+"""`lprd labels import|describe|status`: ground-truth scores, splits and transcripts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from daemon.commands._common import open_db
+from daemon.config import Config
+from daemon.text.label_files import SPLITS
+from daemon.text.label_store import NEUROTICISM_NOTE, ImportReport, import_labels
+from storage.models import Label, Video
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("labels", help="import labels, build transcript-only descriptions")
+    cmds = parser.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
+    imp = cmds.add_parser(
+        "import",
+        help="import label and transcript files (First Impressions pickles, CSV, JSON)",
+        description="Validate every file first; on any problem nothing is written. "
+        + NEUROTICISM_NOTE,
+    )
+    imp.add_argument("paths", nargs="+", type=Path, help="files, or folders of .pkl/.csv/.json")
+    imp.add_argument("--split", choices=SPLITS, help="official split for every record imported")
+    imp.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    imp.set_defaults(handler=handle_import)
+    desc = cmds.add_parser(
+        "describe", help="build transcript-only descriptions from the imported transcripts"
+    )
+    desc.add_argument("--split", choices=SPLITS, action="append", help="only these splits")
+    desc.set_defaults(handler=handle_describe)
+    status = cmds.add_parser("status", help="labels per split and how many match a video")
+    status.set_defaults(handler=handle_status)
+
+
+def handle_import(args: argparse.Namespace, config: Config) -> int:
+    """Import the files, print what changed."""
+    db = open_db(config)
+    try:
+        report = import_labels(db, args.paths, split=args.split, dry_run=args.dry_run)
+    finally:
+        db.dispose()
+    print(format_report(report, args.dry_run))
+    return 0
+
+
+def format_report(report: ImportReport, dry_run: bool = False) -> str:
+    """A few readable lines about an import."""
+    verb = "would be" if dry_run else "were"
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(report.by_split.items()))
+    lines = [
+        f"read {len(report.files)} files: {', '.join(report.files)}",
+        f"{report.added} labels {verb} added, {report.changed} changed, "
+        f"{report.unchanged} unchanged ({splits})",
+        f"{report.with_scores} records with scores, {report.with_transcripts} with transcripts",
+        NEUROTICISM_NOTE,
+    ]
+    if report.ignored:
+        lines.insert(1, f"ignored (not label files): {', '.join(report.ignored)}")
+    return "\n".join(lines)
+
+
+def handle_describe(args: argparse.Namespace, config: Config) -> int:
+    """Write transcript-only descriptions for labelled transcripts."""
+    from daemon.text.transcript_only import build_transcript_descriptions
+
+    db = open_db(config)
+    try:
+        n = build_transcript_descriptions(db, args.split, max_tokens=config.describe.max_tokens)
+    finally:
+        db.dispose()
+    print(f"{n} transcript-only descriptions written or refreshed (profile transcript_only)")
+    return 0
+
+
+def handle_status(args: argparse.Namespace, config: Config) -> int:
+    """Counts of labels per split, transcripts, and labels whose video has arrived."""
+    db = open_db(config)
+    try:
+        with db.read() as session:
+            rows = session.execute(
+                select(Label.split, func.count(), func.count(Label.transcript)).group_by(
+                    Label.split
+                )
+            ).all()
+            matched = session.scalar(
+                select(func.count()).select_from(Label).join(Video, Video.name == Label.clip_name)
+            )
+    finally:
+        db.dispose()
+    for split, n, with_text in rows:
+        print(f"{split or 'no split':<11} {n:>6} labels, {with_text:>6} with transcripts")
+    print(f"{matched} labels match a registered video by clip name")
+    print(NEUROTICISM_NOTE)
+    return 0

@@ -1,0 +1,62 @@
+"""Label sidecars: `NAME.labels.json` dropped in the inbox beside a video.
+
+The labels attach by clip name, which is the video's file name: `talk.mp4.labels.json`
+names `talk.mp4`; `talk.labels.json` names the one video beside it whose stem is `talk`;
+a `"clip_name"` key in the JSON overrides both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from daemon.text.label_files import VIDEO_EXTENSIONS, Problems, check_clip_name, rows_to_records
+from daemon.text.label_store import ImportReport, LabelImportError, import_records
+from storage.db import Database
+
+SUFFIX = ".labels.json"
+IMPORTED, REJECTED = "imported", "rejected"
+
+
+def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
+    """(clip name, '') or (None, why it cannot be told)."""
+    if isinstance(data, dict) and isinstance(data.get("clip_name"), str):
+        return data["clip_name"], ""
+    name = path.name[: -len(SUFFIX)]
+    if check_clip_name(name) is None:
+        return name, ""
+    beside = sorted(
+        p.name
+        for p in path.parent.glob(f"{name}.*")
+        if p.suffix.lstrip(".").lower() in VIDEO_EXTENSIONS
+    )
+    if len(beside) == 1:
+        return beside[0], ""
+    found = f"videos {beside}" if beside else "no video"
+    return None, (
+        f"cannot tell which video these labels belong to ({found} named '{name}.*' beside it): "
+        f"name the file after the video, e.g. '{name}.mp4{SUFFIX}', or add a \"clip_name\" key"
+    )
+
+
+def handle_sidecar(db: Database, path: Path) -> tuple[str, str]:
+    """Import one sidecar; returns ('imported' | 'rejected', message for the inbox record)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return REJECTED, f"not readable JSON ({exc}); fix the file and drop it again"
+    if not isinstance(data, dict):
+        return REJECTED, "expected one JSON object with the six scores; fix and drop it again"
+    clip, why = clip_name_for(path, data)
+    if clip is None:
+        return REJECTED, why
+    problems, report = Problems(), ImportReport(files=[path.name])
+    records = rows_to_records([{**data, "clip_name": clip}], path, problems) or []
+    if not records and not problems:
+        problems.add("missing trait", f"{path.name}: no scores or transcript")
+    try:
+        import_records(db, records, problems, report)
+    except LabelImportError as exc:
+        return REJECTED, str(exc)
+    state = "new" if report.added else ("updated" if report.changed else "unchanged")
+    return IMPORTED, f"labels for {clip} imported ({state})"
