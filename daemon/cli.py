@@ -25,6 +25,8 @@ COMMANDS = (
     "show",
     "forget",
     "models",
+    "labels",
+    "export",
 )
 
 
