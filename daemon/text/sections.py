@@ -246,6 +246,8 @@ def how_block(stages: Mapping[str, Any], skipped: Mapping[str, str], norms: Norm
         block.add(pitch_line(prosody, norms, gender), 1)
         block.add(loudness_line(prosody, norms), 4)
         block.add(voice_quality_line(prosody, norms), 5)
+        if not block.lines:
+            block.add("Voice measurements: none could be made.")
     if emotion is None:
         block.add(
             f"Emotion in the voice: not available, {skipped.get('speech_emotion', 'not run')}."
