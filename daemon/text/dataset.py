@@ -56,7 +56,7 @@ def labelled_examples(db: Database, split: str | None, profile: str = PROFILE_FU
     selection = Selection()
     with db.read() as session:
         labels = {lb.clip_name: lb for lb in session.scalars(select(Label))}
-        hashes = dict(session.execute(select(Video.id, Video.sha256)).tuples().all())
+        hashes = {vid: sha for vid, sha in session.execute(select(Video.id, Video.sha256))}
         rows = session.scalars(
             select(Description)
             .where(Description.feature_profile == profile)

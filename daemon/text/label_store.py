@@ -108,7 +108,7 @@ def _resolve_hashes(session: Session, records: list[LabelRecord]) -> None:
     if not hashes:
         return
     query = select(Video.sha256, Video.name).where(Video.sha256.in_(hashes))
-    names = dict(session.execute(query).tuples().all())
+    names = {sha: name for sha, name in session.execute(query)}
     for record in records:
         sha = record.clip_name[len(HASH_PREFIX) :]
         if record.clip_name.startswith(HASH_PREFIX) and sha in names:
