@@ -99,10 +99,23 @@ class StageRun(Base):
 
     __table_args__ = (
         UniqueConstraint("video_id", "stage", name="uq_stage_runs_video_stage"),
+        # SQLite appends the rowid to every index, so a claim walks this in id order.
         Index("ix_stage_runs_claim", "status", "resource", "waiting_on", "next_attempt_at"),
         Index("ix_stage_runs_stage_status", "stage", "status"),
         Index("ix_stage_runs_finished_at", "finished_at"),
+        Index("ix_stage_runs_error_kind", "error_kind", "stage"),
     )
+
+
+class StageCount(Base):
+    """Rows per (stage, status), kept exact by triggers on stage_runs (see migrations),
+    so `lprd status` costs the same with 100 or 100,000 videos."""
+
+    __tablename__ = "stage_counts"
+
+    stage: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class InboxFile(Base):

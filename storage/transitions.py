@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database, utcnow
@@ -80,23 +80,62 @@ def create_stage_runs(session: Session, video_id: int, plans: Iterable[StagePlan
     return created
 
 
+_VIDEO_STATES = select(_runs.c.stage, _runs.c.status, _runs.c.waiting_on).where(
+    _runs.c.video_id == bindparam("vid")
+)
+_SET_WAITING = (
+    update(_runs)
+    .where(_runs.c.video_id == bindparam("vid"), _runs.c.stage == bindparam("stg"))
+    .values(waiting_on=bindparam("waiting"))
+)
+
+
 def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePlan]) -> None:
     """Recompute `waiting_on` of a video's pending rows from its other rows' states."""
-    states = dict(
-        session.execute(
-            select(StageRun.stage, StageRun.status).where(StageRun.video_id == video_id)
-        ).all()
-    )
-    for stage, status in states.items():
+    rows = session.execute(_VIDEO_STATES, {"vid": video_id}).all()
+    states = {stage: status for stage, status, _ in rows}
+    for stage, status, current in rows:
         if status != PENDING or stage not in plans:
             continue
         waiting = sum(1 for dep in plans[stage].requires if states.get(dep) not in FINISHED_STATES)
-        session.execute(
-            update(_runs)
-            .where(and_(_runs.c.video_id == video_id, _runs.c.stage == stage))
-            .where(_runs.c.waiting_on != waiting)
-            .values(waiting_on=waiting)
-        )
+        if waiting != current:
+            session.execute(
+                _SET_WAITING, {"vid": video_id, "stg": stage, "waiting": waiting}
+            )
+
+
+def _runnable_query(order_by_due: bool):  # noqa: ANN202
+    """A claim candidate query built once; per-call values are bound parameters."""
+    query = select(_runs.c.id).where(
+        _runs.c.status == PENDING,
+        _runs.c.resource == bindparam("resource"),
+        _runs.c.waiting_on == 0,
+        _runs.c.stage.in_(bindparam("stages", expanding=True)),
+    )
+    if order_by_due:
+        query = query.where(_runs.c.next_attempt_at <= bindparam("now"))
+        return query.order_by(_runs.c.next_attempt_at).limit(1)
+    return query.where(_runs.c.next_attempt_at.is_(None)).order_by(_runs.c.id).limit(1)
+
+
+# Two index walks instead of one OR: retries that are due first (oldest due first), then
+# fresh work in registration order (the claim index ends in the rowid).
+_DUE_RETRY = _runnable_query(order_by_due=True)
+_FRESH = _runnable_query(order_by_due=False)
+_CLAIM = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("run_id"), _runs.c.status == PENDING)
+    .values(
+        status=RUNNING,
+        worker_id=bindparam("worker_id"),
+        attempts=_runs.c.attempts + 1,
+        started_at=bindparam("now"),
+        heartbeat_at=bindparam("now"),
+        finished_at=None,
+        updated_at=bindparam("now"),
+    )
+    .returning(_runs.c.id, _runs.c.video_id, _runs.c.stage, _runs.c.attempts, _runs.c.max_attempts)
+)
 
 
 def claim_next(
@@ -107,55 +146,65 @@ def claim_next(
     `stages` limits the claim to the stages this daemon runs (None: any).
     """
     now = utcnow()
-    candidate = select(_runs.c.id)
-    if stages is not None:
-        candidate = candidate.where(_runs.c.stage.in_(list(stages)))
-    candidate = (
-        candidate.where(_runs.c.status == PENDING)
-        .where(_runs.c.resource == resource)
-        .where(_runs.c.waiting_on == 0)
-        .where(or_(_runs.c.next_attempt_at.is_(None), _runs.c.next_attempt_at <= now))
-        .order_by(_runs.c.video_id, _runs.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    stmt = (
-        update(_runs)
-        .where(_runs.c.id == candidate)
-        .where(_runs.c.status == PENDING)
-        .values(
-            status=RUNNING,
-            worker_id=worker_id,
-            attempts=_runs.c.attempts + 1,
-            started_at=now,
-            heartbeat_at=now,
-            finished_at=None,
-            updated_at=now,
-        )
-        .returning(
-            _runs.c.id, _runs.c.video_id, _runs.c.stage, _runs.c.attempts, _runs.c.max_attempts
-        )
-    )
+    if stages is None:
+        with db.read() as session:
+            stages = list(session.scalars(select(_runs.c.stage).distinct()))
+    params = {"resource": resource, "stages": list(stages), "now": now}
     with db.write() as session:
-        row = session.execute(stmt).first()
+        run_id = session.execute(_DUE_RETRY, params).scalar()
+        run_id = run_id or session.execute(_FRESH, params).scalar()
+        if run_id is None:
+            return None
+        row = session.execute(
+            _CLAIM, {"run_id": run_id, "worker_id": worker_id, "now": now}
+        ).first()
     return ClaimedRun(*row) if row else None
 
 
-def _guarded(session: Session, run_id: int, expect: str, owner: str | None, **values) -> None:
+_COMPLETE = (
+    update(_runs)
+    .where(
+        _runs.c.id == bindparam("run_id"),
+        _runs.c.status == RUNNING,
+        _runs.c.worker_id == bindparam("owner"),
+    )
+    .values(
+        status=bindparam("status"),
+        skip_reason=bindparam("skip_reason"),
+        backend=bindparam("backend"),
+        model=bindparam("model"),
+        fingerprint=bindparam("fingerprint"),
+        artifact=bindparam("artifact"),
+        summary=bindparam("summary"),
+        finished_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        last_error=None,
+        error_kind=None,
+        next_attempt_at=None,
+        duration_s=(func.julianday(bindparam("now_text")) - func.julianday(_runs.c.started_at))
+        * 86400.0,
+    )
+    .returning(_runs.c.video_id)
+)
+
+
+def _guarded(
+    session: Session, run_id: int, expect: str, owner: str | None, **values
+) -> tuple[int, datetime | None]:
+    """Apply `values` if the row is in state `expect` (owned by `owner`); returns the row's
+    video id and start time, or raises TransitionError."""
     stmt = update(_runs).where(_runs.c.id == run_id).where(_runs.c.status == expect)
     if owner is not None:
         stmt = stmt.where(_runs.c.worker_id == owner)
-    result = session.execute(stmt.values(updated_at=utcnow(), **values))
-    if result.rowcount != 1:
+    stmt = stmt.values(updated_at=utcnow(), **values)
+    row = session.execute(stmt.returning(_runs.c.video_id, _runs.c.started_at)).first()
+    if row is None:
         raise TransitionError(
             f"stage run {run_id}: expected status {expect!r}"
             + (f" owned by {owner}" if owner else "")
             + ", but it has changed (reaped, retried or forgotten meanwhile)"
         )
-
-
-def _video_of(session: Session, run_id: int) -> int:
-    return session.execute(select(_runs.c.video_id).where(_runs.c.id == run_id)).scalar_one()
+    return row[0], row[1]
 
 
 def complete(
@@ -174,29 +223,27 @@ def complete(
 ) -> None:
     """running -> done | skipped, then unblock the stages that were waiting on it."""
     now = utcnow()
+    params = {
+        "run_id": run_id,
+        "owner": worker_id,
+        "status": SKIPPED if skipped else DONE,
+        "skip_reason": skip_reason if skipped else None,
+        "backend": backend,
+        "model": model,
+        "fingerprint": fingerprint,
+        "artifact": artifact,
+        "summary": summary,
+        "now": now,
+        "now_text": now.isoformat(sep=" "),
+    }
     with db.write() as session:
-        started = session.execute(
-            select(_runs.c.started_at).where(_runs.c.id == run_id)
-        ).scalar_one_or_none()
-        _guarded(
-            session,
-            run_id,
-            RUNNING,
-            worker_id,
-            status=SKIPPED if skipped else DONE,
-            skip_reason=skip_reason if skipped else None,
-            backend=backend,
-            model=model,
-            fingerprint=fingerprint,
-            artifact=artifact,
-            summary=summary,
-            finished_at=now,
-            duration_s=(now - started).total_seconds() if started else None,
-            last_error=None,
-            error_kind=None,
-            next_attempt_at=None,
-        )
-        refresh_waiting(session, _video_of(session, run_id), plans)
+        video_id = session.execute(_COMPLETE, params).scalar()
+        if video_id is None:
+            raise TransitionError(
+                f"stage run {run_id}: expected status 'running' owned by {worker_id}, but it "
+                "has changed (reaped, retried or forgotten meanwhile)"
+            )
+        refresh_waiting(session, video_id, plans)
 
 
 def fail(

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 14:37:25.076617
 """
 
 from __future__ import annotations
@@ -14,6 +13,31 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+
+# Keep stage_counts exact: every insert, delete and status change of a stage run
+# moves one unit between (stage, status) cells.
+_COUNT_TRIGGERS = [
+    """
+    CREATE TRIGGER stage_runs_count_insert AFTER INSERT ON stage_runs BEGIN
+        INSERT INTO stage_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
+        ON CONFLICT (stage, status) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER stage_runs_count_delete AFTER DELETE ON stage_runs BEGIN
+        UPDATE stage_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
+    END
+    """,
+    """
+    CREATE TRIGGER stage_runs_count_update AFTER UPDATE OF status, stage ON stage_runs
+    WHEN OLD.status IS NOT NEW.status OR OLD.stage IS NOT NEW.stage BEGIN
+        UPDATE stage_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
+        INSERT INTO stage_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
+        ON CONFLICT (stage, status) DO UPDATE SET n = n + 1;
+    END
+    """,
+]
 
 
 def upgrade() -> None:
@@ -70,6 +94,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("state = 'promoted'"),
         )
 
+    op.create_table(
+        "stage_counts",
+        sa.Column("stage", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("stage", "status"),
+    )
     op.create_table(
         "training_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -196,14 +227,21 @@ def upgrade() -> None:
             ["status", "resource", "waiting_on", "next_attempt_at"],
             unique=False,
         )
+        batch_op.create_index("ix_stage_runs_error_kind", ["error_kind", "stage"], unique=False)
         batch_op.create_index("ix_stage_runs_finished_at", ["finished_at"], unique=False)
         batch_op.create_index("ix_stage_runs_stage_status", ["stage", "status"], unique=False)
 
+    for statement in _COUNT_TRIGGERS:
+        op.execute(statement)
+
 
 def downgrade() -> None:
+    for name in ("insert", "delete", "update"):
+        op.execute(f"DROP TRIGGER IF EXISTS stage_runs_count_{name}")
     with op.batch_alter_table("stage_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_stage_runs_stage_status")
         batch_op.drop_index("ix_stage_runs_finished_at")
+        batch_op.drop_index("ix_stage_runs_error_kind")
         batch_op.drop_index("ix_stage_runs_claim")
 
     op.drop_table("stage_runs")
@@ -226,6 +264,7 @@ def downgrade() -> None:
         )
 
     op.drop_table("training_runs")
+    op.drop_table("stage_counts")
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_model_versions_one_promoted", sqlite_where=sa.text("state = 'promoted'")
