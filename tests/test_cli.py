@@ -1,0 +1,124 @@
+"""The `lprd` commands users type: init, add, status, show, retry, forget, models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemon.cli import main
+from daemon.config import load_config
+from daemon.errors import ConfigError
+from tests.conftest import real_clips, requires_clips
+from tests.media_factory import make_video, tone
+
+
+def lprd(home: Path, *args: str, capsys=None) -> tuple[int, str]:  # noqa: ANN001
+    code = main(["--home", str(home), *args])
+    out = capsys.readouterr().out if capsys else ""
+    return code, out
+
+
+def test_init_twice_is_harmless(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    home = tmp_path / "home"
+    assert lprd(home, "init", capsys=capsys)[0] == 0
+    config_file = home / "lprd.toml"
+    text = config_file.read_text()
+    assert "[workers]" in text and "stable_seconds" in text
+    config_file.write_text(text.replace("# cpu = 2", "cpu = 3"))
+    code, out = lprd(home, "init", capsys=capsys)
+    assert code == 0 and "(kept)" in out
+    assert "cpu = 3" in config_file.read_text()
+    assert load_config(home=home, env={}).workers.cpu == 3
+    for folder in ("inbox", "store"):
+        assert (home / folder).is_dir()
+
+
+def test_invalid_config_is_refused_naming_the_field(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text("[workers]\ncpu = 500\n")
+    with pytest.raises(ConfigError, match=r"workers\.cpu"):
+        load_config(home=home, env={})
+    (home / "lprd.toml").write_text("[workers]\ncpus = 2\n")
+    with pytest.raises(ConfigError, match=r"workers\.cpus"):
+        load_config(home=home, env={})
+    (home / "lprd.toml").write_text("")
+    with pytest.raises(ConfigError, match=r"inbox\.stable_seconds"):
+        load_config(home=home, env={"LPRD_INBOX__STABLE_SECONDS": "-3"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon", "--home", str(home), "run"],
+        env={"LPRD_WORKERS__GPU": "0", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "workers.gpu" in proc.stderr
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text("[workers]\ncpu = 3\n")
+    config = load_config(home=home, env={"LPRD_WORKERS__CPU": "5", "LPRD_DEVICE": "cpu"})
+    assert config.workers.cpu == 5 and config.device == "cpu"
+    assert config.inbox_dir == home.resolve() / "inbox"
+
+
+def test_add_show_retry_forget(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    home = tmp_path / "home"
+    (home).mkdir()
+    (home / "lprd.toml").write_text('stages = ["probe", "extract_audio"]\n')
+    video = make_video(tmp_path / "talk.mp4", seconds=1.0, audio=tone(1.0))
+    code, out = lprd(home, "add", str(video), capsys=capsys)
+    assert code == 0 and "registered" in out
+    code, out = lprd(home, "add", str(video), capsys=capsys)
+    assert "duplicate" in out
+    assert lprd(home, "run", "--until-idle")[0] == 0
+    capsys.readouterr()
+    code, out = lprd(home, "show", "talk.mp4", capsys=capsys)
+    assert code == 0 and "extract_audio" in out and "done" in out
+    code, out = lprd(home, "status", "--json", capsys=capsys)
+    report = json.loads(out)
+    assert report["videos"] == 1
+    assert {s["stage"]: s["done"] for s in report["stages"]} == {"probe": 1, "extract_audio": 1}
+    code, out = lprd(home, "retry", "talk.mp4", "--stage", "extract_audio", capsys=capsys)
+    assert "1 stage runs re-queued" in out
+    code, out = lprd(home, "forget", "talk.mp4", capsys=capsys)
+    assert code == 0 and "forgot video" in out
+    assert video.exists(), "originals outside lprd's store are never deleted"
+    assert not list((home / "store").rglob("*.json"))
+    code, out = lprd(home, "status", "--json", capsys=capsys)
+    assert json.loads(out)["videos"] == 0
+
+
+@requires_clips
+def test_originals_can_be_moved_into_the_store(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text(
+        'stages = ["probe"]\n[inbox]\noriginals = "move"\nstable_seconds = 0.0\n'
+    )
+    (home / "inbox").mkdir()
+    clip = real_clips()[0]
+    shutil.copy(clip, home / "inbox" / clip.name)
+    assert lprd(home, "run", "--until-idle")[0] == 0
+    moved = list((home / "store" / "originals").iterdir())
+    assert len(moved) == 1 and moved[0].read_bytes() == clip.read_bytes()
+    assert not (home / "inbox" / clip.name).exists()
+    code, out = lprd(home, "show", "--", clip.name, capsys=capsys)  # names may start with "-"
+    assert "probe" in out and "done" in out
+
+
+def test_models_lists_backends(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    code, out = lprd(tmp_path / "home", "models", capsys=capsys)
+    assert code == 0 and "stage backends" in out
+
+
+def test_status_before_init_says_what_to_do(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    code, out = lprd(tmp_path / "nothing", "status", capsys=capsys)
+    assert code == 1 and "lprd init" in out
