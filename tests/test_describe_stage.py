@@ -29,8 +29,13 @@ def _record(ctx, stage: str, summary: dict | None, backend: str = "fixture") -> 
     if summary is None:
         env = {"stage": stage, "status": "skipped", "reason": "no face found", "data": {}}
     else:
-        env = {"stage": stage, "status": "done", "backend": backend, "model": "m",
-               "data": {"summary": summary, "series": {}}}  # fmt: skip
+        env = {
+            "stage": stage,
+            "status": "done",
+            "backend": backend,
+            "model": "m",
+            "data": {"summary": summary, "series": {}},
+        }
     ctx.store.write_json(ctx.artifact_path(f"{stage}.json"), env)
 
 

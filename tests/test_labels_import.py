@@ -111,8 +111,9 @@ def test_json_by_content_hash_attaches_when_the_video_arrives(database, tmp_path
     report = import_labels(database, [path])
     assert report.added == 1
     with database.write() as session:
-        register_video(session, sha256=sha, name="talk.mp4", path=tmp_path / "talk.mp4",
-                       size_bytes=1, plans=[])  # fmt: skip
+        register_video(
+            session, sha256=sha, name="talk.mp4", path=tmp_path / "talk.mp4", size_bytes=1, plans=[]
+        )
     with database.read() as session:
         label = label_for_video(session, "talk.mp4", sha)
         assert label is not None and label.openness == 0.5 and label.split == "train"

@@ -167,8 +167,15 @@ def read_label_file(path: Path, problems: Problems) -> list[LabelRecord] | None:
                 return rows_to_records(list(csv.DictReader(fh)), path, problems)
         if suffix == ".json":
             return _from_json(json.loads(path.read_text(encoding="utf-8")), path, problems)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, pickle.UnpicklingError,
-            EOFError, csv.Error, ValueError) as exc:  # fmt: skip
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        pickle.UnpicklingError,
+        EOFError,
+        csv.Error,
+        ValueError,
+    ) as exc:
         problems.add("unreadable file", f"{path.name}: {exc}")
         return []
     return None
