@@ -100,6 +100,12 @@ class Inbox:
             return
         if not (path.is_file() or path.is_symlink()):
             return
+        with self.db.read() as session:
+            known = session.execute(
+                select(InboxFile.size_bytes, InboxFile.mtime).where(InboxFile.path == str(path))
+            ).first()
+        if known is not None and tuple(known) == (st.st_size, st.st_mtime):
+            return  # nothing changed: a rescan costs one read per file, no write
         now = utcnow()
         with self.db.write() as session:
             row = session.execute(
