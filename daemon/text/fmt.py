@@ -12,14 +12,18 @@ import re
 import unicodedata
 from typing import Any
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+# Digits, letter runs of up to 8, and single marks: close to how BPE vocabularies split text.
+_TOKEN = re.compile(r"\d|[^\W\d_]{1,8}|[^\w\s]|_")
+# Calibrated on lprd descriptions against the SmolLM2 tokenizer (digits split singly): the
+# raw count runs about 10 % low on measurement-heavy text, so the estimate adds 10 %.
+TOKEN_MARGIN = 1.1
 _TAG = re.compile(r"<\|[^|>]*\|>|<[a-z_/]{1,20}>", re.IGNORECASE)
 _DROP_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "So", "Sk"}
 
 
 def estimate_tokens(text: str) -> int:
-    """Token estimate: words and punctuation marks, close to a BPE count for English."""
-    return len(_TOKEN.findall(text))
+    """Token estimate for a length budget, within about 10 % of a BPE count for English."""
+    return math.ceil(len(_TOKEN.findall(text)) * TOKEN_MARGIN)
 
 
 def number(value: Any, lo: float, hi: float) -> float | None:
