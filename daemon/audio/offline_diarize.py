@@ -1,0 +1,151 @@
+"""Offline diarization: silero-vad speech regions, resemblyzer voice embeddings on sliding
+windows, and agglomerative clustering whose distance threshold (not a forced count) decides
+how many speakers there are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from daemon.audio.resample import to_rate
+from daemon.audio.turns import Interval, Turn, make_turn, merge_turns
+from daemon.stages.base import StageContext
+
+EMBED_RATE = 16000
+FRAME_S = 0.01  # resemblyzer mel hop
+WINDOW_FRAMES = 160  # 1.6 s windows, resemblyzer's partial-utterance length
+STEP_FRAMES = 40  # 0.4 s hop
+MIN_WINDOW_FRAMES = 50  # speech regions shorter than 0.5 s are labelled by their neighbours
+
+
+def resemblyzer_version() -> str:
+    from importlib.metadata import version
+
+    return f"resemblyzer {version('resemblyzer')}"
+
+
+def load_encoder(device: str) -> Any:
+    """resemblyzer's VoiceEncoder with the weights shipped in the package."""
+    from resemblyzer import VoiceEncoder
+
+    return VoiceEncoder(device=device, verbose=False)
+
+
+def _windows(regions: list[Interval], n_frames: int) -> list[tuple[int, int]]:
+    """Frame windows of WINDOW_FRAMES covering every speech region (centred when shorter)."""
+    out: list[tuple[int, int]] = []
+    for start, end in regions:
+        a, b = int(start / FRAME_S), min(n_frames, int(end / FRAME_S))
+        if b - a < MIN_WINDOW_FRAMES:
+            continue
+        if b - a <= WINDOW_FRAMES:
+            mid = (a + b) // 2
+            lo = max(0, min(mid - WINDOW_FRAMES // 2, n_frames - WINDOW_FRAMES))
+            out.append((lo, lo + WINDOW_FRAMES))
+            continue
+        for lo in range(a, b - WINDOW_FRAMES + 1, STEP_FRAMES):
+            out.append((lo, lo + WINDOW_FRAMES))
+        if out[-1][1] < b:
+            out.append((b - WINDOW_FRAMES, b))
+    return [(lo, hi) for lo, hi in out if lo >= 0 and hi <= n_frames]
+
+
+def embed_windows(
+    encoder: Any, samples: np.ndarray, rate: int, regions: list[Interval], ctx: StageContext
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """L2-normalised embeddings of the speech windows, and the windows (in 10 ms frames)."""
+    import torch
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    wav = to_rate(samples, rate, EMBED_RATE)
+    mel = wav_to_mel_spectrogram(wav)
+    windows = _windows(regions, mel.shape[0])
+    if not windows:
+        return np.zeros((0, 256), dtype=np.float32), []
+    batches = []
+    for i in range(0, len(windows), 64):
+        ctx.check_stop()
+        chunk = np.stack([mel[lo:hi] for lo, hi in windows[i : i + 64]])
+        with torch.inference_mode():
+            batches.append(encoder(torch.from_numpy(chunk).to(encoder.device)).cpu().numpy())
+    emb = np.concatenate(batches)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9
+    return emb, windows
+
+
+def cluster(emb: np.ndarray, distance: float, min_share: float) -> np.ndarray:
+    """Cluster labels: average-linkage on cosine distance cut at `distance`; clusters holding
+    less than `min_share` of the windows are folded into the nearest large one."""
+    if len(emb) < 2:
+        return np.zeros(len(emb), dtype=int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(emb, method="average", metric="cosine")
+    labels = fcluster(tree, t=distance, criterion="distance") - 1
+    counts = np.bincount(labels)
+    big = [c for c in range(len(counts)) if counts[c] >= max(1, min_share * len(emb))]
+    if not big:
+        big = [int(np.argmax(counts))]
+    centroids = np.stack([emb[labels == c].mean(axis=0) for c in big])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    return np.asarray([big[int(np.argmax(centroids @ e))] for e in emb])
+
+
+def frame_labels(labels: np.ndarray, windows: list[tuple[int, int]], n_frames: int) -> np.ndarray:
+    """Per-frame speaker index by vote of the overlapping windows (-1 where none covers)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    votes = np.zeros((n_frames, max(k, 1)), dtype=np.float32)
+    for lab, (lo, hi) in zip(labels, windows, strict=True):
+        votes[lo:hi, lab] += 1.0
+    out = votes.argmax(axis=1)
+    out[votes.sum(axis=1) == 0] = -1
+    return out
+
+
+def regions_to_turns(
+    regions: list[Interval], per_frame: np.ndarray
+) -> list[tuple[float, float, int]]:
+    """Split speech regions where the frame label changes; uncovered frames take the nearest."""
+    turns: list[tuple[float, float, int]] = []
+    covered = np.flatnonzero(per_frame >= 0)
+    for start, end in regions:
+        a = int(start / FRAME_S)
+        b = max(a + 1, min(len(per_frame), int(np.ceil(end / FRAME_S))))
+        labs = per_frame[a:b].copy()
+        for i in np.flatnonzero(labs < 0):
+            j = covered[np.argmin(np.abs(covered - (a + i)))]
+            labs[i] = per_frame[j]
+        cut = [0, *(np.flatnonzero(np.diff(labs)) + 1).tolist(), len(labs)]
+        for lo, hi in zip(cut[:-1], cut[1:], strict=False):
+            t0 = max(start, (a + lo) * FRAME_S)
+            t1 = min(end, (a + hi) * FRAME_S)
+            if t1 > t0:
+                turns.append((t0, t1, int(labs[lo])))
+    return turns
+
+
+def diarize(
+    ctx: StageContext,
+    samples: np.ndarray,
+    rate: int,
+    regions: list[Interval],
+    distance: float,
+    min_share: float,
+) -> list[Turn]:
+    """Turns labelled SPEAKER_00, SPEAKER_01... in order of first appearance."""
+    device = ctx.device()
+    encoder = ctx.models.get(
+        ("resemblyzer", resemblyzer_version(), device), lambda: load_encoder(device)
+    )
+    emb, windows = embed_windows(encoder, samples, rate, regions, ctx)
+    if not windows:
+        # Only very short bursts of speech: too little to tell voices apart, so one speaker.
+        return merge_turns(make_turn(a, b, "SPEAKER_00") for a, b in regions)
+    labels = cluster(emb, distance, min_share)
+    n_frames = int(np.ceil(len(samples) / rate / FRAME_S)) + 1
+    raw = regions_to_turns(regions, frame_labels(labels, windows, n_frames))
+    order: dict[int, str] = {}
+    for _s, _e, lab in raw:
+        order.setdefault(lab, f"SPEAKER_{len(order):02d}")
+    return merge_turns((make_turn(s, e, order[lab]) for s, e, lab in raw), max_gap=0.0)

@@ -1,0 +1,156 @@
+"""Prosody measures of the subject's speech: pitch (Praat via parselmouth), loudness
+(ITU-R BS.1770 via pyloudnorm), syllable nuclei, voice quality and eGeMAPSv02 (opensmile)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from daemon.audio.turns import Interval
+
+PITCH_FLOOR, PITCH_CEILING = 75.0, 500.0
+PITCH_STEP = 0.01
+LOUD_BLOCK, LOUD_HOP = 0.4, 0.2
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def mask_times(times: np.ndarray, spans: list[Interval]) -> np.ndarray:
+    """True for the times that fall inside `spans`."""
+    keep = np.zeros(times.shape, dtype=bool)
+    for a, b in spans:
+        keep |= (times >= a) & (times < b)
+    return keep
+
+
+def pitch(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str, Any]:
+    """F0 over the subject's voiced frames: mean Hz, spread and 5-95 % range in semitones."""
+    import parselmouth
+
+    snd = parselmouth.Sound(samples.astype(np.float64), sampling_frequency=rate)
+    p = snd.to_pitch_ac(time_step=PITCH_STEP, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
+    f0 = p.selected_array["frequency"]
+    times = p.xs()
+    inside = mask_times(times, spans)
+    voiced = inside & (f0 > 0)
+    out: dict[str, Any] = {
+        "voiced_share": _r(voiced.sum() / inside.sum()) if inside.any() else None,
+        "times": times[voiced],
+        "f0": f0[voiced],
+    }
+    if voiced.sum() < 10:
+        return {
+            **out,
+            "pitch_mean_hz": None,
+            "pitch_sd_semitones": None,
+            "pitch_range_semitones": None,
+        }
+    st = 12.0 * np.log2(f0[voiced] / np.median(f0[voiced]))
+    lo, hi = np.percentile(st, [5, 95])
+    return {
+        **out,
+        "pitch_mean_hz": _r(f0[voiced].mean(), 2),
+        "pitch_sd_semitones": _r(st.std(), 3),
+        "pitch_range_semitones": _r(hi - lo, 3),
+    }
+
+
+def loudness(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str, Any]:
+    """Integrated LUFS of the subject's speech and the spread of its short-term loudness."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(rate, block_size=LOUD_BLOCK)
+    speech = np.concatenate([samples[int(a * rate) : int(b * rate)] for a, b in spans])
+    if speech.size < int(LOUD_BLOCK * rate):
+        return {"loudness_lufs": None, "loudness_sd_db": None, "times": [], "lufs": []}
+    integrated = meter.integrated_loudness(speech.astype(np.float64))
+    times, values = [], []
+    block, hop = int(LOUD_BLOCK * rate), int(LOUD_HOP * rate)
+    for start in range(0, len(samples) - block + 1, hop):
+        mid = (start + block / 2) / rate
+        if not mask_times(np.array([mid]), spans)[0]:
+            continue
+        value = meter.integrated_loudness(samples[start : start + block].astype(np.float64))
+        if np.isfinite(value) and value > -70.0:  # BS.1770 absolute gate
+            times.append(round(mid, 2))
+            values.append(round(float(value), 2))
+    return {
+        "loudness_lufs": _r(integrated, 2) if np.isfinite(integrated) else None,
+        "loudness_sd_db": _r(np.std(values), 2) if len(values) >= 3 else None,
+        "times": times,
+        "lufs": values,
+    }
+
+
+def syllable_count(samples: np.ndarray, rate: int, spans: list[Interval]) -> int:
+    """Syllable nuclei (de Jong & Wempe): voiced intensity peaks standing out from their dips."""
+    import parselmouth
+
+    snd = parselmouth.Sound(samples.astype(np.float64), sampling_frequency=rate)
+    intensity = snd.to_intensity(minimum_pitch=50.0, time_step=0.01)
+    db = intensity.values[0]
+    times = intensity.xs()
+    pitch_obj = snd.to_pitch_ac(
+        time_step=0.01, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING
+    )
+    inside = mask_times(times, spans)
+    if not inside.any():
+        return 0
+    threshold = np.percentile(db[inside], 99) - 25.0
+    count, last_peak = 0, -1.0
+    for i in range(1, len(db) - 1):
+        if not inside[i] or db[i] < threshold or not (db[i] >= db[i - 1] and db[i] > db[i + 1]):
+            continue
+        left = db[max(0, i - 10) : i].min() if i else db[i]
+        if db[i] - left < 2.0 or times[i] - last_peak < 0.1:
+            continue
+        if pitch_obj.get_value_at_time(times[i]) > 0:  # NaN compares False: unvoiced
+            count += 1
+            last_peak = times[i]
+    return count
+
+
+def voice_quality(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str, float | None]:
+    """Local jitter and shimmer (fractions) and mean HNR (dB) of the subject's speech."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    speech = np.concatenate([samples[int(a * rate) : int(b * rate)] for a, b in spans])
+    none = {"jitter_local": None, "shimmer_local": None, "hnr_db": None}
+    if speech.size < rate // 2:
+        return none
+    snd = parselmouth.Sound(speech.astype(np.float64), sampling_frequency=rate)
+    points = call(snd, "To PointProcess (periodic, cc)", PITCH_FLOOR, PITCH_CEILING)
+    if call(points, "Get number of points") < 10:
+        return none
+    jitter = call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
+    shimmer = call([snd, points], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+    harm = call(snd, "To Harmonicity (cc)", 0.01, PITCH_FLOOR, 0.1, 1.0)
+    hnr = call(harm, "Get mean", 0, 0)
+    return {"jitter_local": _r(jitter, 5), "shimmer_local": _r(shimmer, 5), "hnr_db": _r(hnr, 2)}
+
+
+def egemaps(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str, float]:
+    """The 88 eGeMAPSv02 functionals of the subject's speech."""
+    import opensmile
+
+    speech = np.concatenate([samples[int(a * rate) : int(b * rate)] for a, b in spans])
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_level=opensmile.FeatureLevel.Functionals,
+    )
+    frame = smile.process_signal(speech, rate)
+    return {k: _r(v, 6) for k, v in frame.iloc[0].items()}
+
+
+def pauses(spans: list[Interval], others: list[Interval], min_pause: float) -> list[Interval]:
+    """Silences between the subject's speech spans in which no one else speaks."""
+    out = []
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        gap = (end, start)
+        if start - end >= min_pause and not any(a < gap[1] and b > gap[0] for a, b in others):
+            out.append(gap)
+    return out

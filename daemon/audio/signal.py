@@ -1,0 +1,80 @@
+"""The extracted wav as a stage sees it, plus the checks that decide whether it is usable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from daemon import media
+from daemon.errors import PermanentError, StageSkipped
+from daemon.stages.base import StageContext
+
+# Samples this close to full scale count as clipped (16-bit PCM rounds 1.0 to 32767/32768).
+CLIP_LEVEL = 0.999
+SILENCE_DBFS = -60.0
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono float32 samples in [-1, 1] and their rate."""
+
+    samples: np.ndarray
+    rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.size / self.rate
+
+    def cut(self, start: float, end: float) -> np.ndarray:
+        """The samples between two times in seconds."""
+        a, b = int(round(start * self.rate)), int(round(end * self.rate))
+        return self.samples[max(0, a) : max(0, b)]
+
+
+def clipped_share(samples: np.ndarray) -> float:
+    """Share of samples at (or within a hair of) full scale."""
+    if samples.size == 0:
+        return 0.0
+    return float(np.mean(np.abs(samples) >= CLIP_LEVEL))
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dBFS (-120 for digital silence)."""
+    if samples.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20.0 * np.log10(rms) if rms > 1e-6 else -120.0
+
+
+def load_audio(ctx: StageContext) -> Audio:
+    """The wav written by `extract_audio`; skips when that stage skipped."""
+    upstream = ctx.upstream("extract_audio")
+    if upstream.skipped:
+        raise StageSkipped(f"no audio to analyse: {upstream.reason}")
+    path = ctx.artifact_path(upstream.data.get("wav", "audio.wav"))
+    if not path.exists():
+        raise PermanentError(
+            f"the extracted audio {path} is missing; run `lprd retry "
+            f"{ctx.video.sha256[:12]} --stage extract_audio`"
+        )
+    samples, rate = media.read_wav(path)
+    return Audio(samples, rate)
+
+
+def check_usable(audio: Audio, min_audio_s: float, clipping_fail_share: float) -> None:
+    """Skip audio that is too short or silent; fail audio that is clipped beyond use."""
+    if audio.duration_s < min_audio_s:
+        raise StageSkipped(
+            f"the audio is only {audio.duration_s:.2f} s long, too short to analyse "
+            f"(minimum {min_audio_s:g} s)"
+        )
+    level = rms_dbfs(audio.samples)
+    if level < SILENCE_DBFS:
+        raise StageSkipped(f"no speech was detected: the audio is silent (RMS {level:.1f} dBFS)")
+    share = clipped_share(audio.samples)
+    if share >= clipping_fail_share:
+        raise PermanentError(
+            f"the audio is clipped: {share:.0%} of its samples sit at full scale, so voice "
+            "measures would be meaningless; re-record or re-export it at a lower gain"
+        )

@@ -1,0 +1,125 @@
+"""Stage `diarize`: who speaks when, how much, and which speaker is the subject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.audio import backends, pyannote_backend, signal, turns, vad
+from daemon.config import Config
+from daemon.errors import StageSkipped
+from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
+
+
+def _run_pyannote(ctx: StageContext, audio: signal.Audio) -> tuple[dict[str, Any], str]:
+    cfg = ctx.config.audio
+    source = pyannote_backend.pipeline_source(cfg.pyannote_model)
+    backends.require(source, f"pyannote pipeline {cfg.pyannote_model}", "audio.pyannote_model")
+    device = ctx.device()
+    pipeline = ctx.models.get(
+        ("pyannote", str(source), device),
+        lambda: pyannote_backend.load_pipeline(source, cfg.token(), device),
+    )
+    out = pyannote_backend.run_pipeline(pipeline, audio.samples, audio.rate)
+    out["speech_regions"] = turns.union((t["start"], t["end"]) for t in out["turns"])
+    return out, f"pyannote {cfg.pyannote_model}"
+
+
+def _run_offline(ctx: StageContext, audio: signal.Audio) -> tuple[dict[str, Any], str]:
+    from daemon.audio import offline_diarize
+
+    cfg = ctx.config.audio
+    regions = vad.speech_regions(ctx, audio.samples, audio.rate, cfg.vad_threshold)
+    ctx.check_stop()
+    found = offline_diarize.diarize(
+        ctx, audio.samples, audio.rate, regions, cfg.speaker_distance, cfg.min_speaker_share
+    )
+    model = f"{vad.silero_version()} + {offline_diarize.resemblyzer_version()}"
+    return {"turns": found, "exclusive_turns": found, "speech_regions": regions}, model
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Find speech, split it by speaker, and choose the subject."""
+    cfg = ctx.config.audio
+    audio = signal.load_audio(ctx)
+    signal.check_usable(audio, cfg.min_audio_s, cfg.clipping_fail_share)
+    backend = backends.diarize_backend(ctx.config)
+    runner = _run_pyannote if backend == "pyannote" else _run_offline
+    out, model = runner(ctx, audio)
+    summary = turns.summarize(out["turns"], audio.duration_s, cfg.subject_rule)
+    if summary["speech_s"] < cfg.min_speech_s:
+        raise StageSkipped(
+            f"no speech was detected ({summary['speech_s']:.2f} s of speech found by {backend}, "
+            f"minimum {cfg.min_speech_s:g} s)",
+            data={"backend": backend, "model": model, "duration_s": round(audio.duration_s, 3)},
+        )
+    data = {
+        "turns": out["turns"],
+        "exclusive_turns": out["exclusive_turns"],
+        "speech_regions": [[round(a, 3), round(b, 3)] for a, b in out["speech_regions"]],
+        "rttm": turns.rttm_lines(out["turns"], ctx.video.name),
+        "clipped_share": round(signal.clipped_share(audio.samples), 5),
+        "summary": summary,
+    }
+    return StageResult(
+        data=data,
+        backend=backend,
+        model=model,
+        summary=(
+            f"{summary['num_speakers']} speaker(s), subject {summary['subject']} "
+            f"({summary['subject_talk_time_s']:.1f} s of {summary['speech_s']:.1f} s speech)"
+        ),
+    )
+
+
+def backend_rows(config: Config) -> list[BackendInfo]:
+    """The two diarization backends for `lprd models`."""
+    active = backends.diarize_backend(config)
+    source = pyannote_backend.pipeline_source(config.audio.pyannote_model)
+    return [
+        BackendInfo(
+            "diarize",
+            "pyannote",
+            config.audio.pyannote_model,
+            available=source is not None,
+            active=active == "pyannote",
+            detail=str(source) if source else "not in the local HF cache or a configured folder",
+        ),
+        BackendInfo(
+            "diarize",
+            "offline",
+            "silero-vad + resemblyzer",
+            available=True,
+            active=active == "offline",
+            detail="weights ship inside the silero-vad and resemblyzer packages",
+        ),
+    ]
+
+
+def config_key(config: Config) -> dict[str, Any]:
+    """The settings that change the diarization."""
+    a = config.audio
+    key: dict[str, Any] = {
+        "backend": backends.diarize_backend(config),
+        "subject_rule": a.subject_rule,
+        "min_speech_s": a.min_speech_s,
+        "min_audio_s": a.min_audio_s,
+        "clipping_fail_share": a.clipping_fail_share,
+    }
+    if key["backend"] == "pyannote":
+        key["model"] = a.pyannote_model
+    else:
+        key.update(vad=a.vad_threshold, distance=a.speaker_distance, share=a.min_speaker_share)
+    return key
+
+
+STAGE = Stage(
+    name="diarize",
+    run=run,
+    requires=("extract_audio",),
+    resource="gpu",
+    max_attempts=3,
+    version="1",
+    description="speaker turns, talk time per speaker, the subject",
+    config_key=config_key,
+    backends=backend_rows,
+)

@@ -1,0 +1,136 @@
+"""Stage `prosody`: how the subject speaks (pitch, loudness, rate, pauses, voice quality)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.audio import signal, turns
+from daemon.config import Config
+from daemon.errors import StageSkipped
+from daemon.features import ProsodySummary
+from daemon.stages.base import Stage, StageContext, StageResult
+
+
+def _words(ctx: StageContext) -> int | None:
+    """The subject's word count from `transcribe`, None when it was skipped."""
+    up = ctx.upstream("transcribe")
+    return None if up.skipped else int(up.data["summary"]["word_count"])
+
+
+def _rate(count: int | None, seconds: float) -> float | None:
+    return round(count / seconds, 3) if count is not None and seconds > 0 else None
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    names = ("praat-parselmouth", "pyloudnorm", "opensmile")
+    return " + ".join(f"{n} {version(n)}" for n in names) + " (eGeMAPSv02)"
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Measure the subject's prosody over their diarized speech."""
+    from daemon.audio import prosody_features as pf
+
+    diar = ctx.upstream("diarize")
+    if diar.skipped:
+        raise StageSkipped(f"no speech to measure: {diar.reason}")
+    audio = signal.load_audio(ctx)
+    cfg = ctx.config.audio
+    subject = diar.data["summary"]["subject"]
+    all_turns = diar.data["turns"]
+    spans = turns.speaker_intervals(all_turns, subject)
+    others = turns.union((t["start"], t["end"]) for t in all_turns if t["speaker"] != subject)
+    speech_s = turns.total(spans)
+    x, rate = audio.samples, audio.rate
+    pitch = pf.pitch(x, rate, spans)
+    ctx.check_stop()
+    loud = pf.loudness(x, rate, spans)
+    syllables = pf.syllable_count(x, rate, spans)
+    gaps = pf.pauses(spans, others, cfg.min_pause_s)
+    pause_s = turns.total(gaps)
+    clipped = signal.clipped_share(x)
+    # Clipping flattens the waveform peaks that jitter, shimmer and HNR are computed from.
+    quality = (
+        pf.voice_quality(x, rate, spans)
+        if clipped <= cfg.clipping_warn_share
+        else {"jitter_local": None, "shimmer_local": None, "hnr_db": None}
+    )
+    ctx.check_stop()
+    talk_span = (spans[-1][1] - spans[0][0]) if spans else 0.0
+    summary = ProsodySummary(
+        pitch_mean_hz=pitch["pitch_mean_hz"],
+        pitch_sd_semitones=pitch["pitch_sd_semitones"],
+        pitch_range_semitones=pitch["pitch_range_semitones"],
+        loudness_lufs=loud["loudness_lufs"],
+        loudness_sd_db=loud["loudness_sd_db"],
+        speech_rate_wps=_rate(_words(ctx), speech_s),
+        speech_rate_sps=_rate(syllables, speech_s),
+        pause_count=len(gaps),
+        pause_mean_s=round(pause_s / len(gaps), 3) if gaps else None,
+        pauses_per_min=round(len(gaps) / (talk_span / 60.0), 3) if talk_span > 0 else None,
+        speech_ratio=round(speech_s / (speech_s + pause_s), 4) if speech_s > 0 else None,
+        **quality,
+        voiced_share=pitch["voiced_share"],
+    )
+    data = {
+        "subject": subject,
+        "speech_s": round(speech_s, 3),
+        "syllables": syllables,
+        "pauses": [[round(a, 3), round(b, 3)] for a, b in gaps],
+        "rms_dbfs": round(signal.rms_dbfs(x), 2),
+        "clipped_share": round(clipped, 5),
+        "voice_quality_note": (
+            f"withheld: {clipped:.2%} of samples are clipped"
+            if clipped > cfg.clipping_warn_share
+            else None
+        ),
+        "egemaps": pf.egemaps(x, rate, spans),
+        "series": _series(pitch, loud),
+        "summary": summary,
+    }
+    return StageResult(
+        data=data,
+        backend="praat+opensmile",
+        model=_versions(),
+        summary=_one_line(summary),
+    )
+
+
+def _series(pitch: dict[str, Any], loud: dict[str, Any]) -> dict[str, Any]:
+    """Values over time for plots: F0 every 10 ms of voiced speech, loudness every 200 ms."""
+    return {
+        "pitch": {
+            "t": [round(float(t), 2) for t in pitch["times"]],
+            "hz": [round(float(f), 1) for f in pitch["f0"]],
+        },
+        "loudness": {"t": loud["times"], "lufs": loud["lufs"]},
+    }
+
+
+def _one_line(s: ProsodySummary) -> str:
+    def fmt(v: Any, unit: str) -> str:
+        return "n/a" if v is None else f"{v:.1f}{unit}"
+
+    return (
+        f"F0 {fmt(s['pitch_mean_hz'], ' Hz')}, {fmt(s['loudness_lufs'], ' LUFS')}, "
+        f"{fmt(s['speech_rate_sps'], ' syll/s')}, {s['pause_count']} pauses"
+    )
+
+
+def config_key(config: Config) -> dict[str, Any]:
+    """The settings that change the measures."""
+    a = config.audio
+    return {"min_pause_s": a.min_pause_s, "clipping_warn_share": a.clipping_warn_share}
+
+
+STAGE = Stage(
+    name="prosody",
+    run=run,
+    requires=("diarize", "transcribe"),
+    resource="cpu",
+    max_attempts=3,
+    version="1",
+    description="pitch, loudness, speech rate, pauses, voice quality, eGeMAPSv02",
+    config_key=config_key,
+)
