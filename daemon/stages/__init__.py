@@ -15,6 +15,10 @@ from daemon.stages.base import Stage
 STAGE_MODULES = (
     "daemon.stages.probe",
     "daemon.stages.extract_audio",
+    "daemon.stages.diarize",
+    "daemon.stages.transcribe",
+    "daemon.stages.speech_emotion",
+    "daemon.stages.prosody",
 )
 
 
