@@ -85,16 +85,16 @@ class AudioConfig(BaseModel):
         description="A silence within the subject's talk this long is a pause.",
     )
     clipping_fail_share: float = Field(
-        0.2,
+        0.1,
         gt=0.0,
         le=1.0,
-        description="A clip with this share of samples at full scale is rejected as clipped.",
+        description="A clip with this share of samples within 1 dB of full scale is rejected as clipped.",
     )
     clipping_warn_share: float = Field(
         0.001,
         ge=0.0,
         le=1.0,
-        description="Above this share of full-scale samples, voice-quality measures are withheld.",
+        description="Above this share of near-full-scale samples, voice-quality measures are withheld.",
     )
     official_transcript: bool = Field(
         True,
