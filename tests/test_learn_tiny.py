@@ -1,0 +1,170 @@
+"""A tiny random-weight Llama with a locally trained tokenizer, labelled synthetic
+descriptions, and the end-to-end training test on CPU."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from daemon.text.prompt import SYSTEM_PROMPT, format_answer
+from storage.db import Database, utcnow
+from storage.models import TARGETS, Description, Label
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+WORDS = {  # word -> how much it raises every score
+    "cheerful": 0.25,
+    "confident": 0.2,
+    "warm": 0.15,
+    "flat": -0.15,
+    "nervous": -0.2,
+    "gloomy": -0.25,
+}
+
+
+def make_tiny_model(folder: Path) -> Path:
+    """Save a 2-layer random Llama and a BPE tokenizer trained here (digits split)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    corpus = [SYSTEM_PROMPT, *(f"The speaker is {w} and calm." for w in WORDS)]
+    corpus += [format_answer(dict.fromkeys(TARGETS, i / 10)) for i in range(11)]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    bpe.decoder = decoders.ByteLevel()
+    specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<pad>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bpe.train_from_iterator(corpus, trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, unk_token="<unk>", eos_token="<|im_end|>", pad_token="<pad>"
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def synthetic_rows(n: int, seed: int = 0) -> list[tuple[str, str, str, dict[str, float]]]:
+    """(clip name, split, text, scores): the words in the text drive the scores."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = rng.sample(sorted(WORDS), 2)
+        level = 0.5 + sum(WORDS[w] for w in words)
+        scores = {t: min(1.0, max(0.0, level + rng.gauss(0, 0.03))) for t in TARGETS}
+        split = "validation" if i % 5 == 0 else "train"
+        rows.append(
+            (
+                f"yt{i // 2:04d}.{i % 2:03d}.mp4",
+                split,
+                f"The speaker is {words[0]} and {words[1]}.",
+                scores,
+            )
+        )
+    return rows
+
+
+def add_labelled(db: Database, rows, profile: str = "transcript_only") -> None:
+    """Insert Label + Description rows as a label import would."""
+    with db.write() as session:
+        for clip, split, text, scores in rows:
+            session.add(
+                Label(
+                    clip_name=clip,
+                    group_id=clip.split(".")[0],
+                    split=split,
+                    source="test",
+                    imported_at=utcnow(),
+                    **scores,
+                )
+            )
+            session.add(
+                Description(
+                    clip_name=clip,
+                    feature_profile=profile,
+                    template_version="t1",
+                    text=text,
+                    created_at=utcnow(),
+                )
+            )
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def tiny_train_config(config, tiny_model: Path, heads: list[str]) -> None:
+    """Small, fast training settings on the tiny model."""
+    t = config.train
+    t.base_model, t.heads, t.profiles = str(tiny_model), heads, ["transcript_only"]
+    t.max_steps, t.epochs, t.eval_every, t.batch_size, t.patience = 60, 20.0, 10, 8, 10
+    t.learning_rate, t.head_learning_rate, t.lora_r, t.max_length = 1e-3, 1e-2, 4, 256
+    t.min_train_rows = 8
+
+
+def test_generative_answer_tokens_match_the_shared_format(tiny_model):
+    from daemon.learn.backbone import BaseSpec, load_tokenizer
+    from daemon.learn.generative import AnswerCodec
+
+    codec = AnswerCodec(load_tokenizer(BaseSpec("tiny", str(tiny_model))))
+    scores = dict(zip(TARGETS, (0.0, 0.07, 0.5, 0.99, 1.0, 0.314), strict=True))
+    codec.check(scores)
+    decoded = codec.tok.decode(codec.answer(scores), skip_special_tokens=True)
+    assert json.loads(decoded) == json.loads(format_answer(scores))
+
+
+def test_training_and_prediction_end_to_end(config, database, tiny_model):
+    from daemon.learn import registry
+    from daemon.learn.predictor import load_predictor
+    from daemon.learn.trainer import run_training
+
+    tiny_train_config(config, tiny_model, ["regression", "generative"])
+    add_labelled(database, synthetic_rows(120))
+    messages = run_training(config, database, "t1", "cpu")
+    versions = registry.all_versions(database)
+    assert sorted(v.kind for v in versions) == ["generative", "regression"], messages
+    for v in versions:
+        metrics = json.loads(v.metrics_json)
+        assert metrics["report_split"] == "validation"
+        assert metrics["validation"]["n"] == 24  # every validation row, no train row
+        assert 0.0 < v.val_mean_accuracy <= 1.0
+        assert v.train_count == 96
+        predictor = load_predictor(Path(v.path), "cpu")
+        texts = ["The speaker is cheerful and confident.", "The speaker is gloomy and nervous."]
+        first, again = predictor.predict(texts), predictor.predict(texts)
+        assert first == again  # deterministic
+        assert all(0.0 <= first[0][t] <= 1.0 for t in TARGETS)
+    reg = next(v for v in versions if v.kind == "regression")
+    assert reg.val_mean_accuracy > registry.baseline_accuracy(reg), messages
+    high, low = load_predictor(Path(reg.path)).predict(texts)
+    assert high["extraversion"] > low["extraversion"]
+    assert registry.promoted(database, "transcript_only") is not None
