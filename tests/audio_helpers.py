@@ -22,7 +22,9 @@ ENGINEER = (
 QUESTION = "That sounds wonderful. What kind of problems do you usually work on during the week?"
 
 
-def espeak(text: str, tmp: Path, voice: str = "en", pitch: int = 50, speed: int = 160) -> np.ndarray:
+def espeak(
+    text: str, tmp: Path, voice: str = "en", pitch: int = 50, speed: int = 160
+) -> np.ndarray:
     """`text` spoken by espeak-ng, as float32 samples at 16 kHz."""
     out = tmp / f"espeak_{abs(hash((text, voice, pitch, speed)))}.wav"
     subprocess.run(

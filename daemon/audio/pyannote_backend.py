@@ -45,7 +45,17 @@ def run_pipeline(pipeline: Any, samples: np.ndarray, rate: int) -> dict[str, lis
     import torch
 
     output = pipeline({"waveform": torch.from_numpy(samples).float()[None], "sample_rate": rate})
-    return convert_output(output)
+    converted = convert_output(output)
+    # pyannote pads the last window: keep turns inside the audio.
+    end = samples.size / rate
+    return {
+        name: [
+            make_turn(t["start"], min(t["end"], end), t["speaker"])
+            for t in found
+            if t["start"] < end
+        ]
+        for name, found in converted.items()
+    }
 
 
 def annotation_turns(annotation: Any) -> list[Turn]:
