@@ -27,6 +27,8 @@ COMMANDS = (
     "models",
     "labels",
     "export",
+    "train",
+    "eval",
 )
 
 

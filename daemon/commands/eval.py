@@ -1,0 +1,36 @@
+"""`lprd eval`: a model's accuracy beside the train-mean baseline on a labelled split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from daemon.commands._common import open_db
+from daemon.config import Config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("eval", help="evaluate a model on the validation or test split")
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--model", help="model version (default: the promoted one)")
+    parser.add_argument("--profile", choices=("full", "transcript_only"), help="feature profile")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, config: Config) -> int:
+    from rich.console import Console
+
+    from daemon.learn.evaluate import evaluate_version, pick_model
+    from daemon.learn.report import eval_table
+    from daemon.model_cache import resolve_device
+
+    db = open_db(config)
+    row = pick_model(db, args.model, args.profile)
+    result = evaluate_version(db, row, args.split, resolve_device(config.device))
+    db.dispose()
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        Console().print(eval_table(result))
+    return 0
