@@ -67,7 +67,7 @@ class AudioConfig(BaseModel):
         0.3, ge=0.0, le=60.0, description="Audio shorter than this is too short to analyse."
     )
     speaker_distance: float = Field(
-        0.35,
+        0.45,
         gt=0.0,
         lt=2.0,
         description="Offline diarization: cosine distance above which voices are different speakers.",
