@@ -19,6 +19,7 @@ STAGE_MODULES = (
     "daemon.stages.transcribe",
     "daemon.stages.speech_emotion",
     "daemon.stages.prosody",
+    "daemon.stages.analyze_face",
 )
 
 
