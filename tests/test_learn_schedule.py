@@ -11,7 +11,12 @@ import pytest
 
 from daemon.learn import registry, schedule
 from tests.test_learn_registry import candidate
-from tests.test_learn_tiny import add_labelled, synthetic_rows, tiny_model, tiny_train_config  # noqa: F401
+from tests.test_learn_tiny import add_labelled, make_tiny_model, synthetic_rows, tiny_train_config
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def wait_for(predicate, timeout: float = 180.0, step: float = 0.5) -> bool:

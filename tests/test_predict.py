@@ -9,7 +9,12 @@ from sqlalchemy import select
 from daemon.runner import execute
 from daemon.stages.predict import STAGE
 from storage.models import TARGETS, Prediction
-from tests.test_learn_tiny import add_labelled, synthetic_rows, tiny_model, tiny_train_config  # noqa: F401
+from tests.test_learn_tiny import add_labelled, make_tiny_model, synthetic_rows, tiny_train_config
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def ctx_with_description(make_ctx, tmp_path, text: str, profile: str = "transcript_only"):
