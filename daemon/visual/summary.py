@@ -90,19 +90,20 @@ def head_movement(series: dict[str, list[Any]]) -> float | None:
 
 def expressions(log: FrameLog) -> tuple[dict[str, float], list[str], int]:
     """Share of face frames per class, the dominant classes, and how often the top class
-    changes (after a three-frame majority filter, so one odd frame is not a change)."""
+    changes to one that holds for at least two frames."""
     labels = [e for e in log.series["expression"] if e is not None]
     if not labels:
         return {}, [], 0
     shares = {c: round(labels.count(c) / len(labels), 4) for c in CLASSES}
     ranked = sorted((c for c in CLASSES if shares[c] > 0), key=lambda c: -shares[c])
     dominant = [c for c in ranked if shares[c] >= 0.2][:3] or ranked[:1]
-    # Ties go to the earlier frame, so a lone odd frame between two equal ones is dropped.
-    smooth = [
-        max(window, key=window.count)
-        for window in (labels[max(0, i - 1) : i + 2] for i in range(len(labels)))
-    ]
-    changes = sum(1 for a, b in itertools.pairwise(smooth) if a != b)
+    changes = 0
+    current = labels[0]
+    for label, following in itertools.pairwise(labels):
+        # A new class counts once it holds for two frames in a row: one odd frame is noise.
+        if label != current and label == following:
+            changes += 1
+            current = label
     return shares, dominant, changes
 
 
