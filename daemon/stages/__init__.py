@@ -20,6 +20,7 @@ STAGE_MODULES = (
     "daemon.stages.speech_emotion",
     "daemon.stages.prosody",
     "daemon.stages.analyze_face",
+    "daemon.stages.describe",
 )
 
 
