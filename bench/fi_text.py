@@ -68,6 +68,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=400, help="LLM training rows (0: all)")
     parser.add_argument("--val-limit", type=int, default=300, help="LLM validation rows (0: all)")
     parser.add_argument("--embed-limit", type=int, default=0, help="embedding train rows (0: all)")
+    parser.add_argument("--no-embedding", action="store_true", help="skip the embedding baseline")
     parser.add_argument("--steps", type=int, default=60, help="LLM optimiser steps at most")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=320)
@@ -88,14 +89,15 @@ def main() -> int:
     setup_s = time.monotonic() - t0
     results = []
 
-    cfg = TrainConfig(max_train_rows=args.embed_limit, holdout_fraction=0.15)
-    prep = prepare(db, "transcript_only", cfg)
-    start = time.monotonic()
-    trained = train_embedding(prep, cfg, device)
-    emb = scored("embedding (MiniLM + ridge)", trained, prep, f"{prep.train_count} train")
-    emb["train_seconds"] = round(time.monotonic() - start, 1)
-    emb["baseline_mean"] = prep.mean
-    results.append(emb)
+    if not args.no_embedding:
+        cfg = TrainConfig(max_train_rows=args.embed_limit, holdout_fraction=0.15)
+        prep = prepare(db, "transcript_only", cfg)
+        start = time.monotonic()
+        trained = train_embedding(prep, cfg, device)
+        emb = scored("embedding (MiniLM + ridge)", trained, prep, f"{prep.train_count} train")
+        emb["train_seconds"] = round(time.monotonic() - start, 1)
+        emb["baseline_mean"] = prep.mean
+        results.append(emb)
 
     cfg = TrainConfig(
         base_model=args.base_model,

@@ -126,7 +126,7 @@ def tiny_train_config(config, tiny_model: Path, heads: list[str]) -> None:
     """Small, fast training settings on the tiny model."""
     t = config.train
     t.base_model, t.heads, t.profiles = str(tiny_model), heads, ["transcript_only"]
-    t.max_steps, t.epochs, t.eval_every, t.batch_size, t.patience = 60, 20.0, 10, 8, 10
+    t.max_steps, t.epochs, t.eval_every, t.batch_size, t.patience = 60, 20.0, 20, 8, 10
     t.learning_rate, t.head_learning_rate, t.lora_r, t.max_length = 1e-3, 1e-2, 4, 256
     t.min_train_rows = 8
 
@@ -168,3 +168,22 @@ def test_training_and_prediction_end_to_end(config, database, tiny_model):
     high, low = load_predictor(Path(reg.path)).predict(texts)
     assert high["extraversion"] > low["extraversion"]
     assert registry.promoted(database, "transcript_only") is not None
+    _check_eval_and_tables(database, reg)
+
+
+def _check_eval_and_tables(database, row) -> None:
+    """`lprd eval` figures equal the registry's, and the tables name traits and direction."""
+    from rich.console import Console
+
+    from daemon.learn.evaluate import evaluate_version
+    from daemon.learn.registry import baseline_accuracy
+    from daemon.learn.report import eval_table, scores_table
+
+    result = evaluate_version(database, row, "validation")
+    assert result["model"]["mean_accuracy"] == pytest.approx(row.val_mean_accuracy)
+    assert result["baseline"]["mean_accuracy"] == pytest.approx(baseline_accuracy(row))
+    console = Console(width=160, record=True)
+    console.print(eval_table(result))
+    console.print(scores_table(dict.fromkeys(TARGETS, 0.5)))
+    text = console.export_text()
+    assert "Emotional stability" in text and "Interview" in text and "mean (5 traits)" in text
