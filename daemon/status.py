@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from daemon.config import Config
 from daemon.pipeline import Pipeline
 from storage.db import Database, utcnow
 from storage.meta import get_meta
@@ -128,16 +129,19 @@ def _models(session) -> list[dict[str, Any]]:  # noqa: ANN001
     ]
 
 
-def _training(db: Database) -> dict[str, Any] | None:
+def _training(db: Database, config: Config | None) -> dict[str, Any] | None:
     try:
         from daemon.learn.schedule import training_status
     except ImportError:
         return None
-    return training_status(db)
+    return training_status(db, config)
 
 
 def gather_status(
-    db: Database, pipeline_order: list[str] | None = None, limit: int = 5
+    db: Database,
+    pipeline_order: list[str] | None = None,
+    limit: int = 5,
+    config: Config | None = None,
 ) -> dict[str, Any]:
     """Everything `lprd status` shows, as plain data."""
     order = pipeline_order if pipeline_order is not None else Pipeline.default().order
@@ -162,5 +166,5 @@ def gather_status(
     report["eta_s"] = round(remaining / per_min * 60) if per_min > 0 and remaining else None
     report["next_retrain_check_at"] = get_meta(db, "next_retrain_check_at")
     report["daemon_alive_at"] = get_meta(db, DAEMON_ALIVE_KEY)
-    report["training"] = _training(db)
+    report["training"] = _training(db, config)
     return report

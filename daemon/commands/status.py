@@ -27,7 +27,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     db = Database.at(config.database_path)
     try:
         if args.json:
-            print(json.dumps(gather_status(db), indent=1))
+            print(json.dumps(gather_status(db, config=config), indent=1))
             return 0
         from rich.console import Console
         from rich.live import Live
@@ -36,12 +36,14 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
         console = Console()
         if not args.watch:
-            console.print(render_status(gather_status(db)))
+            console.print(render_status(gather_status(db, config=config)))
             return 0
-        with Live(render_status(gather_status(db)), console=console, auto_refresh=False) as live:
+        with Live(
+            render_status(gather_status(db, config=config)), console=console, auto_refresh=False
+        ) as live:
             while True:
                 time.sleep(args.interval)
-                live.update(render_status(gather_status(db)), refresh=True)
+                live.update(render_status(gather_status(db, config=config)), refresh=True)
     except KeyboardInterrupt:
         return 0
     finally:

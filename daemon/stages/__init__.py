@@ -21,6 +21,7 @@ STAGE_MODULES = (
     "daemon.stages.prosody",
     "daemon.stages.analyze_face",
     "daemon.stages.describe",
+    "daemon.stages.predict",
 )
 
 
