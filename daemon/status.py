@@ -14,7 +14,6 @@ from storage.meta import get_meta
 from storage.models import (
     FAILED,
     FILE_REJECTED,
-    FINISHED_STATES,
     PENDING,
     RUNNING,
     STAGE_STATES,
@@ -56,11 +55,14 @@ def _stage_counts(session, order: list[str]) -> list[dict[str, Any]]:  # noqa: A
 
 
 def _throughput(session) -> tuple[int, float]:  # noqa: ANN001
+    """Stage runs that ended (done, skipped or failed) in the window, and the rate per minute.
+
+    A pure range count on the finished_at index: filtering on status as well made SQLite
+    pick the status index and scan every finished row.
+    """
     since = utcnow() - THROUGHPUT_WINDOW
     finished = session.execute(
-        select(func.count()).where(
-            StageRun.finished_at >= since, StageRun.status.in_(FINISHED_STATES)
-        )
+        select(func.count()).select_from(StageRun).where(StageRun.finished_at >= since)
     ).scalar_one()
     return finished, finished / THROUGHPUT_WINDOW.total_seconds() * 60
 
