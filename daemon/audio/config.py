@@ -96,11 +96,6 @@ class AudioConfig(BaseModel):
         le=1.0,
         description="Above this share of near-full-scale samples, voice-quality measures are withheld.",
     )
-    official_transcript: bool = Field(
-        True,
-        description="Describe from the official transcript when a label file provides one "
-        "(the ASR output is stored beside it either way).",
-    )
 
     def token(self) -> str | None:
         """The Hugging Face token: config first, then $HF_TOKEN."""

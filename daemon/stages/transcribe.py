@@ -128,7 +128,6 @@ def run(ctx: StageContext) -> StageResult:
         "segments": out["segments"],
         "words": out["words"],
         "language_probability": out["language_probability"],
-        "use_official": ctx.config.audio.official_transcript,
         "summary": summary,
     }
     official = " (official transcript stored)" if summary["official_text"] else ""
