@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.db import utcnow
-from storage.models import Description, InboxFile, Prediction, StageRun, Video
+from storage.models import Description, InboxFile, Label, Prediction, StageRun, Video
 from storage.transitions import StagePlan, create_stage_runs
 
 HASH_CHUNK = 1 << 20
@@ -71,10 +71,27 @@ def find_videos(session: Session, ref: str) -> list[Video]:
     return list(session.scalars(select(Video).where(or_(*conditions)).order_by(Video.id)))
 
 
-def forget_video(session: Session, video_id: int) -> None:
-    """Delete every database row about a video (the caller deletes its files)."""
+SIDECAR_SUFFIX = ".labels.json"
+
+
+def forget_video(session: Session, video_id: int) -> list[str]:
+    """Delete every database row about a video (the caller deletes its files).
+
+    Labels that came with the video (a sidecar file) go too; labels imported from a
+    dataset file are kept. Returns the sources of the labels kept for its clip name.
+    """
+    video = session.get(Video, video_id)
+    names = [video.name, f"sha256:{video.sha256}"] if video is not None else []
+    labels = session.scalars(select(Label).where(Label.clip_name.in_(names))).all()
+    kept = []
+    for label in labels:
+        if label.source.endswith(SIDECAR_SUFFIX):
+            session.delete(label)
+        else:
+            kept.append(label.source)
     session.execute(delete(Prediction).where(Prediction.video_id == video_id))
     session.execute(delete(Description).where(Description.video_id == video_id))
     session.execute(delete(StageRun).where(StageRun.video_id == video_id))
     session.execute(delete(InboxFile).where(InboxFile.video_id == video_id))
     session.execute(delete(Video).where(Video.id == video_id))
+    return kept

@@ -28,7 +28,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     video = resolve_video(db, args.video)
     store = ArtifactStore(config.store_dir)
     with db.write() as session:
-        forget_video(session, video.id)
+        kept = forget_video(session, video.id)
     store.delete_video(video.sha256)
     original = Path(video.path)
     held = original.is_relative_to(store.originals_dir())
@@ -38,6 +38,8 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     print(
         f"forgot video #{video.id} {video.name} ({video.sha256[:12]}): database rows and artifacts deleted"
     )
+    for source in kept:
+        print(f"a dataset label for this clip name was kept (imported from {source})")
     if not held:
         print(f"the original at {original} is yours and was left untouched")
     return 0
