@@ -167,3 +167,54 @@ def test_bad_sidecars_are_rejected_with_a_reason(database, tmp_path) -> None:
     assert state == "rejected" and "5 x missing trait" in message
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Label)) == 0
+
+
+def test_official_transcript_labels_requeue_describe(config, database, tmp_path) -> None:  # noqa: ANN001
+    """With describe.transcript = 'official', a changed label re-runs describe for its video."""
+    import json as _json
+
+    from daemon.pipeline import Pipeline
+    from daemon.text.label_store import import_labels, requeue_official_descriptions
+    from storage.models import StageRun
+    from storage.videos import register_video
+
+    plans = Pipeline.default().plans
+    with database.write() as session:
+        reg = register_video(
+            session,
+            sha256="e" * 64,
+            name="abcdefghijk.001.mp4",
+            path=tmp_path / "v.mp4",
+            size_bytes=1,
+            plans=plans.values(),
+        )
+        for run in session.query(StageRun).filter_by(video_id=reg.video_id):
+            run.status, run.waiting_on = "done", 0
+    labels = tmp_path / "labels.json"
+    scores = dict.fromkeys(
+        (
+            "openness",
+            "conscientiousness",
+            "extraversion",
+            "agreeableness",
+            "neuroticism",
+            "interview",
+        ),
+        0.5,
+    )
+    labels.write_text(
+        _json.dumps(
+            [{"clip_name": "abcdefghijk.001.mp4", **scores, "transcript": "the official words"}]
+        )
+    )
+    report = import_labels(database, [labels])
+    assert report.touched == ["abcdefghijk.001.mp4"]
+    assert requeue_official_descriptions(database, config, report.touched) == 0  # asr default
+    config.describe.transcript = "official"
+    assert requeue_official_descriptions(database, config, report.touched) == 2
+    with database.read() as session:
+        states = {
+            r.stage: r.status for r in session.query(StageRun).filter_by(video_id=reg.video_id)
+        }
+    assert states["describe"] == "pending" and states["predict"] == "pending"
+    assert states["transcribe"] == "done"

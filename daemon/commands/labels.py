@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 from daemon.commands._common import open_db
 from daemon.config import Config
 from daemon.text.label_files import SPLITS
-from daemon.text.label_store import NEUROTICISM_NOTE, ImportReport, import_labels
+from daemon.text.label_store import (
+    NEUROTICISM_NOTE,
+    ImportReport,
+    import_labels,
+    requeue_official_descriptions,
+)
 from storage.models import Label, Video
 
 
@@ -41,9 +46,12 @@ def handle_import(args: argparse.Namespace, config: Config) -> int:
     db = open_db(config)
     try:
         report = import_labels(db, args.paths, split=args.split, dry_run=args.dry_run)
+        requeued = 0 if args.dry_run else requeue_official_descriptions(db, config, report.touched)
     finally:
         db.dispose()
     print(format_report(report, args.dry_run))
+    if requeued:
+        print(f"{requeued} stage runs re-queued: their descriptions quote the official transcript")
     return 0
 
 

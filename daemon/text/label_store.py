@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -24,6 +25,9 @@ from daemon.text.label_files import (
 )
 from storage.db import Database, utcnow
 from storage.models import TARGETS, Label, Video
+
+if TYPE_CHECKING:
+    from daemon.config import Config
 
 NEUROTICISM_NOTE = (
     "'neuroticism' is stored under its First Impressions name but behaves as emotional "
@@ -58,6 +62,7 @@ class ImportReport:
     with_scores: int = 0
     with_transcripts: int = 0
     by_split: dict[str, int] = field(default_factory=dict)
+    touched: list[str] = field(default_factory=list)  # clip names added or changed
 
 
 def group_of(clip_name: str) -> str | None:
@@ -191,10 +196,12 @@ def _apply(
             label = Label(clip_name=clip, source=m.source, imported_at=now)
             session.add(label)
             report.added += 1
+            report.touched.append(clip)
             _update(label, m, group_of(clip))
         elif _update(label, m, group_of(clip)):
             label.imported_at = now
             report.changed += 1
+            report.touched.append(clip)
         else:
             report.unchanged += 1
         report.with_scores += m.scores is not None
@@ -231,3 +238,20 @@ def label_for_video(session: Session, name: str, sha256: str) -> Label | None:
 def has_all_scores(label: Label) -> bool:
     """True when the label holds all six scores."""
     return all(getattr(label, key) is not None for key in TARGETS)
+
+
+def requeue_official_descriptions(db: Database, config: Config, clips: list[str]) -> int:
+    """Re-run `describe` (and what follows) for videos whose label just changed, when
+    descriptions quote the official transcript; returns stage runs re-queued."""
+    if config.describe.transcript != "official" or not clips:
+        return 0
+    from daemon.pipeline import Pipeline
+    from storage.transitions import requeue
+
+    names = set(clips)
+    with db.write() as session:
+        videos = session.execute(select(Video.id, Video.name, Video.sha256)).all()
+        ids = [v for v, name, sha in videos if name in names or HASH_PREFIX + sha in names]
+        if not ids:
+            return 0
+        return requeue(session, Pipeline.default().plans, video_ids=ids, stages=["describe"])
