@@ -227,6 +227,7 @@ class Daemon:
         if changed:
             svc.fingerprints.update(current)
             count = transitions.requeue_changed_fingerprints(svc.db, svc.pipeline.plans, current)
+            count += transitions.wake_waiting(svc.db, changed)
             log.info("inputs of %s changed; %d stage runs re-queued", sorted(changed), count)
 
     def _shutdown(self, svc: Services, observer, scheduler) -> None:  # noqa: ANN001

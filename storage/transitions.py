@@ -99,9 +99,7 @@ def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePl
             continue
         waiting = sum(1 for dep in plans[stage].requires if states.get(dep) not in FINISHED_STATES)
         if waiting != current:
-            session.execute(
-                _SET_WAITING, {"vid": video_id, "stg": stage, "waiting": waiting}
-            )
+            session.execute(_SET_WAITING, {"vid": video_id, "stg": stage, "waiting": waiting})
 
 
 def _runnable_query(order_by_due: bool):  # noqa: ANN202
@@ -491,3 +489,15 @@ def requeue_changed_fingerprints(
             if stale:
                 total += requeue(session, plans, video_ids=stale, stages=[stage])
     return total
+
+
+def wake_waiting(db: Database, stages: Iterable[str]) -> int:
+    """Make deferred runs of these stages due now (what they waited for may have come)."""
+    with db.write() as session:
+        result = session.execute(
+            update(_runs)
+            .where(_runs.c.stage.in_(list(stages)))
+            .where(_runs.c.status == PENDING, _runs.c.error_kind == "waiting")
+            .values(next_attempt_at=None, updated_at=utcnow())
+        )
+        return result.rowcount

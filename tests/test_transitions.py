@@ -167,3 +167,13 @@ def test_requeue_resets_downstream_and_fingerprint_changes(database: Database) -
     assert status_of(database, vid, "c").waiting_on == 1
     with database.write() as session:
         assert tr.requeue(session, PLANS, stages=["a"]) == 3
+
+
+def test_wake_waiting_makes_deferred_runs_due(database: Database) -> None:
+    [vid] = add_videos(database, 1)
+    run = tr.claim_next(database, "cpu", "w")
+    tr.defer(database, run.id, "w", "no model yet", retry_after_s=3600)
+    assert tr.claim_next(database, "cpu", "w") is None
+    assert tr.wake_waiting(database, ["a"]) == 1
+    again = tr.claim_next(database, "cpu", "w")
+    assert again is not None and again.id == run.id and again.attempts == 1
