@@ -3,9 +3,12 @@ every file ends in the right visible state with a clear message, and the daemon 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -61,6 +64,16 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
         time.sleep(1.5)
         assert inbox_states(db).get("slow copy.mp4", ("waiting",))[0] == "waiting"
         writer.join()
+        # `lprd status` reads while the daemon writes (WAL + busy timeout).
+        status = subprocess.run(
+            [sys.executable, "-m", "daemon", "--home", str(home), "status", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["inbox"]["states"]
 
         def settled() -> bool:
             states = inbox_states(db)
