@@ -34,7 +34,9 @@ def load_encoder(device: str = "cpu") -> Any:
 
 def embed(encoder: Any, texts: Sequence[str]) -> Any:
     """Unit-length embeddings, one row per text."""
-    return encoder.encode(list(texts), batch_size=64, normalize_embeddings=True)
+    return encoder.encode(
+        list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
+    )
 
 
 class EmbeddingModel:
