@@ -122,3 +122,29 @@ def test_models_lists_backends(tmp_path: Path, capsys) -> None:  # noqa: ANN001
 def test_status_before_init_says_what_to_do(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     code, out = lprd(tmp_path / "nothing", "status", capsys=capsys)
     assert code == 1 and "lprd init" in out
+
+
+def test_forget_deletes_sidecar_labels_and_keeps_dataset_labels(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from storage.db import Database, utcnow
+    from storage.models import Label
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text('stages = ["probe"]\n')
+    mine = make_video(tmp_path / "mine.mp4", seconds=0.5)
+    theirs = make_video(tmp_path / "theirs.mp4", seconds=0.6)
+    assert lprd(home, "add", str(mine), str(theirs))[0] == 0
+    db = Database.at(home / "lprd.db")
+    with db.write() as session:
+        for clip, source in (
+            ("mine.mp4", "mine.mp4.labels.json"),
+            ("theirs.mp4", "annotation.pkl"),
+        ):
+            session.add(Label(clip_name=clip, source=source, openness=0.5, imported_at=utcnow()))
+    capsys.readouterr()
+    assert lprd(home, "forget", "mine.mp4")[0] == 0
+    code, out = lprd(home, "forget", "theirs.mp4", capsys=capsys)
+    assert "dataset label for this clip name was kept (imported from annotation.pkl)" in out
+    with db.read() as session:
+        assert [lb.clip_name for lb in session.query(Label)] == ["theirs.mp4"]
+    db.dispose()
