@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from daemon.config import Config
 from daemon.pipeline import Pipeline
@@ -45,6 +46,17 @@ class FileVerdict:
     state: str
     reason: str | None = None
     video_id: int | None = None
+
+
+def _stat(path: Path) -> os.stat_result:
+    """The file's own size and mtime: a symlink's, not its target's."""
+    return path.lstat() if path.is_symlink() else path.stat()
+
+
+def _file_row(session: Session, path: Path) -> InboxFile | None:
+    return session.execute(
+        select(InboxFile).where(InboxFile.path == str(path))
+    ).scalar_one_or_none()
 
 
 def is_ignored(path: Path) -> bool:
@@ -95,7 +107,7 @@ class Inbox:
         if is_ignored(path) or not path.is_relative_to(self.root):
             return
         try:
-            st = path.lstat() if path.is_symlink() else path.stat()
+            st = _stat(path)
         except FileNotFoundError:
             return
         if not (path.is_file() or path.is_symlink()):
@@ -108,9 +120,7 @@ class Inbox:
             return  # nothing changed: a rescan costs one read per file, no write
         now = utcnow()
         with self.db.write() as session:
-            row = session.execute(
-                select(InboxFile).where(InboxFile.path == str(path))
-            ).scalar_one_or_none()
+            row = _file_row(session, path)
             if row is None:
                 session.add(
                     InboxFile(
@@ -158,7 +168,7 @@ class Inbox:
         for path_str, size, mtime in rows:
             path = Path(path_str)
             try:
-                st = path.lstat() if path.is_symlink() else path.stat()
+                st = _stat(path)
             except FileNotFoundError:
                 continue
             if (st.st_size, st.st_mtime) != (size, mtime):
@@ -177,9 +187,7 @@ class Inbox:
         verdict = self._verdict(path)
         now = utcnow()
         with self.db.write() as session:
-            row = session.execute(
-                select(InboxFile).where(InboxFile.path == str(path))
-            ).scalar_one_or_none()
+            row = _file_row(session, path)
             if row is None:
                 row = InboxFile(
                     path=str(path), name=path.name, first_seen_at=now, state=verdict.state
@@ -193,9 +201,7 @@ class Inbox:
         self, path: Path, verdict: FileVerdict, size: int | None, mtime: float | None
     ) -> None:
         with self.db.write() as session:
-            row = session.execute(
-                select(InboxFile).where(InboxFile.path == str(path))
-            ).scalar_one_or_none()
+            row = _file_row(session, path)
             if row is None or (row.size_bytes, row.mtime) != (size, mtime):
                 return  # changed or forgotten meanwhile; the next observation handles it
             row.state, row.reason, row.video_id = verdict.state, verdict.reason, verdict.video_id
