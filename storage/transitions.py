@@ -186,23 +186,21 @@ _COMPLETE = (
 )
 
 
-def _guarded(
-    session: Session, run_id: int, expect: str, owner: str | None, **values
-) -> tuple[int, datetime | None]:
-    """Apply `values` if the row is in state `expect` (owned by `owner`); returns the row's
-    video id and start time, or raises TransitionError."""
+def _changed_meanwhile(run_id: int, expect: str, owner: str | None) -> TransitionError:
+    return TransitionError(
+        f"stage run {run_id}: expected status {expect!r}"
+        + (f" owned by {owner}" if owner else "")
+        + ", but it has changed (reaped, retried or forgotten meanwhile)"
+    )
+
+
+def _guarded(session: Session, run_id: int, expect: str, owner: str | None, **values) -> None:
+    """Apply `values` if the row is in state `expect` (owned by `owner`), else raise."""
     stmt = update(_runs).where(_runs.c.id == run_id).where(_runs.c.status == expect)
     if owner is not None:
         stmt = stmt.where(_runs.c.worker_id == owner)
-    stmt = stmt.values(updated_at=utcnow(), **values)
-    row = session.execute(stmt.returning(_runs.c.video_id, _runs.c.started_at)).first()
-    if row is None:
-        raise TransitionError(
-            f"stage run {run_id}: expected status {expect!r}"
-            + (f" owned by {owner}" if owner else "")
-            + ", but it has changed (reaped, retried or forgotten meanwhile)"
-        )
-    return row[0], row[1]
+    if session.execute(stmt.values(updated_at=utcnow(), **values)).rowcount != 1:
+        raise _changed_meanwhile(run_id, expect, owner)
 
 
 def complete(
@@ -237,10 +235,7 @@ def complete(
     with db.write() as session:
         video_id = session.execute(_COMPLETE, params).scalar()
         if video_id is None:
-            raise TransitionError(
-                f"stage run {run_id}: expected status 'running' owned by {worker_id}, but it "
-                "has changed (reaped, retried or forgotten meanwhile)"
-            )
+            raise _changed_meanwhile(run_id, RUNNING, worker_id)
         refresh_waiting(session, video_id, plans)
 
 
