@@ -28,7 +28,11 @@ THROUGHPUT_WINDOW = timedelta(minutes=10)
 DAEMON_ALIVE_KEY = "daemon_alive_at"
 
 
-def _stage_counts(session, order: list[str]) -> list[dict[str, Any]]:  # noqa: ANN001
+def _stage_counts(
+    session,
+    order: list[str],
+    waiting_notes: list[dict[str, Any]],  # noqa: ANN001
+) -> list[dict[str, Any]]:
     counts: dict[str, dict[str, int]] = {}
     # stage_counts is maintained by triggers: constant time however many videos there are.
     for stage, status, n in session.execute(
@@ -36,13 +40,9 @@ def _stage_counts(session, order: list[str]) -> list[dict[str, Any]]:  # noqa: A
     ):
         if n:
             counts.setdefault(stage, {})[status] = n
-    waiting = dict(
-        session.execute(
-            select(StageRun.stage, func.count())
-            .where(StageRun.error_kind == "waiting", StageRun.status == PENDING)
-            .group_by(StageRun.stage)
-        ).all()
-    )
+    waiting: dict[str, int] = {}
+    for note in waiting_notes:
+        waiting[note["stage"]] = waiting.get(note["stage"], 0) + note["videos"]
     stages = [s for s in order if s in counts] + sorted(set(counts) - set(order))
     return [
         {
@@ -103,7 +103,7 @@ def _inbox(session, limit: int) -> dict[str, Any]:  # noqa: ANN001
 def _waiting_notes(session) -> list[dict[str, Any]]:  # noqa: ANN001
     rows = session.execute(
         select(StageRun.stage, StageRun.last_error, func.count())
-        .where(StageRun.status == PENDING, StageRun.error_kind == "waiting")
+        .where(StageRun.error_kind == "waiting", StageRun.status == PENDING)
         .group_by(StageRun.stage, StageRun.last_error)
     ).all()
     return [{"stage": s, "reason": r, "videos": n} for s, r, n in rows]
@@ -149,7 +149,8 @@ def gather_status(
     order = pipeline_order if pipeline_order is not None else Pipeline.default().order
     with db.read() as session:
         videos = session.execute(select(func.count()).select_from(Video)).scalar_one()
-        stages = _stage_counts(session, order)
+        waiting = _waiting_notes(session)
+        stages = _stage_counts(session, order, waiting)
         finished, per_min = _throughput(session)
         report = {
             "videos": videos,
@@ -160,7 +161,7 @@ def gather_status(
             },
             "failures": _failures(session, limit),
             "inbox": _inbox(session, limit),
-            "waiting": _waiting_notes(session),
+            "waiting": waiting,
             "models": _models(session),
         }
     remaining = sum(s[PENDING] + s[RUNNING] - s["waiting"] for s in stages)
