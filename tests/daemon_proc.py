@@ -11,10 +11,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.db import Database
+from storage.db import Database, upgrade
 from storage.models import InboxFile, StageRun, Video
 
 CORE_STAGES = '["probe", "extract_audio"]'
+
+
+def new_home(tmp_path: Path) -> Path:
+    """A daemon home with an inbox and a database built by the migrations."""
+    home = tmp_path / "home"
+    (home / "inbox").mkdir(parents=True)
+    upgrade(home / "lprd.db")
+    return home
 
 
 def daemon_env(home: Path, **overrides: str) -> dict[str, str]:

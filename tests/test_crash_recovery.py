@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from storage.db import Database, upgrade
+from storage.db import Database
 from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import daemon_env, start_daemon, wait_for
+from tests.daemon_proc import daemon_env, new_home, start_daemon, wait_for
 from tests.media_factory import make_video, tone
 
 
@@ -29,10 +29,8 @@ def _count(db: Database, status: str) -> int:
 @requires_clips
 @pytest.mark.slow
 def test_kill_9_then_restart_finishes_every_video_once(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    home = new_home(tmp_path)
     inbox = home / "inbox"
-    inbox.mkdir(parents=True)
-    upgrade(home / "lprd.db")
     clips = real_clips()
     for clip in clips:
         shutil.copy(clip, inbox / clip.name)
@@ -77,10 +75,8 @@ def test_kill_9_then_restart_finishes_every_video_once(tmp_path: Path) -> None:
 
 def test_sigterm_returns_the_running_stage_without_using_an_attempt(tmp_path: Path) -> None:
     """A stage that notices the stop returns to pending with its attempt given back."""
-    home = tmp_path / "home"
+    home = new_home(tmp_path)
     inbox = home / "inbox"
-    inbox.mkdir(parents=True)
-    upgrade(home / "lprd.db")
     make_video(inbox / "long.mp4", seconds=1.0, audio=tone(1.0))
     db = Database.at(home / "lprd.db")
     # A test-only stage that runs until told to stop.

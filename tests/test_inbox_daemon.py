@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from storage.db import Database, upgrade
+from storage.db import Database
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import inbox_states, stage_states, start_daemon, wait_for
+from tests.daemon_proc import inbox_states, new_home, stage_states, start_daemon, wait_for
 from tests.media_factory import make_audio_only, make_video, tone
 
 
@@ -35,10 +35,8 @@ def _write_slowly(path: Path, data: bytes, seconds: float) -> None:
 @requires_clips
 @pytest.mark.slow
 def test_bad_input_corpus(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    home = new_home(tmp_path)
     inbox = home / "inbox"
-    inbox.mkdir(parents=True)
-    upgrade(home / "lprd.db")
     proc = start_daemon(home)
     db = Database.at(home / "lprd.db")
     try:

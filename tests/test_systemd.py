@@ -7,9 +7,8 @@ import signal
 import socket
 from pathlib import Path
 
-from storage.db import upgrade
 from tests.conftest import REPO
-from tests.daemon_proc import start_daemon
+from tests.daemon_proc import new_home, start_daemon
 
 
 def _unit(name: str) -> configparser.ConfigParser:
@@ -45,9 +44,7 @@ def test_user_unit_exists_and_notifies() -> None:
 
 
 def test_daemon_sends_ready_watchdog_and_stopping(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    upgrade(home / "lprd.db")
+    home = new_home(tmp_path)
     address = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(address)
