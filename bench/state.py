@@ -33,7 +33,7 @@ from daemon.pipeline import Pipeline  # noqa: E402
 from daemon.status import gather_status  # noqa: E402
 from storage import transitions as tr  # noqa: E402
 from storage.db import Database, upgrade, utcnow  # noqa: E402
-from storage.models import DONE, StageRun, Video  # noqa: E402
+from storage.models import DONE, PENDING, StageRun, Video  # noqa: E402
 
 
 def populate(db: Database, pipeline: Pipeline, videos: int) -> None:
@@ -63,7 +63,7 @@ def populate(db: Database, pipeline: Pipeline, videos: int) -> None:
                         "video_id": vid,
                         "stage": plan.name,
                         "resource": plan.resource,
-                        "status": DONE if finished else "pending",
+                        "status": DONE if finished else PENDING,
                         "waiting_on": 0 if finished else len(plan.requires),
                         "attempts": 1 if finished else 0,
                         "max_attempts": plan.max_attempts,
@@ -86,10 +86,12 @@ def transition_rate(db_path: Path, pipeline: Pipeline, cycles: int, workers: int
         db = Database.at(db_path)
         resource = "cpu"
         for _ in range(cycles // workers):
-            run = tr.claim_next(db, resource, f"bench-{index}", pipeline.order)
+            with db.write() as session:
+                run = tr.claim_next(session, resource, f"bench-{index}", pipeline.order)
             if run is None:
                 break
-            tr.complete(db, run.id, f"bench-{index}", pipeline.plans)
+            with db.write() as session:
+                tr.complete(session, run.id, f"bench-{index}", pipeline.plans)
             done[index] += 2
         db.dispose()
 

@@ -36,7 +36,6 @@ from storage.videos import register_video, sha256_of
 
 log = logging.getLogger("lprd.inbox")
 SIDECAR_SUFFIX = ".labels.json"
-FILE_SIDECAR = "sidecar"
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,7 @@ class Inbox:
         from daemon.text.sidecars import handle_sidecar
 
         state, message = handle_sidecar(self.db, path)
-        return FileVerdict(FILE_SIDECAR if state == "imported" else FILE_REJECTED, message)
+        return FileVerdict(state, message)
 
     def _register(self, path: Path) -> FileVerdict:
         sha = sha256_of(path)

@@ -32,7 +32,7 @@ class Pipeline:
         self.known: set[str] = set(self.stages)  # every stage this version can handle
         self.order: list[str] = [s.name for s in stages]
         self.plans: dict[str, StagePlan] = {
-            s.name: StagePlan(s.name, s.requires, s.resource, s.max_attempts) for s in stages
+            s.name: StagePlan(s.name, s.requires, s.resource, s.retry) for s in stages
         }
 
     @classmethod

@@ -17,25 +17,16 @@ from daemon.errors import (
     TransientError,
 )
 from daemon.stages.base import Stage, StageContext, artifact_filename
+from storage.states import RunOutcome, StageStatus
 
 log = logging.getLogger("lprd.runner")
-
-# Outcome kinds.
-DONE, SKIPPED, DEFERRED, STOPPED, PERMANENT, TRANSIENT = (
-    "done",
-    "skipped",
-    "deferred",
-    "stopped",
-    "permanent",
-    "transient",
-)
 
 
 @dataclass
 class Outcome:
     """What happened when a stage ran."""
 
-    kind: str
+    kind: RunOutcome
     message: str = ""
     backend: str | None = None
     model: str | None = None
@@ -56,35 +47,37 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
         result = stage.run(ctx)
         envelope = {
             "stage": stage.name,
-            "status": "done",
+            "status": StageStatus.DONE,
             "backend": result.backend,
             "model": result.model,
             "data": result.data,
         }
-        outcome = Outcome(DONE, backend=result.backend, model=result.model, summary=result.summary)
+        outcome = Outcome(
+            RunOutcome.DONE, backend=result.backend, model=result.model, summary=result.summary
+        )
     except StageSkipped as exc:
         envelope = {
             "stage": stage.name,
-            "status": "skipped",
+            "status": StageStatus.SKIPPED,
             "reason": exc.reason,
             "data": exc.data,
         }
-        outcome = Outcome(SKIPPED, message=exc.reason, summary=f"skipped: {exc.reason}")
+        outcome = Outcome(RunOutcome.SKIPPED, message=exc.reason, summary=f"skipped: {exc.reason}")
     except StageDeferred as exc:
-        return Outcome(DEFERRED, message=exc.reason, retry_after_s=exc.retry_after_s)
+        return Outcome(RunOutcome.DEFERRED, message=exc.reason, retry_after_s=exc.retry_after_s)
     except StopRequested:
-        return Outcome(STOPPED, message="the daemon stopped while this stage ran")
+        return Outcome(RunOutcome.STOPPED, message="the daemon stopped while this stage ran")
     except PermanentError as exc:
-        return Outcome(PERMANENT, message=str(exc), seconds=time.monotonic() - start)
+        return Outcome(RunOutcome.PERMANENT, message=str(exc), seconds=time.monotonic() - start)
     except TransientError as exc:
-        return Outcome(TRANSIENT, message=str(exc), seconds=time.monotonic() - start)
+        return Outcome(RunOutcome.TRANSIENT, message=str(exc), seconds=time.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 - any bug in a stage must not kill the worker
         log.exception("stage %s failed on %s", stage.name, ctx.video.name)
         kind = "out of memory" if _is_out_of_memory(exc) else "unexpected error"
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         return Outcome(
-            TRANSIENT,
+            RunOutcome.TRANSIENT,
             message=f"{kind}: {type(exc).__name__}: {exc}{where}",
             seconds=time.monotonic() - start,
         )

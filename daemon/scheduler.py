@@ -20,7 +20,8 @@ NEXT_RETRAIN_KEY = "next_retrain_check_at"
 def reap_job(config: Config, db: Database) -> None:
     """Return runs whose heartbeat stopped (a hung or dead worker) to pending."""
     cutoff = utcnow() - timedelta(seconds=config.workers.stale_after_s)
-    report = transitions.reap_stale(db, older_than=cutoff)
+    with db.write() as session:
+        report = transitions.reap_stale(session, older_than=cutoff)
     if report.requeued or report.failed:
         log.warning("reaped stale runs: %d requeued, %d failed", report.requeued, report.failed)
 

@@ -65,7 +65,9 @@ def dead_workers(db: dbmod.Database) -> list[str]:
     """Owners of running rows that cannot be alive: this host's processes that are gone."""
     host = socket.gethostname()
     dead = []
-    for worker in transitions.running_worker_ids(db):
+    with db.read() as session:
+        owners = transitions.running_worker_ids(session)
+    for worker in owners:
         parts = worker.split(":")
         if len(parts) >= 3 and parts[0] == host and parts[1].isdigit():
             if not pid_alive(int(parts[1])) or int(parts[1]) == os.getpid():
@@ -118,8 +120,13 @@ class Daemon:
         store = ArtifactStore(config.store_dir)
         added = ensure_stage_rows(db, pipeline)
         fingerprints = pipeline.fingerprints(config, db)
-        requeued = transitions.requeue_changed_fingerprints(db, pipeline.plans, fingerprints)
-        reaped = transitions.reap_stale(db, worker_ids=dead_workers(db))
+        dead = dead_workers(db)
+        with db.write() as session:
+            requeued = transitions.requeue_changed_fingerprints(
+                session, pipeline.plans, fingerprints
+            )
+        with db.write() as session:
+            reaped = transitions.reap_stale(session, worker_ids=dead)
         partials = store.remove_partials()
         log.info(
             "start-up: %d stage rows added, %d re-queued for changed inputs, %d runs reaped "
@@ -215,7 +222,8 @@ class Daemon:
             interval = min(interval, self.notifier.watchdog_interval_s)
         while not self.stop_event.wait(interval):
             try:
-                transitions.heartbeat(svc.db, [w.worker_id for w in self.workers])
+                with svc.db.write() as session:
+                    transitions.heartbeat(session, [w.worker_id for w in self.workers])
                 set_meta(svc.db, DAEMON_ALIVE_KEY, dbmod.utcnow().isoformat(timespec="seconds"))
                 self.notifier.ping()
             except Exception:  # noqa: BLE001 - keep beating through a busy database
@@ -226,8 +234,10 @@ class Daemon:
         changed = {k: v for k, v in current.items() if svc.fingerprints.get(k) != v}
         if changed:
             svc.fingerprints.update(current)
-            count = transitions.requeue_changed_fingerprints(svc.db, svc.pipeline.plans, current)
-            count += transitions.wake_waiting(svc.db, changed)
+            with svc.db.write() as session:
+                plans = svc.pipeline.plans
+                count = transitions.requeue_changed_fingerprints(session, plans, current)
+                count += transitions.wake_waiting(session, changed)
             log.info("inputs of %s changed; %d stage runs re-queued", sorted(changed), count)
 
     def _shutdown(self, svc: Services, observer, scheduler) -> None:  # noqa: ANN001
@@ -244,7 +254,8 @@ class Daemon:
             claimed = worker.current
             if worker.is_alive() and claimed is not None:
                 try:
-                    transitions.release(svc.db, claimed.id, worker.worker_id)
+                    with svc.db.write() as session:
+                        transitions.release(session, claimed.id, worker.worker_id)
                     log.warning(
                         "stop timeout: %s on video %d returned to pending",
                         claimed.stage,

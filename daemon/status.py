@@ -23,6 +23,7 @@ from storage.models import (
     StageRun,
     Video,
 )
+from storage.states import ErrorKind, ModelState
 
 THROUGHPUT_WINDOW = timedelta(minutes=10)
 DAEMON_ALIVE_KEY = "daemon_alive_at"
@@ -103,7 +104,7 @@ def _inbox(session, limit: int) -> dict[str, Any]:  # noqa: ANN001
 def _waiting_notes(session) -> list[dict[str, Any]]:  # noqa: ANN001
     rows = session.execute(
         select(StageRun.stage, StageRun.last_error, func.count())
-        .where(StageRun.error_kind == "waiting", StageRun.status == PENDING)
+        .where(StageRun.error_kind == ErrorKind.WAITING, StageRun.status == PENDING)
         .group_by(StageRun.stage, StageRun.last_error)
     ).all()
     return [{"stage": s, "reason": r, "videos": n} for s, r, n in rows]
@@ -117,7 +118,7 @@ def _models(session) -> list[dict[str, Any]]:  # noqa: ANN001
             ModelVersion.feature_profile,
             ModelVersion.val_mean_accuracy,
             ModelVersion.promoted_at,
-        ).where(ModelVersion.state == "promoted")
+        ).where(ModelVersion.state == ModelState.PROMOTED)
     ).all()
     return [
         {

@@ -11,13 +11,14 @@ from rich.text import Text
 
 from storage.db import utcnow
 from storage.models import STAGE_STATES
+from storage.states import StageStatus
 
 STATE_STYLE = {
-    "pending": "yellow",
-    "running": "cyan",
-    "done": "green",
-    "failed": "red",
-    "skipped": "dim",
+    StageStatus.PENDING: "yellow",
+    StageStatus.RUNNING: "cyan",
+    StageStatus.DONE: "green",
+    StageStatus.FAILED: "red",
+    StageStatus.SKIPPED: "dim",
 }
 
 

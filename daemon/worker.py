@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from daemon import runner
 from daemon.config import Config
@@ -23,6 +24,7 @@ from storage import transitions
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import Video
+from storage.states import RunOutcome
 
 log = logging.getLogger("lprd.worker")
 
@@ -30,12 +32,6 @@ log = logging.getLogger("lprd.worker")
 def daemon_owner_prefix() -> str:
     """Prefix of every worker id of this process: host and pid."""
     return f"{socket.gethostname()}:{os.getpid()}:"
-
-
-def retry_delay(config: Config, attempts: int) -> float:
-    """Exponential backoff: base * 2^(attempts-1), capped."""
-    base, cap = config.workers.backoff_base_s, config.workers.backoff_max_s
-    return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
 @dataclass
@@ -75,7 +71,10 @@ class Worker(threading.Thread):
     def work_once(self) -> bool:
         """Claim and run one stage; False when nothing was runnable."""
         svc = self.services
-        claimed = transitions.claim_next(svc.db, self.resource, self.worker_id, svc.pipeline.order)
+        with svc.db.write() as session:
+            claimed = transitions.claim_next(
+                session, self.resource, self.worker_id, svc.pipeline.order
+            )
         if claimed is None:
             return False
         self.current = claimed
@@ -123,14 +122,24 @@ def record_outcome(
     svc: Services, worker_id: str, claimed: transitions.ClaimedRun, outcome: runner.Outcome
 ) -> None:
     """Turn a runner outcome into the matching guarded transition."""
-    db, plans = svc.db, svc.pipeline.plans
-    if outcome.kind in (runner.DONE, runner.SKIPPED):
+    with svc.db.write() as session:
+        _record(session, svc, worker_id, claimed, outcome)
+
+
+def _record(
+    session: Session,
+    svc: Services,
+    worker_id: str,
+    claimed: transitions.ClaimedRun,
+    outcome: runner.Outcome,
+) -> None:
+    if outcome.kind in (RunOutcome.DONE, RunOutcome.SKIPPED):
         transitions.complete(
-            db,
+            session,
             claimed.id,
             worker_id,
-            plans,
-            skipped=outcome.kind == runner.SKIPPED,
+            svc.pipeline.plans,
+            skipped=outcome.kind == RunOutcome.SKIPPED,
             skip_reason=outcome.message or None,
             backend=outcome.backend,
             model=outcome.model,
@@ -138,17 +147,18 @@ def record_outcome(
             artifact=outcome.artifact,
             summary=outcome.summary,
         )
-    elif outcome.kind == runner.DEFERRED:
-        transitions.defer(db, claimed.id, worker_id, outcome.message, outcome.retry_after_s or 300)
-    elif outcome.kind == runner.STOPPED:
-        transitions.release(db, claimed.id, worker_id)
+    elif outcome.kind == RunOutcome.DEFERRED:
+        retry_after_s = outcome.retry_after_s or 300
+        transitions.defer(session, claimed.id, worker_id, outcome.message, retry_after_s)
+    elif outcome.kind == RunOutcome.STOPPED:
+        transitions.release(session, claimed.id, worker_id)
     else:
+        workers = svc.config.workers
+        retry = svc.pipeline[claimed.stage].retry.with_backoff(
+            workers.backoff_base_s, workers.backoff_max_s
+        )
+        permanent = outcome.kind == RunOutcome.PERMANENT
         status = transitions.fail(
-            db,
-            claimed.id,
-            worker_id,
-            outcome.message,
-            permanent=outcome.kind == runner.PERMANENT,
-            retry_delay_s=retry_delay(svc.config, claimed.attempts),
+            session, claimed.id, worker_id, outcome.message, permanent=permanent, retry=retry
         )
         log.warning("%s: %s -> %s: %s", worker_id, claimed.stage, status, outcome.message)

@@ -20,20 +20,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# Stage-run states. `skipped` counts as done for the stages after it.
-PENDING = "pending"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-SKIPPED = "skipped"
-STAGE_STATES = (PENDING, RUNNING, DONE, FAILED, SKIPPED)
-FINISHED_STATES = (DONE, SKIPPED)
+from storage.states import FINISHED_STATES as FINISHED_STATES  # re-exported
+from storage.states import FileState, ModelState, StageStatus, TrainingStatus
 
-# Inbox-file states: every file seen in the inbox ends in one of these, visibly.
-FILE_WAITING = "waiting"  # still being copied (size or mtime changing)
-FILE_REGISTERED = "registered"
-FILE_DUPLICATE = "duplicate"  # same content as an already registered video
-FILE_REJECTED = "rejected"
+# Short names of the stage and inbox-file states, for the many modules that import them
+# from here; the vocabulary itself is defined in storage/states.py.
+PENDING = StageStatus.PENDING
+RUNNING = StageStatus.RUNNING
+DONE = StageStatus.DONE
+FAILED = StageStatus.FAILED
+SKIPPED = StageStatus.SKIPPED
+STAGE_STATES = tuple(StageStatus)
+FILE_WAITING = FileState.WAITING
+FILE_REGISTERED = FileState.REGISTERED
+FILE_DUPLICATE = FileState.DUPLICATE
+FILE_REJECTED = FileState.REJECTED
 
 # The five traits plus the interview score, in the order lprd reports them.
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
@@ -195,7 +196,7 @@ class ModelVersion(Base):
     metrics_json: Mapped[str | None] = mapped_column(Text)
     val_mean_accuracy: Mapped[float | None] = mapped_column(Float)
     path: Mapped[str] = mapped_column(Text, nullable=False)
-    state: Mapped[str] = mapped_column(String(16), nullable=False, default="candidate")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=ModelState.CANDIDATE)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     promoted_at: Mapped[datetime | None] = mapped_column()
 
@@ -204,7 +205,7 @@ class ModelVersion(Base):
             "uq_model_versions_one_promoted",
             "feature_profile",
             unique=True,
-            sqlite_where=text("state = 'promoted'"),
+            sqlite_where=text(f"state = '{ModelState.PROMOTED}'"),
         ),
     )
 
@@ -230,7 +231,7 @@ class TrainingRun(Base):
             "uq_training_runs_one_running",
             "status",
             unique=True,
-            sqlite_where=text("status = 'running'"),
+            sqlite_where=text(f"status = '{TrainingStatus.RUNNING}'"),
         ),
     )
 

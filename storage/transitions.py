@@ -3,28 +3,25 @@
 Every status change goes through one of these functions. Each UPDATE names the state it
 expects the row to be in (and, for a running row, the worker that owns it) and raises
 `TransitionError` unless exactly one row changed, so a stale worker can never overwrite
-what another worker or the reaper decided.
+what another worker or the reaper decided. Training runs close through the same
+`guarded_update`.
+
+Every function takes the session of the caller's transaction (`with db.write() as
+session:`), so several transitions can share one transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import Database, utcnow
-from storage.models import (
-    DONE,
-    FAILED,
-    FINISHED_STATES,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-    StageRun,
-)
+from storage.db import utcnow
+from storage.models import DONE, FAILED, PENDING, RUNNING, SKIPPED, StageRun
+from storage.states import FINISHED_STATES, ErrorKind, StageStatus
 
 _runs = StageRun.__table__
 
@@ -34,13 +31,39 @@ class TransitionError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How often a stage may be attempted and how long a transient failure waits.
+
+    The stage row keeps a copy of `max_attempts` (written when the row is created) for
+    the reaper and `lprd show`; the delay doubles from `backoff_base_s` up to
+    `backoff_max_s`.
+    """
+
+    max_attempts: int = 3
+    backoff_base_s: float = 30.0
+    backoff_max_s: float = 3600.0
+
+    def delay_s(self, attempts: int) -> float:
+        """Exponential backoff after the given attempt: base * 2^(attempts-1), capped."""
+        return min(self.backoff_max_s, self.backoff_base_s * (2 ** max(0, attempts - 1)))
+
+    def with_backoff(self, base_s: float, max_s: float) -> RetryPolicy:
+        """The same attempts with the configured backoff (`workers.backoff_*`)."""
+        return replace(self, backoff_base_s=base_s, backoff_max_s=max_s)
+
+
+@dataclass(frozen=True)
 class StagePlan:
     """What storage needs to know about a stage: its dependencies, resource and retries."""
 
     name: str
     requires: tuple[str, ...]
     resource: str
-    max_attempts: int
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retry.max_attempts
 
 
 @dataclass(frozen=True)
@@ -137,25 +160,22 @@ _CLAIM = (
 
 
 def claim_next(
-    db: Database, resource: str, worker_id: str, stages: Sequence[str] | None = None
+    session: Session, resource: str, worker_id: str, stages: Sequence[str] | None = None
 ) -> ClaimedRun | None:
-    """Atomically take the next runnable stage of a resource class, or None.
+    """Take the next runnable stage of a resource class, or None.
 
+    Atomic when the session's transaction holds the write lock (`db.write()`).
     `stages` limits the claim to the stages this daemon runs (None: any).
     """
     now = utcnow()
     if stages is None:
-        with db.read() as session:
-            stages = list(session.scalars(select(_runs.c.stage).distinct()))
+        stages = list(session.scalars(select(_runs.c.stage).distinct()))
     params = {"resource": resource, "stages": list(stages), "now": now}
-    with db.write() as session:
-        run_id = session.execute(_DUE_RETRY, params).scalar()
-        run_id = run_id or session.execute(_FRESH, params).scalar()
-        if run_id is None:
-            return None
-        row = session.execute(
-            _CLAIM, {"run_id": run_id, "worker_id": worker_id, "now": now}
-        ).first()
+    run_id = session.execute(_DUE_RETRY, params).scalar()
+    run_id = run_id or session.execute(_FRESH, params).scalar()
+    if run_id is None:
+        return None
+    row = session.execute(_CLAIM, {"run_id": run_id, "worker_id": worker_id, "now": now}).first()
     return ClaimedRun(*row) if row else None
 
 
@@ -194,17 +214,27 @@ def _changed_meanwhile(run_id: int, expect: str, owner: str | None) -> Transitio
     )
 
 
-def _guarded(session: Session, run_id: int, expect: str, owner: str | None, **values) -> None:
-    """Apply `values` if the row is in state `expect` (owned by `owner`), else raise."""
-    stmt = update(_runs).where(_runs.c.id == run_id).where(_runs.c.status == expect)
+def guarded_update(
+    session: Session, table: Table, row_id: int, expect: str, *, owner: str | None = None, **values
+) -> bool:
+    """Apply `values` to row `row_id` of `table` only if its `status` is still `expect`
+    (and, with `owner`, its `worker_id` is `owner`); True if the row changed."""
+    stmt = update(table).where(table.c.id == row_id, table.c.status == expect)
     if owner is not None:
-        stmt = stmt.where(_runs.c.worker_id == owner)
-    if session.execute(stmt.values(updated_at=utcnow(), **values)).rowcount != 1:
+        stmt = stmt.where(table.c.worker_id == owner)
+    return session.execute(stmt.values(**values)).rowcount == 1
+
+
+def _guarded(session: Session, run_id: int, expect: str, owner: str | None, **values) -> None:
+    """Apply `values` if the stage run is in state `expect` (owned by `owner`), else raise."""
+    if not guarded_update(
+        session, _runs, run_id, expect, owner=owner, updated_at=utcnow(), **values
+    ):
         raise _changed_meanwhile(run_id, expect, owner)
 
 
 def complete(
-    db: Database,
+    session: Session,
     run_id: int,
     worker_id: str,
     plans: Mapping[str, StagePlan],
@@ -232,104 +262,95 @@ def complete(
         "now": now,
         "now_text": now.isoformat(sep=" "),
     }
-    with db.write() as session:
-        video_id = session.execute(_COMPLETE, params).scalar()
-        if video_id is None:
-            raise _changed_meanwhile(run_id, RUNNING, worker_id)
-        refresh_waiting(session, video_id, plans)
+    video_id = session.execute(_COMPLETE, params).scalar()
+    if video_id is None:
+        raise _changed_meanwhile(run_id, RUNNING, worker_id)
+    refresh_waiting(session, video_id, plans)
 
 
 def fail(
-    db: Database,
+    session: Session,
     run_id: int,
     worker_id: str,
     error: str,
     *,
     permanent: bool,
-    retry_delay_s: float,
-) -> str:
-    """running -> failed (permanent, or attempts used up) or back to pending after a delay.
-
-    Returns the new status.
+    retry: RetryPolicy,
+) -> StageStatus:
+    """running -> failed (permanent, or attempts used up) or back to pending after the
+    policy's delay. Returns the new status.
     """
     now = utcnow()
-    with db.write() as session:
-        attempts, max_attempts = session.execute(
-            select(_runs.c.attempts, _runs.c.max_attempts).where(_runs.c.id == run_id)
-        ).one()
-        if permanent or attempts >= max_attempts:
-            kind = "permanent" if permanent else "exhausted"
-            _guarded(
-                session,
-                run_id,
-                RUNNING,
-                worker_id,
-                status=FAILED,
-                last_error=error,
-                error_kind=kind,
-                finished_at=now,
-                next_attempt_at=None,
-            )
-            return FAILED
+    attempts = session.execute(select(_runs.c.attempts).where(_runs.c.id == run_id)).scalar_one()
+    if permanent or attempts >= retry.max_attempts:
         _guarded(
             session,
             run_id,
             RUNNING,
             worker_id,
-            status=PENDING,
+            status=FAILED,
             last_error=error,
-            error_kind="transient",
-            worker_id=None,
-            next_attempt_at=now + timedelta(seconds=retry_delay_s),
-        )
-        return PENDING
-
-
-def defer(db: Database, run_id: int, worker_id: str, reason: str, retry_after_s: float) -> None:
-    """running -> pending later, without using an attempt (e.g. no model promoted yet)."""
-    with db.write() as session:
-        _guarded(
-            session,
-            run_id,
-            RUNNING,
-            worker_id,
-            status=PENDING,
-            worker_id=None,
-            attempts=_runs.c.attempts - 1,
-            last_error=reason,
-            error_kind="waiting",
-            next_attempt_at=utcnow() + timedelta(seconds=retry_after_s),
-        )
-
-
-def release(db: Database, run_id: int, worker_id: str) -> None:
-    """running -> pending at once, giving the attempt back (graceful stop)."""
-    with db.write() as session:
-        _guarded(
-            session,
-            run_id,
-            RUNNING,
-            worker_id,
-            status=PENDING,
-            worker_id=None,
-            attempts=_runs.c.attempts - 1,
-            heartbeat_at=None,
+            error_kind=ErrorKind.PERMANENT if permanent else ErrorKind.EXHAUSTED,
+            finished_at=now,
             next_attempt_at=None,
         )
+        return FAILED
+    _guarded(
+        session,
+        run_id,
+        RUNNING,
+        worker_id,
+        status=PENDING,
+        last_error=error,
+        error_kind=ErrorKind.TRANSIENT,
+        worker_id=None,
+        next_attempt_at=now + timedelta(seconds=retry.delay_s(attempts)),
+    )
+    return PENDING
 
 
-def heartbeat(db: Database, worker_ids: Sequence[str]) -> int:
+def defer(session: Session, run_id: int, worker_id: str, reason: str, retry_after_s: float) -> None:
+    """running -> pending later, without using an attempt (e.g. no model promoted yet)."""
+    _guarded(
+        session,
+        run_id,
+        RUNNING,
+        worker_id,
+        status=PENDING,
+        worker_id=None,
+        attempts=_runs.c.attempts - 1,
+        last_error=reason,
+        error_kind=ErrorKind.WAITING,
+        next_attempt_at=utcnow() + timedelta(seconds=retry_after_s),
+    )
+
+
+def release(session: Session, run_id: int, worker_id: str) -> None:
+    """running -> pending at once, giving the attempt back (graceful stop)."""
+    _guarded(
+        session,
+        run_id,
+        RUNNING,
+        worker_id,
+        status=PENDING,
+        worker_id=None,
+        attempts=_runs.c.attempts - 1,
+        heartbeat_at=None,
+        next_attempt_at=None,
+    )
+
+
+def heartbeat(session: Session, worker_ids: Sequence[str]) -> int:
     """Refresh the heartbeat of every run the given workers own; returns how many."""
     if not worker_ids:
         return 0
-    with db.write() as session:
-        result = session.execute(
-            update(_runs)
-            .where(_runs.c.status == RUNNING)
-            .where(_runs.c.worker_id.in_(list(worker_ids)))
-            .values(heartbeat_at=utcnow())
-        )
-        return result.rowcount
+    result = session.execute(
+        update(_runs)
+        .where(_runs.c.status == RUNNING)
+        .where(_runs.c.worker_id.in_(list(worker_ids)))
+        .values(heartbeat_at=utcnow())
+    )
+    return result.rowcount
 
 
 @dataclass(frozen=True)
@@ -340,17 +361,16 @@ class ReapReport:
     failed: int
 
 
-def running_worker_ids(db: Database) -> set[str]:
+def running_worker_ids(session: Session) -> set[str]:
     """Worker ids that own a running stage run."""
-    with db.read() as session:
-        rows = session.execute(
-            select(_runs.c.worker_id).where(_runs.c.status == RUNNING).distinct()
-        ).scalars()
-        return {w for w in rows if w}
+    rows = session.execute(
+        select(_runs.c.worker_id).where(_runs.c.status == RUNNING).distinct()
+    ).scalars()
+    return {w for w in rows if w}
 
 
 def reap_stale(
-    db: Database,
+    session: Session,
     *,
     older_than: datetime | None = None,
     worker_ids: Sequence[str] | None = None,
@@ -362,50 +382,49 @@ def reap_stale(
     a run matching either is reaped.
     """
     now = utcnow()
-    with db.write() as session:
-        query = select(_runs.c.id, _runs.c.attempts, _runs.c.max_attempts, _runs.c.worker_id)
-        query = query.where(_runs.c.status == RUNNING)
-        selectors = []
-        if older_than is not None:
-            selectors.append(_runs.c.heartbeat_at.is_(None))
-            selectors.append(_runs.c.heartbeat_at < older_than)
-        if worker_ids:
-            selectors.append(_runs.c.worker_id.in_(list(worker_ids)))
-        if not selectors:
-            return ReapReport(0, 0)
-        query = query.where(or_(*selectors))
-        requeued = failed = 0
-        for run_id, attempts, max_attempts, worker in session.execute(query).all():
-            if attempts >= max_attempts:
-                _guarded(
-                    session,
-                    run_id,
-                    RUNNING,
-                    None,
-                    status=FAILED,
-                    error_kind="exhausted",
-                    finished_at=now,
-                    last_error=(
-                        f"the worker died while running this stage ({attempts} of "
-                        f"{max_attempts} attempts, last worker {worker}); it may crash the "
-                        "process: check the daemon log, then `lprd retry`"
-                    ),
-                )
-                failed += 1
-            else:
-                _guarded(
-                    session,
-                    run_id,
-                    RUNNING,
-                    None,
-                    status=PENDING,
-                    worker_id=None,
-                    heartbeat_at=None,
-                    next_attempt_at=None,
-                    last_error=f"worker {worker} stopped while running this stage; requeued",
-                    error_kind="reaped",
-                )
-                requeued += 1
+    query = select(_runs.c.id, _runs.c.attempts, _runs.c.max_attempts, _runs.c.worker_id)
+    query = query.where(_runs.c.status == RUNNING)
+    selectors = []
+    if older_than is not None:
+        selectors.append(_runs.c.heartbeat_at.is_(None))
+        selectors.append(_runs.c.heartbeat_at < older_than)
+    if worker_ids:
+        selectors.append(_runs.c.worker_id.in_(list(worker_ids)))
+    if not selectors:
+        return ReapReport(0, 0)
+    query = query.where(or_(*selectors))
+    requeued = failed = 0
+    for run_id, attempts, max_attempts, worker in session.execute(query).all():
+        if attempts >= max_attempts:
+            _guarded(
+                session,
+                run_id,
+                RUNNING,
+                None,
+                status=FAILED,
+                error_kind=ErrorKind.EXHAUSTED,
+                finished_at=now,
+                last_error=(
+                    f"the worker died while running this stage ({attempts} of "
+                    f"{max_attempts} attempts, last worker {worker}); it may crash the "
+                    "process: check the daemon log, then `lprd retry`"
+                ),
+            )
+            failed += 1
+        else:
+            _guarded(
+                session,
+                run_id,
+                RUNNING,
+                None,
+                status=PENDING,
+                worker_id=None,
+                heartbeat_at=None,
+                next_attempt_at=None,
+                last_error=f"worker {worker} stopped while running this stage; requeued",
+                error_kind=ErrorKind.REAPED,
+            )
+            requeued += 1
     return ReapReport(requeued=requeued, failed=failed)
 
 
@@ -469,30 +488,28 @@ def requeue(
 
 
 def requeue_changed_fingerprints(
-    db: Database, plans: Mapping[str, StagePlan], fingerprints: Mapping[str, str]
+    session: Session, plans: Mapping[str, StagePlan], fingerprints: Mapping[str, str]
 ) -> int:
     """Re-queue finished runs whose stage fingerprint changed (new model, template...)."""
     total = 0
-    with db.write() as session:
-        for stage, fingerprint in fingerprints.items():
-            stale = session.scalars(
-                select(_runs.c.video_id)
-                .where(_runs.c.stage == stage)
-                .where(_runs.c.status.in_(FINISHED_STATES))
-                .where(or_(_runs.c.fingerprint.is_(None), _runs.c.fingerprint != fingerprint))
-            ).all()
-            if stale:
-                total += requeue(session, plans, video_ids=stale, stages=[stage])
+    for stage, fingerprint in fingerprints.items():
+        stale = session.scalars(
+            select(_runs.c.video_id)
+            .where(_runs.c.stage == stage)
+            .where(_runs.c.status.in_(FINISHED_STATES))
+            .where(or_(_runs.c.fingerprint.is_(None), _runs.c.fingerprint != fingerprint))
+        ).all()
+        if stale:
+            total += requeue(session, plans, video_ids=stale, stages=[stage])
     return total
 
 
-def wake_waiting(db: Database, stages: Iterable[str]) -> int:
+def wake_waiting(session: Session, stages: Iterable[str]) -> int:
     """Make deferred runs of these stages due now (what they waited for may have come)."""
-    with db.write() as session:
-        result = session.execute(
-            update(_runs)
-            .where(_runs.c.stage.in_(list(stages)))
-            .where(_runs.c.status == PENDING, _runs.c.error_kind == "waiting")
-            .values(next_attempt_at=None, updated_at=utcnow())
-        )
-        return result.rowcount
+    result = session.execute(
+        update(_runs)
+        .where(_runs.c.stage.in_(list(stages)))
+        .where(_runs.c.status == PENDING, _runs.c.error_kind == ErrorKind.WAITING)
+        .values(next_attempt_at=None, updated_at=utcnow())
+    )
+    return result.rowcount

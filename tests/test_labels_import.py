@@ -141,15 +141,15 @@ def test_sidecar_named_after_the_video(database, tmp_path) -> None:
     sidecar = tmp_path / "talk.labels.json"
     sidecar.write_text(json.dumps({**SCORES, "transcript": "hi there"}))
     state, message = handle_sidecar(database, sidecar)
-    assert (state, message) == ("imported", "labels for talk.mp4 imported (new)")
+    assert (state, message) == ("sidecar", "labels for talk.mp4 imported (new)")
     assert handle_sidecar(database, sidecar) == (
-        "imported",
+        "sidecar",
         "labels for talk.mp4 imported (unchanged)",
     )
     assert _labels(database)["talk.mp4"].transcript == "hi there"
     full = tmp_path / "other.mov.labels.json"
     full.write_text(json.dumps(SCORES))
-    assert handle_sidecar(database, full)[0] == "imported"
+    assert handle_sidecar(database, full)[0] == "sidecar"
     assert list(tmp_path.iterdir()).__len__() == 4  # nothing was written beside the sidecars
 
 

@@ -14,9 +14,9 @@ from storage.models import DONE, FAILED, PENDING, RUNNING, SKIPPED, StageRun
 from storage.videos import register_video
 
 PLANS = {
-    "a": tr.StagePlan("a", (), "cpu", 3),
-    "b": tr.StagePlan("b", ("a",), "cpu", 2),
-    "c": tr.StagePlan("c", ("b",), "gpu", 3),
+    "a": tr.StagePlan("a", (), "cpu", tr.RetryPolicy(3)),
+    "b": tr.StagePlan("b", ("a",), "cpu", tr.RetryPolicy(2)),
+    "c": tr.StagePlan("c", ("b",), "gpu", tr.RetryPolicy(3)),
 }
 
 
@@ -36,6 +36,26 @@ def add_videos(db: Database, n: int, plans=PLANS) -> list[int]:  # noqa: ANN001
     return ids
 
 
+def write(db: Database, transition, *args, **kwargs):
+    """Run one transition in its own write transaction, as the daemon does."""
+    with db.write() as session:
+        return transition(session, *args, **kwargs)
+
+
+def claim(db: Database, resource: str, worker: str) -> tr.ClaimedRun | None:
+    return write(db, tr.claim_next, resource, worker)
+
+
+def complete(db: Database, run_id: int, worker: str, **fields) -> None:
+    write(db, tr.complete, run_id, worker, PLANS, **fields)
+
+
+def fail(db: Database, run_id: int, worker: str, error: str, *, permanent: bool, delay_s: float):
+    """Fail with stage a's attempts and a fixed retry delay."""
+    retry = tr.RetryPolicy(PLANS["a"].max_attempts, backoff_base_s=delay_s, backoff_max_s=delay_s)
+    return write(db, tr.fail, run_id, worker, error, permanent=permanent, retry=retry)
+
+
 def status_of(db: Database, video_id: int, stage: str) -> StageRun:
     with db.read() as session:
         return session.execute(
@@ -45,16 +65,16 @@ def status_of(db: Database, video_id: int, stage: str) -> StageRun:
 
 def test_dependencies_gate_claims(database: Database) -> None:
     [vid] = add_videos(database, 1)
-    first = tr.claim_next(database, "cpu", "w1")
+    first = claim(database, "cpu", "w1")
     assert first is not None and first.stage == "a"
-    assert tr.claim_next(database, "cpu", "w1") is None  # b waits for a
-    tr.complete(database, first.id, "w1", PLANS, backend="x")
-    second = tr.claim_next(database, "cpu", "w1")
+    assert claim(database, "cpu", "w1") is None  # b waits for a
+    complete(database, first.id, "w1", backend="x")
+    second = claim(database, "cpu", "w1")
     assert second.stage == "b"
-    tr.complete(database, second.id, "w1", PLANS, skipped=True, skip_reason="nothing")
+    complete(database, second.id, "w1", skipped=True, skip_reason="nothing")
     assert status_of(database, vid, "b").status == SKIPPED
-    assert tr.claim_next(database, "cpu", "w1") is None  # c is a gpu stage
-    third = tr.claim_next(database, "gpu", "g1")
+    assert claim(database, "cpu", "w1") is None  # c is a gpu stage
+    third = claim(database, "gpu", "g1")
     assert third.stage == "c"  # skipped counts as done downstream
 
 
@@ -65,10 +85,10 @@ def test_two_workers_never_claim_the_same_run(database: Database, config) -> Non
 
     def work(name: str) -> None:
         db = Database.at(config.database_path)  # own connection, as another worker process
-        while (run := tr.claim_next(db, "cpu", name)) is not None:
+        while (run := claim(db, "cpu", name)) is not None:
             with lock:
                 claimed.append(run.id)
-            tr.complete(db, run.id, name, PLANS)
+            complete(db, run.id, name)
         db.dispose()
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
@@ -86,28 +106,28 @@ def test_two_workers_never_claim_the_same_run(database: Database, config) -> Non
 
 def test_guard_rejects_a_stale_worker(database: Database) -> None:
     add_videos(database, 1)
-    run = tr.claim_next(database, "cpu", "w1")
-    tr.reap_stale(database, worker_ids=["w1"])  # the reaper decided w1 is dead
+    run = claim(database, "cpu", "w1")
+    write(database, tr.reap_stale, worker_ids=["w1"])  # the reaper decided w1 is dead
     with pytest.raises(tr.TransitionError):
-        tr.complete(database, run.id, "w1", PLANS)
-    again = tr.claim_next(database, "cpu", "w2")
+        complete(database, run.id, "w1")
+    again = claim(database, "cpu", "w2")
     assert again.id == run.id and again.attempts == 2
     with pytest.raises(tr.TransitionError):
-        tr.complete(database, run.id, "w1", PLANS)  # wrong owner
-    tr.complete(database, run.id, "w2", PLANS)
+        complete(database, run.id, "w1")  # wrong owner
+    complete(database, run.id, "w2")
 
 
 def test_transient_errors_retry_with_backoff_then_fail(database: Database) -> None:
     [vid] = add_videos(database, 1)
-    run = tr.claim_next(database, "cpu", "w")
-    assert tr.fail(database, run.id, "w", "busy", permanent=False, retry_delay_s=3600) == PENDING
-    assert tr.claim_next(database, "cpu", "w") is None  # not before next_attempt_at
+    run = claim(database, "cpu", "w")
+    assert fail(database, run.id, "w", "busy", permanent=False, delay_s=3600) == PENDING
+    assert claim(database, "cpu", "w") is None  # not before next_attempt_at
     with database.write() as session:
         session.get(StageRun, run.id).next_attempt_at = utcnow() - timedelta(seconds=1)
     for attempt in (2, 3):
-        run = tr.claim_next(database, "cpu", "w")
+        run = claim(database, "cpu", "w")
         assert run.attempts == attempt
-        status = tr.fail(database, run.id, "w", "still busy", permanent=False, retry_delay_s=0)
+        status = fail(database, run.id, "w", "still busy", permanent=False, delay_s=0)
     assert status == FAILED
     row = status_of(database, vid, "a")
     assert row.error_kind == "exhausted" and row.last_error == "still busy"
@@ -115,29 +135,29 @@ def test_transient_errors_retry_with_backoff_then_fail(database: Database) -> No
 
 def test_permanent_error_fails_at_once(database: Database) -> None:
     [vid] = add_videos(database, 1)
-    run = tr.claim_next(database, "cpu", "w")
-    assert tr.fail(database, run.id, "w", "corrupt", permanent=True, retry_delay_s=0) == FAILED
+    run = claim(database, "cpu", "w")
+    assert fail(database, run.id, "w", "corrupt", permanent=True, delay_s=0) == FAILED
     assert status_of(database, vid, "a").attempts == 1
-    assert tr.claim_next(database, "cpu", "w") is None  # b stays blocked
+    assert claim(database, "cpu", "w") is None  # b stays blocked
 
 
 def test_release_and_defer_give_the_attempt_back(database: Database) -> None:
     [vid] = add_videos(database, 1)
-    run = tr.claim_next(database, "cpu", "w")
-    tr.release(database, run.id, "w")
+    run = claim(database, "cpu", "w")
+    write(database, tr.release, run.id, "w")
     row = status_of(database, vid, "a")
     assert (row.status, row.attempts) == (PENDING, 0)
-    run = tr.claim_next(database, "cpu", "w")
-    tr.defer(database, run.id, "w", "no model yet", retry_after_s=600)
+    run = claim(database, "cpu", "w")
+    write(database, tr.defer, run.id, "w", "no model yet", retry_after_s=600)
     row = status_of(database, vid, "a")
     assert (row.status, row.attempts, row.error_kind) == (PENDING, 0, "waiting")
-    assert tr.claim_next(database, "cpu", "w") is None
+    assert claim(database, "cpu", "w") is None
 
 
 def test_reap_fails_runs_whose_attempts_are_spent(database: Database) -> None:
-    [vid] = add_videos(database, 1, {"a": tr.StagePlan("a", (), "cpu", 1)})
-    tr.claim_next(database, "cpu", "dead")
-    report = tr.reap_stale(database, older_than=utcnow() + timedelta(seconds=1))
+    [vid] = add_videos(database, 1, {"a": tr.StagePlan("a", (), "cpu", tr.RetryPolicy(1))})
+    claim(database, "cpu", "dead")
+    report = write(database, tr.reap_stale, older_than=utcnow() + timedelta(seconds=1))
     assert report == tr.ReapReport(requeued=0, failed=1)
     row = status_of(database, vid, "a")
     assert row.status == FAILED and "died" in row.last_error
@@ -145,21 +165,21 @@ def test_reap_fails_runs_whose_attempts_are_spent(database: Database) -> None:
 
 def test_heartbeat_keeps_live_runs_from_the_reaper(database: Database) -> None:
     add_videos(database, 1)
-    tr.claim_next(database, "cpu", "alive")
+    claim(database, "cpu", "alive")
     cutoff = utcnow()
-    assert tr.heartbeat(database, ["alive"]) == 1
-    assert tr.reap_stale(database, older_than=cutoff) == tr.ReapReport(0, 0)
+    assert write(database, tr.heartbeat, ["alive"]) == 1
+    assert write(database, tr.reap_stale, older_than=cutoff) == tr.ReapReport(0, 0)
     assert status_of(database, 1, "a").status == RUNNING
 
 
 def test_requeue_resets_downstream_and_fingerprint_changes(database: Database) -> None:
     [vid] = add_videos(database, 1)
     for resource, stage in (("cpu", "a"), ("cpu", "b"), ("gpu", "c")):
-        run = tr.claim_next(database, resource, "w")
+        run = claim(database, resource, "w")
         assert run.stage == stage
-        tr.complete(database, run.id, "w", PLANS, fingerprint=f"fp-{stage}")
-    changed = tr.requeue_changed_fingerprints(
-        database, PLANS, {"a": "fp-a", "b": "new", "c": "fp-c"}
+        complete(database, run.id, "w", fingerprint=f"fp-{stage}")
+    changed = write(
+        database, tr.requeue_changed_fingerprints, PLANS, {"a": "fp-a", "b": "new", "c": "fp-c"}
     )
     assert changed == 2  # b and everything after it
     assert status_of(database, vid, "a").status == DONE
@@ -171,9 +191,34 @@ def test_requeue_resets_downstream_and_fingerprint_changes(database: Database) -
 
 def test_wake_waiting_makes_deferred_runs_due(database: Database) -> None:
     [vid] = add_videos(database, 1)
-    run = tr.claim_next(database, "cpu", "w")
-    tr.defer(database, run.id, "w", "no model yet", retry_after_s=3600)
-    assert tr.claim_next(database, "cpu", "w") is None
-    assert tr.wake_waiting(database, ["a"]) == 1
-    again = tr.claim_next(database, "cpu", "w")
+    run = claim(database, "cpu", "w")
+    write(database, tr.defer, run.id, "w", "no model yet", retry_after_s=3600)
+    assert claim(database, "cpu", "w") is None
+    assert write(database, tr.wake_waiting, ["a"]) == 1
+    again = claim(database, "cpu", "w")
     assert again is not None and again.id == run.id and again.attempts == 1
+
+
+def test_retry_policy_doubles_the_delay_up_to_its_cap() -> None:
+    policy = tr.RetryPolicy(max_attempts=5, backoff_base_s=30, backoff_max_s=100)
+    assert [policy.delay_s(n) for n in (1, 2, 3, 4)] == [30, 60, 100, 100]
+    configured = policy.with_backoff(1, 4)
+    assert (configured.max_attempts, configured.delay_s(3)) == (5, 4)
+
+
+def test_training_runs_close_through_the_same_guard(database: Database) -> None:
+    from daemon.learn.schedule import finish_run
+    from storage.models import TrainingRun
+    from storage.states import TrainingStatus
+
+    with database.write() as session:
+        run = TrainingRun(status=TrainingStatus.RUNNING, trigger="manual", started_at=utcnow())
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    assert write(database, finish_run, run_id, TrainingStatus.DONE, None, "v1")
+    # A late watcher that saw the child exit cannot overwrite the closed run.
+    assert not write(database, finish_run, run_id, TrainingStatus.FAILED, "exit code 1")
+    with database.read() as session:
+        row = session.get(TrainingRun, run_id)
+        assert (row.status, row.error, row.model_version) == ("done", None, "v1")

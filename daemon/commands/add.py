@@ -10,6 +10,7 @@ from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
 from daemon.service import prepare_home
 from storage.artifacts import ArtifactStore
+from storage.states import FileState
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,6 @@ def handle(args: argparse.Namespace, config: Config) -> int:
             continue
         verdict = inbox.register_now(path.absolute())
         print(f"{path}: {verdict.state}" + (f" — {verdict.reason}" if verdict.reason else ""))
-        failures += verdict.state == "rejected"
+        failures += verdict.state == FileState.REJECTED
     db.dispose()
     return 1 if failures else 0

@@ -13,7 +13,8 @@ from daemon.commands._common import open_db, resolve_video
 from daemon.config import Config
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
-from storage.models import Prediction, StageRun
+from storage.models import FAILED, SKIPPED, Prediction, StageRun
+from storage.states import ErrorKind
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,9 +31,9 @@ def _runs_table(runs: list[StageRun], order: list[str]) -> Table:
     rank = {name: i for i, name in enumerate(order)}
     for run in sorted(runs, key=lambda r: rank.get(r.stage, 99)):
         message = run.summary or ""
-        if run.status == "failed" or run.error_kind in ("waiting", "transient"):
+        if run.status == FAILED or run.error_kind in (ErrorKind.WAITING, ErrorKind.TRANSIENT):
             message = run.last_error or message
-        elif run.status == "skipped":
+        elif run.status == SKIPPED:
             message = run.skip_reason or message
         seconds = f"{run.duration_s:.1f}" if run.duration_s is not None else ""
         table.add_row(

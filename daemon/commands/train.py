@@ -7,6 +7,7 @@ from pathlib import Path
 
 from daemon.commands._common import open_db
 from daemon.config import Config
+from storage.states import TrainingStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,4 +35,4 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         print("\n".join(lines[-12:]))
     print(f"run #{run.id} {last['status']}" + (f": {last['error']}" if last["error"] else ""))
     db.dispose()
-    return 0 if last["status"] == "done" else 1
+    return 0 if last["status"] == TrainingStatus.DONE else 1

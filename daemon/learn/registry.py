@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from storage.db import Database, utcnow
 from storage.models import ModelVersion
+from storage.states import ModelState
 
-CANDIDATE, PROMOTED, RETIRED = "candidate", "promoted", "retired"
+CANDIDATE, PROMOTED, RETIRED = ModelState.CANDIDATE, ModelState.PROMOTED, ModelState.RETIRED
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,17 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from daemon.config import Config
 from daemon.learn.data import labelled_count
 from storage.db import Database, utcnow
 from storage.models import ModelVersion, TrainingRun
+from storage.states import TrainingStatus
+from storage.transitions import guarded_update
 
 log = logging.getLogger("lprd.learn")
-RUNNING, DONE, FAILED = "running", "done", "failed"
+RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -46,16 +49,28 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def finish_run(
-    db: Database, run_id: int, status: str, error: str | None = None, version: str | None = None
+    session: Session,
+    run_id: int,
+    status: TrainingStatus,
+    error: str | None = None,
+    version: str | None = None,
 ) -> bool:
-    """Close a running run; False if it was no longer running."""
+    """running -> done | failed, guarded like a stage run; False if it was no longer running."""
+    return guarded_update(
+        session,
+        TrainingRun.__table__,
+        run_id,
+        RUNNING,
+        status=status,
+        error=error,
+        model_version=version,
+        finished_at=utcnow(),
+    )
+
+
+def _close(db: Database, run_id: int, status: TrainingStatus, error: str) -> bool:
     with db.write() as session:
-        changed = session.execute(
-            update(TrainingRun)
-            .where(TrainingRun.id == run_id, TrainingRun.status == RUNNING)
-            .values(status=status, error=error, model_version=version, finished_at=utcnow())
-        ).rowcount
-    return changed == 1
+        return finish_run(session, run_id, status, error)
 
 
 def reap_dead_training(db: Database) -> int:
@@ -68,7 +83,7 @@ def reap_dead_training(db: Database) -> int:
             msg = (
                 f"the training process (pid {run.pid}) ended without reporting; see {run.log_path}"
             )
-            reaped += finish_run(db, run.id, FAILED, msg)
+            reaped += _close(db, run.id, FAILED, msg)
     return reaped
 
 
@@ -97,7 +112,7 @@ def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
 def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
     """Reap the child and fail the run if it died without closing it itself."""
     code = proc.wait()
-    if finish_run(db, run_id, FAILED, f"the training process exited with code {code}"):
+    if _close(db, run_id, FAILED, f"the training process exited with code {code}"):
         log.warning("training run %d ended with code %d", run_id, code)
 
 

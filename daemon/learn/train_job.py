@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from daemon.config import Config
 from daemon.errors import StopRequested
-from daemon.learn.schedule import DONE, FAILED, finish_run
+from daemon.learn.schedule import finish_run
 from daemon.learn.trainer import run_training
 from daemon.model_cache import resolve_device
 from storage.db import Database
 from storage.models import ModelVersion
+from storage.states import ModelState, TrainingStatus
 
 log = logging.getLogger("lprd.learn")
 
@@ -29,7 +30,7 @@ def _promoted_in_run(db: Database, tag: str) -> str | None:
     with db.read() as session:
         return session.execute(
             select(ModelVersion.version).where(
-                ModelVersion.state == "promoted", ModelVersion.version.like(f"%-{tag}")
+                ModelVersion.state == ModelState.PROMOTED, ModelVersion.version.like(f"%-{tag}")
             )
         ).scalar_one_or_none()
 
@@ -59,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         messages = run_training(config, db, tag, device, check_stop)
     except BaseException as exc:  # noqa: BLE001 - every failure must close the run row
         traceback.print_exc()
-        finish_run(db, int(run_id), FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        with db.write() as session:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            finish_run(session, int(run_id), TrainingStatus.FAILED, error)
         return 1
-    finish_run(db, int(run_id), DONE, None, _promoted_in_run(db, tag))
+    version = _promoted_in_run(db, tag)
+    with db.write() as session:
+        finish_run(session, int(run_id), TrainingStatus.DONE, None, version)
     print("\n".join(messages), flush=True)
     return 0
 

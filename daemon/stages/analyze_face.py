@@ -115,7 +115,6 @@ STAGE = Stage(
     run=run,
     requires=("probe",),
     resource="cpu",
-    max_attempts=3,
     version="1",
     description="face landmarks, expressions, head pose, gaze, blinks, movement, apparent age",
     config_key=config_key,

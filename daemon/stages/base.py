@@ -16,6 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from daemon.errors import PermanentError, StopRequested
+from storage.states import StageStatus
+from storage.transitions import RetryPolicy
+
+__all__ = [
+    "BackendInfo",
+    "RetryPolicy",
+    "Stage",
+    "StageContext",
+    "StageResult",
+    "UpstreamOutput",
+    "VideoRef",
+    "artifact_filename",
+]
 
 if TYPE_CHECKING:
     from daemon.config import Config
@@ -63,7 +76,7 @@ class UpstreamOutput:
     """What an earlier stage recorded: its data, or why it was skipped."""
 
     stage: str
-    status: str  # "done" or "skipped"
+    status: StageStatus  # done or skipped
     data: dict[str, Any]
     backend: str | None = None
     model: str | None = None
@@ -71,7 +84,7 @@ class UpstreamOutput:
 
     @property
     def skipped(self) -> bool:
-        return self.status == "skipped"
+        return self.status == StageStatus.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class Stage:
     run: Callable[[StageContext], StageResult]
     requires: tuple[str, ...] = ()
     resource: Resource = "cpu"
-    max_attempts: int = 3
+    retry: RetryPolicy = RetryPolicy()
     version: str = "1"
     description: str = ""
     # The parts of the config that change this stage's output; part of its fingerprint.
@@ -129,7 +142,7 @@ class StageContext:
         env = self.store.read_json(path)
         return UpstreamOutput(
             stage=stage,
-            status=env.get("status", "done"),
+            status=StageStatus(env.get("status", StageStatus.DONE)),
             data=env.get("data") or {},
             backend=env.get("backend"),
             model=env.get("model"),

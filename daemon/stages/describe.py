@@ -100,7 +100,6 @@ STAGE = Stage(
     run=run,
     requires=REQUIRES,
     resource="cpu",
-    max_attempts=3,
     version="1",
     description="the English description the LLM reads",
     config_key=config_key,

@@ -117,7 +117,6 @@ STAGE = Stage(
     run=run,
     requires=("extract_audio",),
     resource="gpu",
-    max_attempts=3,
     version="1",
     description="speaker turns, talk time per speaker, the subject",
     config_key=config_key,

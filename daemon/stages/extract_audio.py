@@ -58,7 +58,6 @@ STAGE = Stage(
     run=run,
     requires=("probe",),
     resource="cpu",
-    max_attempts=3,
     version="1",
     description="16 kHz mono WAV of the audio track",
     config_key=lambda cfg: {"sample_rate": cfg.audio.sample_rate},

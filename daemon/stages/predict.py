@@ -17,6 +17,7 @@ from daemon.errors import PermanentError, StageDeferred, StageSkipped
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
 from storage.db import utcnow
 from storage.models import TARGETS, Description, Prediction
+from storage.states import ModelState
 
 DEFAULT_PROFILE = "full"
 
@@ -106,7 +107,7 @@ def _backends(config: Config) -> list[BackendInfo]:
     if not versions:
         return [BackendInfo("predict", "none", "-", False, False, "no model promoted yet")]
     return [
-        BackendInfo("predict", profile, version, True, True, "promoted")
+        BackendInfo("predict", profile, version, True, True, ModelState.PROMOTED)
         for profile, version in versions.items()
     ]
 
@@ -116,7 +117,6 @@ STAGE = Stage(
     run=run,
     requires=("describe",),
     resource="gpu",
-    max_attempts=3,
     version="1",
     description="Big Five + interview scores from the promoted model",
     state_key=_state_key,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon import media
-from daemon.stages.base import Stage, StageContext, StageResult
+from daemon.stages.base import RetryPolicy, Stage, StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -28,7 +28,7 @@ STAGE = Stage(
     run=run,
     requires=(),
     resource="cpu",
-    max_attempts=2,
+    retry=RetryPolicy(max_attempts=2),
     version="1",
     description="container, streams, duration, frame rate, resolution",
 )

@@ -129,7 +129,6 @@ STAGE = Stage(
     run=run,
     requires=("diarize", "transcribe"),
     resource="cpu",
-    max_attempts=3,
     version="1",
     description="pitch, loudness, speech rate, pauses, voice quality, eGeMAPSv02",
     config_key=config_key,

@@ -115,7 +115,6 @@ STAGE = Stage(
     run=run,
     requires=("diarize",),
     resource="gpu",
-    max_attempts=3,
     version="1",
     description="emotion distribution of the subject's speech over time",
     config_key=lambda cfg: {

@@ -183,7 +183,6 @@ STAGE = Stage(
     run=run,
     requires=("diarize",),
     resource="gpu",
-    max_attempts=3,
     version="1",
     description="the subject's words with timestamps and language; official transcript beside",
     config_key=config_key,

@@ -17,6 +17,7 @@ from daemon.text.fmt import clean_label, clean_text, fixed, number, plural
 from daemon.text.layout import Block, Layout, Transcript
 from daemon.text.norms import Norms, load_norms
 from daemon.text.sections import appearance_line, how_block, speakers_line, video_line
+from storage.states import StageStatus
 
 TEMPLATE_VERSION = "1"
 PROFILE_FULL = "full"
@@ -42,7 +43,7 @@ TRANSCRIPT_ONLY_NOTE = (
 class StageInput:
     """A stage's outcome as describe sees it: its summary when done, else only its status."""
 
-    status: str  # "done", "skipped" or "absent"
+    status: StageStatus  # done or skipped; a stage that did not run has no StageInput
     summary: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -57,7 +58,7 @@ class DescribeInputs:
     def summary(self, stage: str) -> Mapping[str, Any] | None:
         """The stage's summary if it ran to completion with one, else None."""
         item = self.stages.get(stage)
-        if item is None or item.status != "done" or not isinstance(item.summary, Mapping):
+        if item is None or item.status != StageStatus.DONE or not isinstance(item.summary, Mapping):
             return None
         return item.summary
 
@@ -65,7 +66,7 @@ class DescribeInputs:
         """Plain-words reasons for every stage that did not produce a summary."""
         return {
             name: SKIPPED_MEANS.get(name, "it was not analysed")
-            if item.status == "skipped"
+            if item.status == StageStatus.SKIPPED
             else "it was not analysed"
             for name, item in self.stages.items()
             if self.summary(name) is None

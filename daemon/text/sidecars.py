@@ -13,9 +13,10 @@ from pathlib import Path
 from daemon.text.label_files import VIDEO_EXTENSIONS, Problems, check_clip_name, rows_to_records
 from daemon.text.label_store import ImportReport, LabelImportError, import_records
 from storage.db import Database
+from storage.states import FileState
 
 SUFFIX = ".labels.json"
-IMPORTED, REJECTED = "imported", "rejected"
+REJECTED = FileState.REJECTED
 
 
 def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
@@ -39,8 +40,9 @@ def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
     )
 
 
-def handle_sidecar(db: Database, path: Path) -> tuple[str, str]:
-    """Import one sidecar; returns ('imported' | 'rejected', message for the inbox record)."""
+def handle_sidecar(db: Database, path: Path) -> tuple[FileState, str]:
+    """Import one sidecar; returns (the inbox file state: sidecar when its labels were
+    imported, else rejected; the message for the inbox record)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -59,4 +61,4 @@ def handle_sidecar(db: Database, path: Path) -> tuple[str, str]:
     except LabelImportError as exc:
         return REJECTED, str(exc)
     state = "new" if report.added else ("updated" if report.changed else "unchanged")
-    return IMPORTED, f"labels for {clip} imported ({state})"
+    return FileState.SIDECAR, f"labels for {clip} imported ({state})"
