@@ -20,6 +20,8 @@ from daemon.stages.base import Stage, StageContext, artifact_filename
 from storage.states import RunOutcome, StageStatus
 
 log = logging.getLogger("lprd.runner")
+# Short names of the outcome kinds, for callers that import them from here.
+DONE, SKIPPED, DEFERRED, STOPPED, PERMANENT, TRANSIENT = tuple(RunOutcome)
 
 
 @dataclass

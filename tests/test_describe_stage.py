@@ -7,11 +7,12 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from daemon.pipeline import Pipeline
-from daemon.runner import DONE, execute
+from daemon.runner import execute
 from daemon.stages import describe, extract_audio, probe
 from daemon.stages.base import Stage, StageResult
 from daemon.text.describe import TEMPLATE_VERSION
 from storage.models import Description
+from storage.states import RunOutcome
 from tests.media_factory import make_video, tone
 from tests.test_describe_text import DIARIZE, EMOTION, FACE, PROSODY, TRANSCRIBE
 
@@ -42,8 +43,8 @@ def _record(ctx, stage: str, summary: dict | None, backend: str = "fixture") -> 
 def _ready_ctx(make_ctx, tmp_path, **overrides):
     path = make_video(tmp_path / "talk.mp4", seconds=2.0, audio=tone(2.0))
     ctx = make_ctx(path)
-    assert execute(probe.STAGE, ctx).kind == DONE
-    assert execute(extract_audio.STAGE, ctx).kind == DONE
+    assert execute(probe.STAGE, ctx).kind == RunOutcome.DONE
+    assert execute(extract_audio.STAGE, ctx).kind == RunOutcome.DONE
     for stage, summary in UPSTREAM.items():
         _record(ctx, stage, overrides.get(stage, summary))
     return ctx
@@ -52,7 +53,7 @@ def _ready_ctx(make_ctx, tmp_path, **overrides):
 def test_describe_writes_text_artifact_and_description_row(make_ctx, tmp_path) -> None:
     ctx = _ready_ctx(make_ctx, tmp_path)
     outcome = execute(describe.STAGE, ctx)
-    assert outcome.kind == DONE, outcome.message
+    assert outcome.kind == RunOutcome.DONE, outcome.message
     env = ctx.store.read_json(ctx.artifact_path("describe.json"))
     text = env["data"]["text"]
     assert text.startswith("Video:\n- The video lasts 2.0 s, 160x120 pixels, 10 frames per second.")
@@ -69,14 +70,16 @@ def test_describe_writes_text_artifact_and_description_row(make_ctx, tmp_path) -
     assert [(r.clip_name, r.video_id, r.feature_profile, r.text) for r in rows] == [
         ("talk.mp4", ctx.video.id, "full", text)
     ]
-    assert execute(describe.STAGE, ctx).kind == DONE  # re-running replaces, never duplicates
+    assert (
+        execute(describe.STAGE, ctx).kind == RunOutcome.DONE
+    )  # re-running replaces, never duplicates
     with ctx.db.read() as session:
         assert len(session.scalars(select(Description)).all()) == 1
 
 
 def test_skipped_face_is_stated(make_ctx, tmp_path) -> None:
     ctx = _ready_ctx(make_ctx, tmp_path, analyze_face=None)
-    assert execute(describe.STAGE, ctx).kind == DONE
+    assert execute(describe.STAGE, ctx).kind == RunOutcome.DONE
     text = ctx.store.read_json(ctx.artifact_path("describe.json"))["data"]["text"]
     assert "Face: not described, because no face was visible." in text
     assert "no face found" not in text  # the stage's own reason is not quoted
@@ -94,7 +97,7 @@ def test_official_transcript_comes_from_the_label(make_ctx, tmp_path, database) 
     )
     import_labels(database, [sidecar])
     ctx.config.describe.transcript = "official"
-    assert execute(describe.STAGE, ctx).kind == DONE
+    assert execute(describe.STAGE, ctx).kind == RunOutcome.DONE
     text = ctx.store.read_json(ctx.artifact_path("describe.json"))["data"]["text"]
     assert '"Words from the label file."' in text and "official transcript" in text
 

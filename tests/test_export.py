@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import main
-from daemon.runner import DONE, execute
+from daemon.runner import execute
 from daemon.stages import describe, extract_audio, probe
 from daemon.text.dataset import labelled_examples
 from daemon.text.describe import TEMPLATE_VERSION
@@ -18,6 +18,7 @@ from daemon.text.prompt import SYSTEM_PROMPT, build_messages, format_answer, par
 from daemon.text.transcript_only import build_transcript_descriptions
 from storage.db import Database, utcnow
 from storage.models import TARGETS, Description
+from storage.states import RunOutcome
 from tests.conftest import FI_DIR, real_clips, requires_clips
 from tests.test_describe_stage import UPSTREAM, _record
 
@@ -147,10 +148,10 @@ def test_real_clip_to_export_line_a_tokenizer_reads(config, make_ctx, tmp_path) 
     assert main([*home, "labels", "import", str(FI_DIR / "annotation_training.pkl")]) == 0
     ctx = make_ctx(Path(clip))
     for stage in (probe.STAGE, extract_audio.STAGE):
-        assert execute(stage, ctx).kind == DONE
+        assert execute(stage, ctx).kind == RunOutcome.DONE
     for stage, summary in UPSTREAM.items():
         _record(ctx, stage, summary)
-    assert execute(describe.STAGE, ctx).kind == DONE
+    assert execute(describe.STAGE, ctx).kind == RunOutcome.DONE
     out = tmp_path / "train.jsonl"
     assert main([*home, "export", "--split", "train", str(out)]) == 0
     (record,) = _read(out)
