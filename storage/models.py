@@ -252,6 +252,8 @@ class Prediction(Base):
     agreeableness: Mapped[float] = mapped_column(Float, nullable=False)
     neuroticism: Mapped[float] = mapped_column(Float, nullable=False)
     interview: Mapped[float] = mapped_column(Float, nullable=False)
+    # Intervals, their level, reasons and the serving profile, as the predict stage wrote them.
+    details_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
 
     __table_args__ = (

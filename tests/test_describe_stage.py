@@ -11,7 +11,7 @@ from daemon.runner import execute
 from daemon.stages import describe, extract_audio, probe
 from daemon.stages.base import Stage, StageResult
 from daemon.text.describe import TEMPLATE_VERSION
-from storage.models import Description
+from storage.models import TARGETS, Description
 from storage.states import RunOutcome
 from tests.media_factory import make_video, tone
 from tests.test_describe_text import DIARIZE, EMOTION, FACE, PROSODY, TRANSCRIBE
@@ -67,14 +67,40 @@ def test_describe_writes_text_artifact_and_description_row(make_ctx, tmp_path) -
     assert env["data"]["template_version"] == TEMPLATE_VERSION
     with ctx.db.read() as session:
         rows = session.scalars(select(Description)).all()
-    assert [(r.clip_name, r.video_id, r.feature_profile, r.text) for r in rows] == [
-        ("talk.mp4", ctx.video.id, "full", text)
+    own = env["data"]["texts"]["transcript_only"]
+    assert sorted((r.clip_name, r.video_id, r.feature_profile, r.text) for r in rows) == [
+        ("talk.mp4", ctx.video.id, "full", text),
+        ("talk.mp4", ctx.video.id, "transcript_only", own),
     ]
-    assert (
-        execute(describe.STAGE, ctx).kind == RunOutcome.DONE
-    )  # re-running replaces, never duplicates
+    # The video's own words, as a transcript-only model was trained to read them.
+    assert own.startswith("About: Only the transcript of this video is known")
+    assert '"So today I want to talk about my favourite books' in own
+    assert "Smiling" not in own and "Sounds tagged" not in own
+    assert execute(describe.STAGE, ctx).kind == RunOutcome.DONE  # replaces, never duplicates
     with ctx.db.read() as session:
-        assert len(session.scalars(select(Description)).all()) == 1
+        assert len(session.scalars(select(Description)).all()) == 2
+
+
+def test_transcript_only_description_quotes_the_labels_transcript(
+    make_ctx, tmp_path, database
+) -> None:
+    from daemon.text.describe import transcript_only_description
+    from daemon.text.label_store import import_labels
+
+    labels = tmp_path / "labels.json"
+    scores = ", ".join(f'"{t}": 0.5' for t in TARGETS)
+    labels.write_text(
+        f'[{{"clip_name": "talk.mp4", {scores}, "transcript": "the official words here"}}]'
+    )
+    import_labels(database, [labels])
+    ctx = _ready_ctx(make_ctx, tmp_path)
+    assert execute(describe.STAGE, ctx).kind == RunOutcome.DONE
+    data = ctx.store.read_json(ctx.artifact_path("describe.json"))["data"]
+    # Exactly what `lprd labels describe` writes for that label, whatever describe.transcript.
+    assert data["texts"]["transcript_only"] == transcript_only_description(
+        "the official words here", max_tokens=ctx.config.describe.max_tokens
+    )
+    assert "the official words" not in data["text"]  # the full text follows describe.transcript
 
 
 def test_skipped_face_is_stated(make_ctx, tmp_path) -> None:

@@ -170,7 +170,8 @@ def test_bad_sidecars_are_rejected_with_a_reason(database, tmp_path) -> None:
 
 
 def test_official_transcript_labels_requeue_describe(config, database, tmp_path) -> None:  # noqa: ANN001
-    """With describe.transcript = 'official', a changed label re-runs describe for its video."""
+    """A changed label re-runs describe for its video: the video's transcript-only
+    description quotes the label's official transcript whatever describe.transcript says."""
     import json as _json
 
     from daemon.pipeline import Pipeline
@@ -209,9 +210,8 @@ def test_official_transcript_labels_requeue_describe(config, database, tmp_path)
     )
     report = import_labels(database, [labels])
     assert report.touched == ["abcdefghijk.001.mp4"]
-    assert requeue_official_descriptions(database, config, report.touched) == 0  # asr default
-    config.describe.transcript = "official"
-    assert requeue_official_descriptions(database, config, report.touched) == 2
+    assert config.describe.transcript == "asr"
+    assert requeue_official_descriptions(database, report.touched) == 2
     with database.read() as session:
         states = {
             r.stage: r.status for r in session.query(StageRun).filter_by(video_id=reg.video_id)

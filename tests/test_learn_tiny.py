@@ -182,6 +182,10 @@ def _check_eval_and_tables(database, row) -> None:
     result = evaluate_version(database, row, "validation")
     assert result["model"]["mean_accuracy"] == pytest.approx(row.val_mean_accuracy)
     assert result["baseline"]["mean_accuracy"] == pytest.approx(baseline_accuracy(row))
+    trained = json.loads(row.metrics_json)["intervals"]
+    assert trained["level"] == 0.9 and trained["calibration"] == "holdout"
+    assert result["intervals"]["mean_coverage"] == trained["validation"]["mean_coverage"]
+    assert result["intervals"]["mean_width"] == pytest.approx(trained["validation"]["mean_width"])
     console = Console(width=160, record=True)
     console.print(eval_table(result))
     console.print(scores_table(dict.fromkeys(TARGETS, 0.5)))

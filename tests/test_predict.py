@@ -3,6 +3,8 @@ stores the prediction with the model version."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -17,14 +19,16 @@ def tiny_model(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
-def ctx_with_description(make_ctx, tmp_path, text: str, profile: str = "transcript_only"):
+def ctx_with_description(
+    make_ctx, tmp_path, text: str, profile: str = "transcript_only", texts: dict | None = None
+):
     media = tmp_path / f"clip-{abs(hash(text))}.mp4"
     media.write_bytes(text.encode())
     ctx = make_ctx(media)
     envelope = {
         "stage": "describe",
         "status": "done",
-        "data": {"text": text, "feature_profile": profile},
+        "data": {"text": text, "feature_profile": profile, "texts": texts or {}},
     }
     ctx.store.write_json(ctx.artifact_path("describe.json"), envelope)
     return ctx
@@ -61,3 +65,49 @@ def test_predict_with_the_promoted_model(config, database, make_ctx, tmp_path, t
     assert len(rows) == 2  # the re-run replaced, not duplicated
     assert rows[high.video.id].extraversion == pytest.approx(data["scores"]["extraversion"])
     assert rows[high.video.id].extraversion > rows[low.video.id].extraversion
+    check_intervals_and_reasons(data, sectioned=False)  # these texts have no sections
+    assert json.loads(rows[high.video.id].details_json)["intervals"] == data["intervals"]
+
+
+def check_intervals_and_reasons(data: dict, sectioned: bool = True) -> None:
+    """The agreed output: scores inside their intervals, reasons sorted by size."""
+    assert data["interval_level"] == 0.9
+    for t in TARGETS:
+        lo, hi = data["intervals"][t]
+        assert 0.0 <= lo <= data["scores"][t] <= hi <= 1.0 and hi > lo
+        sizes = [abs(r["contribution"]) for r in data["reasons"][t]]
+        assert sizes == sorted(sizes, reverse=True) and bool(sizes) == sectioned
+    assert data["val_mean_accuracy"] > data["val_baseline_mean_accuracy"]
+
+
+def test_full_profile_model_takes_over_from_the_transcript_only_one(
+    config, database, make_ctx, tmp_path
+):
+    """Day one: the transcript-only model serves; a promoted full-profile model replaces it."""
+    from daemon.learn.trainer import run_training
+
+    config.train.heads, config.train.min_train_rows = ["embedding"], 8
+    config.train.profiles = ["transcript_only", "full"]
+    add_labelled(database, synthetic_rows(80))
+    run_training(config, database, "d1", "cpu")
+    texts = {
+        "full": "Video: The video lasts 15.0 s.\n\nFace: The speaker is cheerful and warm.",
+        "transcript_only": "About: Only the transcript.\n\nWhat was said: cheerful and warm.",
+    }
+    ctx = ctx_with_description(make_ctx, tmp_path, texts["full"], "full", texts)
+    before = STAGE.state_key(database)
+    first = execute(STAGE, ctx)
+    assert first.kind == "done", first.message
+    data = ctx.store.read_json(ctx.artifact_path("predict.json"))["data"]
+    assert data["feature_profile"] == "transcript_only" and data["head"] == "embedding"
+    assert {r["section"] for r in data["reasons"]["openness"]} == {"about", "transcript"}
+    check_intervals_and_reasons(data)
+
+    full_rows = [(f"f{c}", split, t, s) for c, split, t, s in synthetic_rows(80, seed=1)]
+    add_labelled(database, full_rows, profile="full")
+    run_training(config, database, "d2", "cpu")
+    assert STAGE.state_key(database) != before  # the promotion re-queues predict
+    assert execute(STAGE, ctx).kind == "done"
+    data = ctx.store.read_json(ctx.artifact_path("predict.json"))["data"]
+    assert data["feature_profile"] == "full" and data["model_version"].startswith("full-")
+    assert {r["section"] for r in data["reasons"]["openness"]} == {"video", "face"}

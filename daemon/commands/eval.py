@@ -22,15 +22,18 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     from rich.console import Console
 
     from daemon.learn.evaluate import evaluate_version, pick_model
-    from daemon.learn.report import eval_table
+    from daemon.learn.report import coverage_line, eval_table
     from daemon.model_cache import resolve_device
 
     db = open_db(config)
     row = pick_model(db, args.model, args.profile)
-    result = evaluate_version(db, row, args.split, resolve_device(config.device))
+    level = config.train.interval_level
+    result = evaluate_version(db, row, args.split, resolve_device(config.device), level)
     db.dispose()
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        Console().print(eval_table(result))
+        console = Console()
+        console.print(eval_table(result))
+        console.print(coverage_line(result["intervals"]))
     return 0

@@ -46,7 +46,7 @@ def handle_import(args: argparse.Namespace, config: Config) -> int:
     db = open_db(config)
     try:
         report = import_labels(db, args.paths, split=args.split, dry_run=args.dry_run)
-        requeued = 0 if args.dry_run else requeue_official_descriptions(db, config, report.touched)
+        requeued = 0 if args.dry_run else requeue_official_descriptions(db, report.touched)
     finally:
         db.dispose()
     print(format_report(report, args.dry_run))

@@ -83,12 +83,30 @@ def _print_scores(console: Console, prediction: Prediction | None) -> None:
     if prediction is None:
         console.print("scores: none yet")
         return
+    from daemon.learn.report import reasons_table, scores_table
     from storage.models import TARGETS
 
     scores = {t: getattr(prediction, t) for t in TARGETS}
-    try:
-        from daemon.learn.report import scores_table
+    details = json.loads(prediction.details_json or "{}")
+    console.print(serving_line(prediction.model_version, details))
+    console.print(
+        scores_table(
+            scores,
+            title="scores",
+            intervals=details.get("intervals") or None,
+            level=details.get("interval_level"),
+        )
+    )
+    if details.get("reasons"):
+        console.print(reasons_table(details["reasons"]))
 
-        console.print(scores_table(scores, title=f"scores (model {prediction.model_version})"))
-    except ImportError:
-        console.print({k: round(v, 3) for k, v in scores.items()})
+
+def serving_line(version: str, details: dict) -> str:
+    """Which profile and model served, and its validation accuracy beside the baseline."""
+    line = f"served by {version}"
+    if details.get("feature_profile"):
+        line += f" ({details['feature_profile']} profile, {details.get('head')} head)"
+    acc, base = details.get("val_mean_accuracy"), details.get("val_baseline_mean_accuracy")
+    if acc is not None and base is not None:
+        line += f": validation mean accuracy {acc:.4f}, train-mean baseline {base:.4f}"
+    return line

@@ -81,6 +81,12 @@ class TrainConfig(BaseModel):
         "auto", description="'auto': unsloth on CUDA, plain transformers + peft on CPU."
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of splits, init and shuffling.")
+    interval_level: float = Field(
+        0.9,
+        ge=0.5,
+        le=0.99,
+        description="Coverage of the split-conformal interval given with every score.",
+    )
     threads: int = Field(
         0, ge=0, le=256, description="CPU threads for training (0: torch's default)."
     )

@@ -54,20 +54,30 @@ class EmbeddingModel:
         hold_x: Any,
         hold_y: Sequence[Scores],
     ) -> tuple[EmbeddingModel, dict]:
-        """Pick the ridge alpha on the holdout, refit on all train rows."""
+        """Pick the ridge alpha on the holdout, refit on all train rows.
+
+        `info["holdout_predictions"]` are the chosen alpha's holdout scores before the refit.
+        """
         import numpy as np
         from sklearn.linear_model import Ridge
 
         y_fit = np.array([[s[t] for t in TARGETS] for s in fit_y])
-        tried = {}
+        tried, hold_predictions = {}, {}
         for alpha in ALPHAS:
             ridge = Ridge(alpha=alpha).fit(fit_x, y_fit)
-            tried[alpha] = evaluate(_rows(ridge.predict(hold_x)), hold_y)["mean_accuracy"]
+            hold_predictions[alpha] = _rows(ridge.predict(hold_x))
+            tried[alpha] = evaluate(hold_predictions[alpha], hold_y)["mean_accuracy"]
         alpha = max(tried, key=tried.get)
         all_x = np.vstack([fit_x, hold_x])
         all_y = np.vstack([y_fit, [[s[t] for t in TARGETS] for s in hold_y]])
         ridge = Ridge(alpha=alpha).fit(all_x, all_y)
-        info = {"alpha": alpha, "holdout_by_alpha": tried, "holdout_mean_accuracy": tried[alpha]}
+        info = {
+            "alpha": alpha,
+            "holdout_by_alpha": tried,
+            "holdout_mean_accuracy": tried[alpha],
+            # Scored by a ridge that never saw the holdout: the conformal calibration rows.
+            "holdout_predictions": hold_predictions[alpha],
+        }
         return cls(encoder, ridge.coef_, ridge.intercept_), info
 
     def predict_embedded(self, x: Any) -> list[Scores]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from daemon.errors import LprdError
 from daemon.learn import data, registry
+from daemon.learn.conformal import coverage, halfwidths, load_calibration
 from daemon.learn.metrics import baseline, evaluate
 from daemon.learn.predictor import load_predictor
 from storage.db import Database
@@ -26,8 +27,11 @@ def pick_model(db: Database, version: str | None, profile: str | None) -> Any:
     return registry.get_version(db, next(iter(promoted.values())))
 
 
-def evaluate_version(db: Database, row: Any, split: str, device: str = "cpu") -> dict[str, Any]:
-    """Accuracy and Pearson r of `row` on `split`, and the train-mean baseline on those clips."""
+def evaluate_version(
+    db: Database, row: Any, split: str, device: str = "cpu", level: float = 0.9
+) -> dict[str, Any]:
+    """Accuracy and Pearson r of `row` on `split`, the train-mean baseline on those clips,
+    and the empirical coverage and mean width of the model's `level` intervals there."""
     rows = data.load_examples(db, row.feature_profile, split, row.template_version)
     if not rows:
         raise LprdError(
@@ -38,6 +42,10 @@ def evaluate_version(db: Database, row: Any, split: str, device: str = "cpu") ->
     predictor = load_predictor(row.path, device)
     truth = [e.scores for e in rows]
     predicted = predictor.predict([e.text for e in rows])
+    calibration = load_calibration(row.path)
+    intervals = None
+    if calibration is not None:
+        intervals = {"level": level, **coverage(predicted, truth, halfwidths(calibration, level))}
     return {
         "version": row.version,
         "head": row.kind,
@@ -45,4 +53,5 @@ def evaluate_version(db: Database, row: Any, split: str, device: str = "cpu") ->
         "split": split,
         "model": evaluate(predicted, truth),
         "baseline": baseline([e.scores for e in train], truth),
+        "intervals": intervals,
     }

@@ -19,18 +19,40 @@ MEANING = {
 }
 
 
-def scores_table(scores: dict[str, float], title: str = "scores") -> Table:
-    """The six predicted scores with what a high value means."""
+def scores_table(
+    scores: dict[str, float],
+    title: str = "scores",
+    intervals: dict[str, list[float]] | None = None,
+    level: float | None = None,
+) -> Table:
+    """The six predicted scores, their intervals when known, and what a high value means."""
     table = Table(title=title, title_justify="left")
     table.add_column("trait")
     table.add_column("score", justify="right")
+    if intervals:
+        table.add_column(f"{level:.0%} interval" if level else "interval", justify="right")
     table.add_column("", no_wrap=True)
     table.add_column("direction", style="dim")
     for t in TARGETS:
         name, direction = MEANING[t]
         value = scores[t]
         bar = "█" * round(value * 10) + "·" * (10 - round(value * 10))
-        table.add_row(name, f"{value:.2f}", bar, direction)
+        span = [f"{intervals[t][0]:.2f}-{intervals[t][1]:.2f}"] if intervals else []
+        table.add_row(name, f"{value:.2f}", *span, bar, direction)
+    return table
+
+
+def reasons_table(reasons: dict[str, list[dict]], top: int = 3) -> Table:
+    """The sections that moved each score most, with signs (occlusion)."""
+    table = Table(
+        title="reasons (score change each section causes, by removing it)", title_justify="left"
+    )
+    table.add_column("trait")
+    table.add_column("top sections")
+    for t in TARGETS:
+        items = [r for r in reasons.get(t, []) if r["contribution"]][:top]
+        text = ", ".join(f"{r['section']} {r['contribution']:+.3f}" for r in items)
+        table.add_row(MEANING[t][0], text or "no section changed the score")
     return table
 
 
@@ -65,3 +87,16 @@ def eval_table(result: dict[str, Any]) -> Table:
         "",
     )
     return table
+
+
+def coverage_line(intervals: dict[str, Any] | None) -> str:
+    """Empirical coverage and mean width of a model's intervals, in one sentence."""
+    if not intervals:
+        return "intervals: this model was trained without calibration residuals; retrain it"
+    per = ", ".join(
+        f"{MEANING[t][0]} {intervals['per_target'][t]['coverage']:.1%}" for t in TARGETS
+    )
+    return (
+        f"{intervals['level']:.0%} intervals: coverage {intervals['mean_coverage']:.1%} "
+        f"(5 traits; {per}), mean width {intervals['mean_width']:.3f} on {intervals['n']} clips"
+    )

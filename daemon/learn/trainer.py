@@ -16,7 +16,7 @@ from typing import Any
 
 from daemon.config import Config
 from daemon.errors import PermanentError
-from daemon.learn import data, registry
+from daemon.learn import conformal, data, registry
 from daemon.learn.config import TrainConfig
 from daemon.learn.data import Example
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
@@ -53,6 +53,8 @@ class Trained:
     detail: dict
     base_model: str
     manifest: dict
+    # Scores of rows the model was not fitted on, with their labels: conformal calibration.
+    calibration: tuple[list[Scores], list[Scores]] | None = None
 
 
 def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
@@ -87,11 +89,13 @@ def train_embedding(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
     encoder = load_encoder(device)
     fit_x = embed(encoder, [e.text for e in prep.fit])
     hold_x = embed(encoder, [e.text for e in prep.hold])
-    model, info = EmbeddingModel.fit(
-        encoder, fit_x, [e.scores for e in prep.fit], hold_x, [e.scores for e in prep.hold]
-    )
+    hold_y = [e.scores for e in prep.hold]
+    model, info = EmbeddingModel.fit(encoder, fit_x, [e.scores for e in prep.fit], hold_x, hold_y)
+    calibration = (info.pop("holdout_predictions"), hold_y)
     manifest = {"kind": "embedding", "base_model": ENCODER_NAME}
-    return Trained("embedding", model, info["holdout_mean_accuracy"], info, ENCODER_NAME, manifest)
+    return Trained(
+        "embedding", model, info["holdout_mean_accuracy"], info, ENCODER_NAME, manifest, calibration
+    )
 
 
 def train_llm(
@@ -124,11 +128,17 @@ def train_llm(
         model.codec.check(prep.mean)
         module = lm
     hold = _holdout_rows(prep, cfg)
+    hold_y = [e.scores for e in hold]
+    best: dict[str, Any] = {"score": float("-inf"), "predicted": None}
 
     def score() -> float:
-        return evaluate(model.predict([e.text for e in hold]), [e.scores for e in hold])[
-            "mean_accuracy"
-        ]
+        # The loop keeps the weights of the best strictly-improving evaluation; keep the
+        # holdout scores of that same evaluation for the conformal calibration.
+        predicted = model.predict([e.text for e in hold])
+        value = evaluate(predicted, hold_y)["mean_accuracy"]
+        if value > best["score"]:
+            best["score"], best["predicted"] = value, predicted
+        return value
 
     result = loop.fit(
         module,
@@ -155,13 +165,14 @@ def train_llm(
         "gguf_file": base.gguf_file,
         "max_length": cfg.max_length,
     }
-    return Trained(kind, model, result.best_score, detail, base.name, manifest)
+    calibration = (best["predicted"], hold_y)
+    return Trained(kind, model, result.best_score, detail, base.name, manifest, calibration)
 
 
-def _metrics(trained: Trained, prep: Prepared) -> dict:
+def _metrics(trained: Trained, prep: Prepared, level: float) -> dict:
     truth = [e.scores for e in prep.report]
     predicted = trained.model.predict([e.text for e in prep.report])
-    return {
+    metrics = {
         "report_split": prep.report_split,
         "validation": evaluate(predicted, truth),
         "baseline": baseline([e.scores for e in prep.fit + prep.hold], truth),
@@ -169,15 +180,27 @@ def _metrics(trained: Trained, prep: Prepared) -> dict:
         "train_mean": prep.mean,
         "fit": trained.detail,
     }
+    if trained.calibration is not None:
+        widths = conformal.halfwidths(conformal.residuals(*trained.calibration), level)
+        metrics["intervals"] = {
+            "level": level,
+            "calibration": "holdout",
+            "calibration_rows": len(trained.calibration[1]),
+            "halfwidth": widths,
+            prep.report_split: conformal.coverage(predicted, truth, widths),
+        }
+    return metrics
 
 
 def save_candidate(config: Config, db: Database, trained: Trained, prep: Prepared, tag: str) -> str:
     """Score on the report split, save the model folder and register the candidate."""
-    metrics = _metrics(trained, prep)
+    metrics = _metrics(trained, prep, config.train.interval_level)
     version = f"{prep.profile}-{trained.kind}-{utcnow():%Y%m%d-%H%M%S}-{tag}"
     folder = models_dir(config) / version
     folder.mkdir(parents=True, exist_ok=True)
     trained.model.save(folder)
+    if trained.calibration is not None:
+        conformal.save_calibration(folder, conformal.residuals(*trained.calibration), "holdout")
     write_manifest(
         folder,
         {**trained.manifest, "profile": prep.profile, "template_version": prep.template},

@@ -1,7 +1,10 @@
 """Stage `describe`: the English text the LLM reads, built from every analysis stage.
 
 The text comes from daemon.text.describe.build_description, the same function used for
-training and export. The stage also stores it as a `descriptions` row (profile `full`).
+training and export. The stage stores it as the video's `full` description, and also
+writes the video's `transcript_only` description (the official transcript when a label
+provides one, as `lprd labels describe` writes it, else the automatic one), so a model
+trained on transcripts alone can score the video from day one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 from daemon.stages.base import Stage, StageContext, StageResult
 from daemon.text.describe import (
     PROFILE_FULL,
+    PROFILE_TRANSCRIPT_ONLY,
     TEMPLATE_VERSION,
     DescribeInputs,
     StageInput,
@@ -26,8 +30,9 @@ ANALYSIS_STAGES = ("diarize", "transcribe", "speech_emotion", "prosody", "analyz
 REQUIRES = ("probe", "extract_audio", *ANALYSIS_STAGES)
 
 
-def gather_inputs(ctx: StageContext) -> tuple[DescribeInputs, dict[str, Any]]:
-    """The stage outputs describe reads, plus who produced each (for the artifact)."""
+def gather_inputs(ctx: StageContext) -> tuple[DescribeInputs, dict[str, Any], str | None]:
+    """The stage outputs describe reads, who produced each (for the artifact), and the
+    official transcript from the video's label, if any."""
     stages: dict[str, StageInput] = {}
     producers: dict[str, Any] = {}
     for name in ("extract_audio", *ANALYSIS_STAGES):
@@ -35,24 +40,39 @@ def gather_inputs(ctx: StageContext) -> tuple[DescribeInputs, dict[str, Any]]:
         summary = out.data.get("summary") if isinstance(out.data, dict) else None
         stages[name] = StageInput(out.status, summary if isinstance(summary, dict) else {})
         producers[name] = {"status": out.status, "backend": out.backend, "model": out.model}
-    official = None
-    if ctx.config.describe.transcript == "official":
-        with ctx.db.read() as session:
-            label = label_for_video(session, ctx.video.name, ctx.video.sha256)
-            official = label.transcript if label is not None else None
-    return DescribeInputs(ctx.upstream("probe").data, stages, official), producers
+    with ctx.db.read() as session:
+        label = label_for_video(session, ctx.video.name, ctx.video.sha256)
+        official = label.transcript if label is not None else None
+    quoted = official if ctx.config.describe.transcript == "official" else None
+    return DescribeInputs(ctx.upstream("probe").data, stages, quoted), producers, official
+
+
+def transcript_only_text(inputs: DescribeInputs, official: str | None, max_tokens: int) -> str:
+    """The video's transcript-only description: the same text `lprd labels describe`
+    writes when a label provides the official transcript, else the automatic one."""
+    stages = {}
+    transcribe = inputs.stages.get("transcribe")
+    if transcribe is not None:
+        # Only the words: language and sound tags are not in the text such models learn from.
+        words = {k: v for k, v in transcribe.summary.items() if k in ("text", "official_text")}
+        stages["transcribe"] = StageInput(transcribe.status, words)
+    own = DescribeInputs(probe=None, stages=stages, official_transcript=official)
+    return build_description(own, max_tokens=max_tokens, profile=PROFILE_TRANSCRIPT_ONLY)
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Build the description, store it as the video's `full` description, return it."""
-    inputs, producers = gather_inputs(ctx)
+    """Build both descriptions, store them as the video's descriptions, return them."""
+    inputs, producers, official = gather_inputs(ctx)
     cfg = ctx.config.describe
     text = build_description(inputs, transcript_source=cfg.transcript, max_tokens=cfg.max_tokens)
-    save_description(ctx, text)
+    transcript_only = transcript_only_text(inputs, official, cfg.max_tokens)
+    save_description(ctx, text, PROFILE_FULL)
+    save_description(ctx, transcript_only, PROFILE_TRANSCRIPT_ONLY)
     tokens = estimate_tokens(text)
     data = {
         "text": text,
         "feature_profile": PROFILE_FULL,
+        "texts": {PROFILE_FULL: text, PROFILE_TRANSCRIPT_ONLY: transcript_only},
         "template_version": TEMPLATE_VERSION,
         "norms_version": load_norms().version,
         "transcript_source": cfg.transcript,
@@ -68,16 +88,16 @@ def run(ctx: StageContext) -> StageResult:
     )
 
 
-def save_description(ctx: StageContext, text: str) -> None:
-    """Insert or replace the video's `full` description row."""
+def save_description(ctx: StageContext, text: str, profile: str) -> None:
+    """Insert or replace the video's description row of one feature profile."""
     with ctx.db.write() as session:
         row = (
             session.query(Description)
-            .filter_by(clip_name=ctx.video.name, feature_profile=PROFILE_FULL)
+            .filter_by(clip_name=ctx.video.name, feature_profile=profile)
             .one_or_none()
         )
         if row is None:
-            row = Description(clip_name=ctx.video.name, feature_profile=PROFILE_FULL)
+            row = Description(clip_name=ctx.video.name, feature_profile=profile)
             session.add(row)
         row.video_id = ctx.video.id
         row.template_version = TEMPLATE_VERSION
@@ -100,7 +120,7 @@ STAGE = Stage(
     run=run,
     requires=REQUIRES,
     resource="cpu",
-    version="1",
-    description="the English description the LLM reads",
+    version="2",
+    description="the English descriptions the models read (full and transcript-only)",
     config_key=config_key,
 )

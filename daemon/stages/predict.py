@@ -1,12 +1,20 @@
-"""Stage `predict`: the promoted model scores the video's description.
+"""Stage `predict`: the best promoted model scores the video, with intervals and reasons.
 
-Until a model is promoted for the description's feature profile the stage waits
-(StageDeferred, no attempt used) and says what to do. The promoted versions are part of
-the fingerprint, so a promotion re-queues predict for every video.
+A video has a description per feature profile (`full`, and `transcript_only` from its own
+transcript). The stage uses the promoted model of the first profile in PROFILE_ORDER that
+has one, so a transcript-only model scores videos from day one and a full-profile model
+takes over once promoted. Until some model is promoted the stage waits (StageDeferred, no
+attempt used). The promoted versions are part of the fingerprint, so any promotion
+re-queues predict for every video.
+
+Each score comes with a split-conformal interval (from the residuals stored with the
+model, at `train.interval_level`) and the contribution of each description section
+(occlusion).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -15,75 +23,102 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from daemon.config import Config
 from daemon.errors import PermanentError, StageDeferred, StageSkipped
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
+from daemon.text.describe import PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY
 from storage.db import utcnow
-from storage.models import TARGETS, Description, Prediction
+from storage.models import TARGETS, Description, ModelVersion, Prediction
 from storage.states import ModelState
 
-DEFAULT_PROFILE = "full"
+PROFILE_ORDER = (PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY)
 
 
-def _description(ctx: StageContext) -> tuple[str, str]:
-    """(text, feature profile) of this video's description."""
+def _descriptions(ctx: StageContext) -> dict[str, str]:
+    """{feature profile: text} of this video's descriptions."""
     up = ctx.upstream("describe")
     if up.skipped:
         raise StageSkipped(f"no description to score: {up.reason}")
+    texts = dict(up.data.get("texts") or {})
     text = up.data.get("text") or up.data.get("description")
-    profile = up.data.get("feature_profile") or DEFAULT_PROFILE
     if text:
-        return text, profile
+        texts.setdefault(up.data.get("feature_profile") or PROFILE_FULL, text)
+    if texts:
+        return texts
     with ctx.db.read() as session:
-        row = session.scalars(
-            select(Description)
-            .where(Description.video_id == ctx.video.id)
-            .order_by(Description.created_at.desc())
-        ).first()
-    if row is None:
+        rows = session.scalars(select(Description).where(Description.video_id == ctx.video.id))
+        texts = {row.feature_profile: row.text for row in rows}
+    if not texts:
         raise PermanentError(
             f"describe recorded no text for this video; run `lprd retry {ctx.video.sha256[:12]} "
             "--stage describe`"
         )
-    return row.text, row.feature_profile
+    return texts
 
 
-def _save(ctx: StageContext, version: str, scores: dict[str, float]) -> None:
-    values = {"video_id": ctx.video.id, "model_version": version, **scores}
-    stmt = sqlite_insert(Prediction).values(**values, created_at=utcnow())
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["video_id", "model_version"], set_={**scores, "created_at": utcnow()}
+def choose_model(ctx: StageContext, texts: dict[str, str]) -> tuple[str, ModelVersion]:
+    """(profile, promoted model) of the first profile in PROFILE_ORDER the video has."""
+    from daemon.learn.registry import promoted
+
+    for profile in sorted(
+        texts, key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 99
+    ):
+        model = promoted(ctx.db, profile)
+        if model is not None:
+            return profile, model
+    names = " or ".join(f"'{p}'" for p in texts)
+    raise StageDeferred(
+        f"no model promoted yet for the {names} profile: import labels "
+        "(`lprd labels import`, `lprd labels describe`) and run `lprd train`",
+        retry_after_s=600.0,
     )
+
+
+def _save(ctx: StageContext, version: str, scores: dict[str, float], details: dict) -> None:
+    values = {**scores, "details_json": json.dumps(details), "created_at": utcnow()}
+    stmt = sqlite_insert(Prediction).values(video_id=ctx.video.id, model_version=version, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=["video_id", "model_version"], set_=values)
     with ctx.db.write() as session:
         session.execute(stmt)
 
 
-def run(ctx: StageContext) -> StageResult:
-    """Score the description with the promoted model and store the prediction."""
-    from daemon.learn.predictor import load_predictor
-    from daemon.learn.registry import promoted
+def _widths(ctx: StageContext, model: ModelVersion) -> dict[str, float] | None:
+    from daemon.learn.conformal import halfwidths, load_calibration
 
-    text, profile = _description(ctx)
-    model = promoted(ctx.db, profile)
-    if model is None:
-        raise StageDeferred(
-            f"no model promoted yet for the '{profile}' profile: import labels "
-            "(`lprd labels import`) and run `lprd train`",
-            retry_after_s=600.0,
-        )
+    calibration = ctx.models.get(
+        ("lprd-calibration", model.version), lambda: load_calibration(model.path)
+    )
+    if calibration is None:
+        return None
+    return halfwidths(calibration, ctx.config.train.interval_level)
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Score the description with the serving model; store scores, intervals and reasons."""
+    from daemon.learn.conformal import intervals
+    from daemon.learn.occlusion import explain
+    from daemon.learn.predictor import load_predictor
+    from daemon.learn.registry import baseline_accuracy
+
+    texts = _descriptions(ctx)
+    profile, model = choose_model(ctx, texts)
     device = ctx.device()
     predictor = ctx.models.get(
         ("lprd-model", model.version, device), lambda: load_predictor(model.path, device)
     )
-    scores = predictor.predict([text])[0]
-    scores = {t: round(float(scores[t]), 6) for t in TARGETS}
-    _save(ctx, model.version, scores)
-    data: dict[str, Any] = {
-        "scores": scores,
-        "model_version": model.version,
+    raw, reasons = explain(predictor.predict, texts[profile])
+    scores = {t: round(float(raw[t]), 6) for t in TARGETS}
+    widths = _widths(ctx, model)
+    details: dict[str, Any] = {
+        "intervals": intervals(scores, widths) if widths else {},
+        "interval_level": ctx.config.train.interval_level if widths else None,
+        "reasons": reasons,
+        "feature_profile": profile,
         "head": model.kind,
         "base_model": model.base_model,
-        "feature_profile": profile,
         "val_mean_accuracy": model.val_mean_accuracy,
+        "val_baseline_mean_accuracy": baseline_accuracy(model),
     }
-    summary = " ".join(f"{t[:3]} {scores[t]:.2f}" for t in TARGETS)
+    _save(ctx, model.version, scores, details)
+    data = {"scores": scores, "model_version": model.version, **details}
+    summary = f"{profile} {model.kind}: " + " ".join(f"{t[:3]} {scores[t]:.2f}" for t in TARGETS)
     return StageResult(data=data, backend=model.kind, model=model.version, summary=summary)
 
 
@@ -91,6 +126,11 @@ def _state_key(db: Any) -> dict[str, str]:
     from daemon.learn.registry import promoted_versions
 
     return promoted_versions(db)
+
+
+def config_key(config: Config) -> dict[str, Any]:
+    """The interval level changes every stored interval."""
+    return {"interval_level": config.train.interval_level}
 
 
 def _backends(config: Config) -> list[BackendInfo]:
@@ -117,8 +157,9 @@ STAGE = Stage(
     run=run,
     requires=("describe",),
     resource="gpu",
-    version="1",
-    description="Big Five + interview scores from the promoted model",
+    version="2",
+    description="Big Five + interview scores with intervals and reasons from the best promoted model",
+    config_key=config_key,
     state_key=_state_key,
     backends=_backends,
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -25,9 +24,6 @@ from daemon.text.label_files import (
 )
 from storage.db import Database, utcnow
 from storage.models import TARGETS, Label, Video
-
-if TYPE_CHECKING:
-    from daemon.config import Config
 
 NEUROTICISM_NOTE = (
     "'neuroticism' is stored under its First Impressions name but behaves as emotional "
@@ -240,10 +236,10 @@ def has_all_scores(label: Label) -> bool:
     return all(getattr(label, key) is not None for key in TARGETS)
 
 
-def requeue_official_descriptions(db: Database, config: Config, clips: list[str]) -> int:
-    """Re-run `describe` (and what follows) for videos whose label just changed, when
-    descriptions quote the official transcript; returns stage runs re-queued."""
-    if config.describe.transcript != "official" or not clips:
+def requeue_official_descriptions(db: Database, clips: list[str]) -> int:
+    """Re-run `describe` (and what follows) for videos whose label just changed: their
+    transcript-only description quotes the official transcript; returns stage runs re-queued."""
+    if not clips:
         return 0
     from daemon.pipeline import Pipeline
     from storage.transitions import requeue

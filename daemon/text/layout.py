@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from daemon.text.fmt import estimate_tokens
 
 DROPPED_NOTE = "Some measurements were left out to fit the length limit."
+# Block titles of the descriptions and the short section names reports use for them.
+SECTION_NAMES = {
+    "About": "about",
+    "Video": "video",
+    "How it was said": "voice",
+    "Face": "face",
+    "Body and framing": "body",
+    "What was said": "transcript",
+}
 
 
 @dataclass(frozen=True)
@@ -112,3 +121,21 @@ def _render_quote(transcript: Transcript, kept: int | None) -> str:
         quote = f"{quote} [...]" if quote else "[...]"
         return f'{transcript.intro}\n"{quote}" (shortened to {shown} words to fit the length limit)'
     return f'{transcript.intro}\n"{quote}"'
+
+
+def section_of(paragraph: str) -> str | None:
+    """The section name of one rendered paragraph, or None (e.g. the trimming note)."""
+    for title, name in SECTION_NAMES.items():
+        if paragraph.startswith((f"{title}:", f"{title} (")):
+            return name
+    return None
+
+
+def split_sections(text: str) -> list[tuple[str | None, str]]:
+    """A rendered description as (section name, paragraph) pairs, in order."""
+    return [(section_of(p), p) for p in text.split("\n\n") if p]
+
+
+def without_section(text: str, section: str) -> str:
+    """The description with every paragraph of `section` removed."""
+    return "\n\n".join(p for name, p in split_sections(text) if name != section)
