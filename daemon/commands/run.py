@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from daemon.config import Config
 
@@ -19,5 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.service import Daemon
+
+    if getattr(args, "own_process", False) and not config.allow_downloads:
+        from daemon.netlock import lock_network
+
+        if lock_network():
+            logging.getLogger("lprd.daemon").info(
+                "network: off (only local sockets; allow_downloads = true lifts this)"
+            )
 
     return Daemon(config, until_idle=args.until_idle).run()

@@ -8,6 +8,7 @@ run failed, and the promoted model keeps serving. The partial unique index on
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Config
 from daemon.learn.data import labelled_count
+from daemon.privacy import redacted
 from storage.db import Database, utcnow
 from storage.models import ModelVersion, TrainingRun
 from storage.states import TrainingStatus
@@ -116,6 +118,19 @@ def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
         log.warning("training run %d ended with code %d", run_id, code)
 
 
+def write_config_copy(config: Config, path: Path) -> dict[str, str]:
+    """Write the config a training child reads; returns the child's environment.
+
+    The copy holds no secret (it sits in the logs folder): the token travels in the
+    child's environment instead.
+    """
+    path.write_text(json.dumps(redacted(config.model_dump(mode="json"))))
+    env = dict(os.environ)
+    if config.audio.token():
+        env["HF_TOKEN"] = config.audio.token()
+    return env
+
+
 def start_training(
     config: Config, db: Database, trigger: str = "manual", wait: bool = False
 ) -> tuple[TrainingRun | None, str]:
@@ -128,11 +143,12 @@ def start_training(
         where = f" (run #{busy.id}, pid {busy.pid}, log {busy.log_path})" if busy else ""
         return None, f"a training is already running{where}"
     config_file = config.logs_dir / f"train-{run.id}.config.json"
-    config_file.write_text(config.model_dump_json())
+    env = write_config_copy(config, config_file)
     cmd = [sys.executable, "-m", "daemon.learn.train_job", str(config_file), str(run.id)]
     with open(run.log_path, "ab") as out:
         proc = subprocess.Popen(
             cmd,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
