@@ -15,6 +15,7 @@ from pathlib import Path
 from daemon import __version__
 from daemon.config import load_config
 from daemon.errors import LprdError
+from daemon.privacy import private_umask, quiet_libraries
 
 COMMANDS = (
     "init",
@@ -36,19 +37,41 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command registered."""
     parser = argparse.ArgumentParser(prog="lprd", description="LLM Personality Recognition Daemon")
     parser.add_argument("--version", action="version", version=f"lprd {__version__}")
-    parser.add_argument("--home", type=Path, help="lprd home folder (default $LPRD_HOME or ~/lprd)")
-    parser.add_argument("--config", type=Path, help="config file (default HOME/lprd.toml)")
+    _add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"daemon.commands.{name}").register(sub)
+    _accept_global_options_after(sub)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--home", type=Path, default=default, help="lprd home folder (default $LPRD_HOME or ~/lprd)"
+    )
+    parser.add_argument(
+        "--config", type=Path, default=default, help="config file (default HOME/lprd.toml)"
+    )
+
+
+def _accept_global_options_after(sub: argparse._SubParsersAction) -> None:
+    """`lprd init --home DIR` works like `lprd --home DIR init`, at every command level."""
+    for parser in sub.choices.values():
+        _add_global_options(parser, default=argparse.SUPPRESS)
+        for action in parser._subparsers._group_actions if parser._subparsers else ():
+            _accept_global_options_after(action)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `lprd` script."""
     args = build_parser().parse_args(argv)
+    # Called without arguments, lprd owns this process (the `lprd` script, `python -m
+    # daemon`) and may lock it down; called from Python, it leaves the caller's alone.
+    args.own_process = argv is None
+    private_umask()
     try:
         config = load_config(home=args.home, config_file=args.config)
+        quiet_libraries(allow_downloads=config.allow_downloads)
         logging.basicConfig(
             level=config.log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",

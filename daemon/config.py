@@ -60,6 +60,7 @@ class InboxConfig(Section):
     )
     extensions: list[str] = Field(
         default_factory=lambda: list(VIDEO_EXTENSIONS),
+        min_length=1,
         description="Accepted container extensions; other files are recorded as rejected.",
     )
 
@@ -89,6 +90,12 @@ class WorkersConfig(Section):
         30.0, ge=0.0, le=86400.0, description="First retry delay; doubles each attempt."
     )
     backoff_max_s: float = Field(3600.0, ge=0.0, le=604800.0, description="Longest retry delay.")
+    busy_timeout_s: float = Field(
+        30.0,
+        ge=0.1,
+        le=600.0,
+        description="Wait this long for another writer's database lock before backing off.",
+    )
 
 
 class Config(Section):
@@ -98,7 +105,13 @@ class Config(Section):
     )
     stages: list[str] | None = Field(
         None,
+        min_length=1,
         description="Run only these stages (their dependencies must be listed too); default: all.",
+    )
+    allow_downloads: bool = Field(
+        False,
+        description="Let model hubs (Hugging Face, ModelScope) download missing weights; "
+        "off: lprd reads local caches only and opens no network connection.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
@@ -163,6 +176,12 @@ def _read_toml(file: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file} is a folder: --config must name a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:

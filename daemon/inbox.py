@@ -9,9 +9,11 @@ act on. Nothing in the inbox is ever modified.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import stat
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,14 +50,50 @@ class FileVerdict:
 
 
 def _stat(path: Path) -> os.stat_result:
-    """The file's own size and mtime: a symlink's, not its target's."""
-    return path.lstat() if path.is_symlink() else path.stat()
+    """The entry's own size and mtime: a symlink's, not its target's."""
+    return path.lstat()
+
+
+def db_key(path: Path) -> str:
+    """How a path is stored: itself, or with undecodable bytes escaped (`\\xe9`)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _file_row(session: Session, path: Path) -> InboxFile | None:
     return session.execute(
-        select(InboxFile).where(InboxFile.path == str(path))
+        select(InboxFile).where(InboxFile.path == db_key(path))
     ).scalar_one_or_none()
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """What a person can do about a file that could not be read."""
+    if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+        return "symlink loop: the link points, directly or through other links, back to itself"
+    if isinstance(exc, PermissionError):
+        return (
+            "the file cannot be read (permission denied): make it readable by the user lprd "
+            "runs as, then touch it or `lprd add` it"
+        )
+    if isinstance(exc, OSError):
+        return f"the file cannot be read ({exc.strerror or exc}); lprd looks again when it changes"
+    return f"the file cannot be processed ({type(exc).__name__}: {exc})"
+
+
+def entry_problem(path: Path, st: os.stat_result) -> str | None:
+    """Why an inbox entry can never be a video, found without opening it; None if it may be."""
+    if os.fsencode(path.name).decode("utf-8", "replace") != path.name:
+        return (
+            "the file name is not valid UTF-8 (shown here with \\x escapes): rename it, "
+            "e.g. to plain ASCII"
+        )
+    if stat.S_ISDIR(st.st_mode):
+        return (
+            "a folder named like a video, not a video file; files inside it are handled one by one"
+        )
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
+        return f"not a regular file ({kind}); lprd reads only regular video files"
+    return None
 
 
 def is_ignored(path: Path) -> bool:
@@ -83,18 +121,26 @@ class Inbox:
             self._pending.add(Path(path))
 
     def drain(self) -> int:
-        """Observe the paths the watcher reported since the last call."""
+        """Observe the paths the watcher reported since the last call.
+
+        If the database fails half-way, the paths not yet observed are kept for next time.
+        """
         with self._lock:
-            paths, self._pending = self._pending, set()
-        for path in paths:
-            self.observe(path)
+            paths, self._pending = list(self._pending), set()
+        for done, path in enumerate(paths):
+            try:
+                self.observe(path)
+            except Exception:
+                with self._lock:
+                    self._pending.update(paths[done:])
+                raise
         return len(paths)
 
     def scan(self) -> int:
         """Observe every file under the inbox (start-up and periodic reconciliation)."""
         count = 0
-        for dirpath, _dirs, files in os.walk(self.root):
-            for name in files:
+        for dirpath, dirs, files in os.walk(self.root):
+            for name in files + [d for d in dirs if self._accepted_name(d)]:
                 self.observe(Path(dirpath) / name)
                 count += 1
         self._forget_vanished_waiting()
@@ -107,41 +153,49 @@ class Inbox:
             return
         try:
             st = _stat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return
-        if not (path.is_file() or path.is_symlink()):
-            return
+        if stat.S_ISDIR(st.st_mode) and not self._accepted_name(path.name):
+            return  # a sub-folder: its files are observed one by one
+        key = db_key(path)
         with self.db.read() as session:
             known = session.execute(
-                select(InboxFile.size_bytes, InboxFile.mtime).where(InboxFile.path == str(path))
+                select(InboxFile.size_bytes, InboxFile.mtime).where(InboxFile.path == key)
             ).first()
         if known is not None and tuple(known) == (st.st_size, st.st_mtime):
             return  # nothing changed: a rescan costs one read per file, no write
+        problem = entry_problem(path, st)
         now = utcnow()
         with self.db.write() as session:
             row = _file_row(session, path)
             if row is None:
-                session.add(
-                    InboxFile(
-                        path=str(path),
-                        name=path.name,
-                        state=FILE_WAITING,
-                        size_bytes=st.st_size,
-                        mtime=st.st_mtime,
-                        first_seen_at=now,
-                        updated_at=now,
-                        reason="waiting for the file to stop changing",
-                    )
+                row = InboxFile(path=key, name=Path(key).name, first_seen_at=now)
+                session.add(row)
+            elif (row.size_bytes, row.mtime) == (st.st_size, st.st_mtime):
+                return
+            row.size_bytes, row.mtime, row.updated_at, row.video_id = (
+                st.st_size,
+                st.st_mtime,
+                now,
+                None,
+            )
+            if problem is not None:
+                row.state, row.reason = FILE_REJECTED, problem
+            else:
+                row.state = FILE_WAITING
+                row.reason = (
+                    "the file is still changing"
+                    if known is not None
+                    else "waiting for the file to stop changing"
                 )
-            elif (row.size_bytes, row.mtime) != (st.st_size, st.st_mtime):
-                row.size_bytes, row.mtime, row.updated_at = st.st_size, st.st_mtime, now
-                row.state, row.reason, row.video_id = (
-                    FILE_WAITING,
-                    "the file is still changing",
-                    None,
-                )
-        if self.config.inbox.stable_seconds == 0:
+        if problem is not None:
+            log.warning("%s: rejected (%s)", Path(key).name, problem)
+        elif self.config.inbox.stable_seconds == 0:
             self.settle()
+
+    def _accepted_name(self, name: str) -> bool:
+        ext = Path(name).suffix.lower().lstrip(".")
+        return ext in {e.lower() for e in self.config.inbox.extensions}
 
     def _forget_vanished_waiting(self) -> None:
         with self.db.write() as session:
@@ -173,7 +227,7 @@ class Inbox:
             if (st.st_size, st.st_mtime) != (size, mtime):
                 self.observe(path)  # changed since: restart its clock
                 continue
-            self._record(path, self._verdict(path), size, mtime)
+            self._record(path, self._safe_verdict(path), size, mtime)
             processed += 1
         return processed
 
@@ -183,13 +237,15 @@ class Inbox:
         st = path.stat()
         if path.is_symlink() and not path.is_relative_to(self.root):
             path = path.resolve()  # named explicitly by the user: follow it
-        verdict = self._verdict(path)
+        problem = entry_problem(path, st)
+        verdict = FileVerdict(FILE_REJECTED, problem) if problem else self._safe_verdict(path)
         now = utcnow()
         with self.db.write() as session:
             row = _file_row(session, path)
             if row is None:
+                key = db_key(path)
                 row = InboxFile(
-                    path=str(path), name=path.name, first_seen_at=now, state=verdict.state
+                    path=key, name=Path(key).name, first_seen_at=now, state=verdict.state
                 )
                 session.add(row)
             row.state, row.reason, row.video_id = verdict.state, verdict.reason, verdict.video_id
@@ -213,6 +269,16 @@ class Inbox:
             verdict.state,
             f" ({verdict.reason})" if verdict.reason else "",
         )
+
+    def _safe_verdict(self, path: Path) -> FileVerdict:
+        """The verdict on a file; an error reading it is the file's rejection, not ours.
+
+        Database errors are not caught: the caller waits those out.
+        """
+        try:
+            return self._verdict(path)
+        except (OSError, RuntimeError, ValueError) as exc:
+            return FileVerdict(FILE_REJECTED, unreadable_reason(exc))
 
     def _verdict(self, path: Path) -> FileVerdict:
         if path.is_symlink():

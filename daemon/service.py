@@ -8,20 +8,27 @@ until SIGTERM/SIGINT, and stop gracefully within `workers.stop_timeout_s`.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import DatabaseError
 
 from daemon.config import Config
+from daemon.errors import LprdError
+from daemon.home_lock import HomeLock
 from daemon.inbox import Inbox
 from daemon.learn.schedule import pid_alive
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
+from daemon.privacy import disable_onnxruntime_telemetry, restrict
 from daemon.scheduler import build_scheduler
 from daemon.sdnotify import SystemdNotifier
 from daemon.status import DAEMON_ALIVE_KEY
@@ -40,10 +47,44 @@ def prepare_home(config: Config) -> dbmod.Database:
     """Create the folders, migrate the database (backing it up first) and open it."""
     for folder in (config.home_dir, config.inbox_dir, config.store_dir, config.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    backup = dbmod.upgrade(config.database_path)
+    private_home(config)
+    refuse_unusable_database(config.database_path)
+    try:
+        backup = dbmod.upgrade(config.database_path)
+    except DatabaseError as exc:
+        if dbmod.is_locked(exc):
+            raise
+        raise LprdError(
+            f"{config.database_path} cannot be used ({exc.orig or exc}); it may be corrupt. "
+            f"To start over, move it aside (mv {config.database_path} "
+            f"{config.database_path}.broken) and run `lprd init`: every video in the inbox "
+            "is then processed again"
+        ) from None
     if backup:
         log.info("database migrated; the previous version is backed up at %s", backup)
-    return dbmod.Database.at(config.database_path)
+    return dbmod.Database.at(
+        config.database_path, busy_timeout_ms=int(config.workers.busy_timeout_s * 1000)
+    )
+
+
+def private_home(config: Config) -> None:
+    """Only lprd's user may enter the home or read its database (made before the umask)."""
+    restrict(config.home_dir, 0o700)
+    for suffix in ("", "-wal", "-shm"):
+        restrict(Path(f"{config.database_path}{suffix}"), 0o600)
+
+
+def refuse_unusable_database(path: Path) -> None:
+    """A zero-byte database would silently become a new, empty one: refuse instead."""
+    if path.exists() and path.is_file() and path.stat().st_size == 0:
+        raise LprdError(
+            f"{path} is empty (0 bytes): lprd will not silently start a new database and "
+            "process every video again. To start over on purpose, delete it "
+            f"(rm {path}) and run `lprd init`; to recover, restore it from a backup "
+            f"({path}.*.bak if a migration made one)"
+        )
+    if path.exists() and not path.is_file():
+        raise LprdError(f"{path} is not a file: paths.database must name the database file")
 
 
 def ensure_stage_rows(db: dbmod.Database, pipeline: Pipeline) -> int:
@@ -97,6 +138,22 @@ def is_idle(db: dbmod.Database) -> bool:
     return busy is None and waiting is None
 
 
+class Backoff:
+    """Exponential delays: first_s, doubling up to max_s, until reset."""
+
+    def __init__(self, first_s: float, max_s: float) -> None:
+        self.first_s, self.max_s, self._next = first_s, max_s, first_s
+
+    def next(self) -> float:
+        """The delay to wait now; the one after is twice as long (capped)."""
+        delay, self._next = self._next, min(self.max_s, self._next * 2)
+        return delay
+
+    def reset(self) -> None:
+        """Back to the first delay after a success."""
+        self._next = self.first_s
+
+
 class Daemon:
     """One running lprd process."""
 
@@ -110,10 +167,13 @@ class Daemon:
         self.wake_event = threading.Event()
         self.notifier = SystemdNotifier()
         self.workers: list[Worker] = []
+        self._backoff = Backoff(first_s=0.5, max_s=30.0)
 
     def startup(self) -> Services:
         """Everything before the first claim; raises on an inconsistent registry."""
         config = self.config
+        if importlib.util.find_spec("onnxruntime") is not None:
+            disable_onnxruntime_telemetry()
         db = prepare_home(config)
         pipeline = self.pipeline
         pipeline.check_database(db)
@@ -149,10 +209,33 @@ class Daemon:
 
     def run(self) -> int:
         """Run until stopped (or idle, with --until-idle); returns an exit code."""
-        svc = self.startup()
+        self.config.home_dir.mkdir(parents=True, exist_ok=True)
+        lock = HomeLock(self.config.home_dir)
+        lock.acquire()
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _startup_waiting_out_locks(self) -> Services:
+        while True:
+            try:
+                return self.startup()
+            except Exception as exc:
+                if not dbmod.is_locked(exc):
+                    raise
+                delay = self._backoff.next()
+                log.warning(
+                    "database is locked by another process; start-up retries in %.1f s", delay
+                )
+                time.sleep(delay)
+
+    def _run(self) -> int:
+        svc = self._startup_waiting_out_locks()
+        self._backoff.reset()
         self._install_signal_handlers()
         inbox = Inbox(self.config, svc.db, svc.store, svc.pipeline)
-        inbox.scan()
+        self._guarded(inbox.scan)
         observer = None if self.until_idle else self._start_watcher(inbox)
         scheduler = build_scheduler(self.config, svc.db, inbox.scan)
         scheduler.add_job(
@@ -199,13 +282,32 @@ class Daemon:
                 worker.start()
                 self.workers.append(worker)
 
+    def _guarded(self, step: Callable[[], object]) -> bool:
+        """Run one step of the main loop; a failure is logged and waited out, never fatal.
+
+        A database locked past the busy timeout (another process writing, a backup) and any
+        unexpected error back off exponentially, so the loop neither dies nor spins.
+        """
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+            delay = self._backoff.next()
+            if dbmod.is_locked(exc):
+                log.warning("database is locked by another process; retrying in %.1f s", delay)
+            else:
+                log.exception("main loop: unexpected error; retrying in %.1f s", delay)
+            self.stop_event.wait(delay)
+            return False
+        self._backoff.reset()
+        return True
+
     def _main_loop(self, svc: Services, inbox: Inbox) -> None:
         idle_since: float | None = None
         while not self.stop_event.is_set():
             self.wake_event.wait(0.5)
             self.wake_event.clear()
-            inbox.drain()
-            inbox.settle()
+            if not (self._guarded(inbox.drain) and self._guarded(inbox.settle)):
+                continue
             if self.until_idle:
                 if is_idle(svc.db):
                     idle_since = idle_since or time.monotonic()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -44,11 +45,17 @@ def daemon_env(home: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(home: Path, *args: str, log: Path | None = None, **env: str) -> subprocess.Popen:
-    """Start `python -m daemon run` in the background."""
+def start_daemon(
+    home: Path,
+    *args: str,
+    log: Path | None = None,
+    prefix: Sequence[str] = (),
+    **env: str,
+) -> subprocess.Popen:
+    """Start `python -m daemon run` in the background (under `prefix`, e.g. a tracer)."""
     out = open(log or home / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
     return subprocess.Popen(
-        [sys.executable, "-m", "daemon", "run", *args],
+        [*prefix, sys.executable, "-m", "daemon", "run", *args],
         env=daemon_env(home, **env),
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -79,3 +86,85 @@ def stage_states(db: Database) -> dict[tuple[str, str], StageRun]:
             select(Video.name, StageRun).join(StageRun, StageRun.video_id == Video.id)
         ).all()
     return {(name, run.stage): run for name, run in rows}
+
+
+def without_file_read_override() -> list[str]:
+    """A command prefix under which even root obeys file modes (so 0000 means unreadable).
+
+    Empty when not root; raises when root and `setpriv` is missing.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise FileNotFoundError("setpriv (util-linux) is needed to drop root's file overrides")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+def daemon_log(home: Path) -> str:
+    """What the test daemon wrote so far."""
+    path = home / "daemon.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+NET_AUDIT_HOOK = """\
+import os, socket, sys
+
+def _audit(event, args):
+    if event == "socket.connect":
+        family = getattr(args[0], "family", None)
+        if family == socket.AF_UNIX:
+            return
+        what = f"connect {family!r} {args[1]!r}"
+    elif event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex"):
+        what = f"{event} {args[0]!r}"
+    elif event == "socket.sendto":
+        if getattr(args[0], "family", None) == socket.AF_UNIX:
+            return
+        what = f"sendto {args[1]!r}"
+    else:
+        return
+    with open(os.environ["NETWORK_AUDIT_LOG"], "a") as fh:
+        fh.write(f"{os.getpid()} {what}\\n")
+    raise OSError(f"network blocked by the test: {what}")
+
+sys.addaudithook(_audit)
+"""
+
+
+def network_audit(folder: Path) -> tuple[list[str], dict[str, str], Path]:
+    """(command prefix, environment, log) that record every network attempt of a process.
+
+    Python-level attempts (connect, name lookups, sendto; AF_UNIX excepted) go through an
+    audit hook that logs and refuses them; native ones are caught by `strace` when it can
+    trace here. The log holds one line per attempt; lines of `strace` output are prefixed
+    with the traced pid.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(NET_AUDIT_HOOK)
+    log = folder / "network.log"
+    log.write_text("")
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "NETWORK_AUDIT_LOG": str(log),
+    }
+    prefix: list[str] = []
+    strace = shutil.which("strace")
+    if (
+        strace
+        and subprocess.run([strace, "-f", "-o", os.devnull, "true"], check=False).returncode == 0
+    ):
+        prefix = [strace, "-f", "--seccomp-bpf", "-qq", "-e", "trace=connect,sendto,sendmsg"]
+        prefix += ["-o", str(folder / "strace.log")]
+    return prefix, env, log
+
+
+def network_attempts(folder: Path) -> list[str]:
+    """Every recorded attempt to reach anything but a local (AF_UNIX) socket."""
+    attempts = (folder / "network.log").read_text().splitlines()
+    traced = folder / "strace.log"
+    if traced.exists():
+        for line in traced.read_text().splitlines():
+            if "sa_family=" in line and "sa_family=AF_UNIX" not in line:
+                attempts.append(line)
+    return attempts

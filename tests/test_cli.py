@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import main
-from daemon.config import load_config
+from daemon.config import Config, load_config
 from daemon.errors import ConfigError
+from daemon.learn.schedule import write_config_copy
 from tests.conftest import real_clips, requires_clips
+from tests.daemon_proc import without_file_read_override
 from tests.media_factory import make_video, tone
 
 
@@ -148,3 +151,68 @@ def test_forget_deletes_sidecar_labels_and_keeps_dataset_labels(tmp_path: Path, 
     with db.read() as session:
         assert [lb.clip_name for lb in session.query(Label)] == ["theirs.mp4"]
     db.dispose()
+
+
+def _lprd_process(
+    *args: str, prefix: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess:
+    """`lprd ARGS` as its own process, with only the given LPRD_* variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LPRD_")}
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "daemon", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_bad_setups_get_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    refusals = []
+    (home / "lprd.toml").write_bytes(b'log_level = "INFO"\n# caf\xe9\n')
+    refusals.append((_lprd_process("--home", str(home), "status"), "not UTF-8"))
+    (home / "lprd.toml").write_text("")
+    refusals.append(
+        (_lprd_process("--home", str(home), "--config", str(home), "status"), "is a folder")
+    )
+    refusals.append((_lprd_process("--home", str(home), "status", LPRD_STAGES="[]"), "stages"))
+    refusals.append(
+        (
+            _lprd_process("--home", str(home), "status", LPRD_INBOX__EXTENSIONS="[]"),
+            "inbox.extensions",
+        )
+    )
+    (home / "lprd.db").write_bytes(b"")
+    refusals.append((_lprd_process("--home", str(home), "run", "--until-idle"), "empty (0 bytes)"))
+    (home / "lprd.db").write_bytes(b"this is not a database " * 300)
+    refusals.append(
+        (_lprd_process("--home", str(home), "add", str(home / "lprd.toml")), "move it aside")
+    )
+    for proc, words in refusals:
+        assert proc.returncode == 2, (proc.args, proc.stdout, proc.stderr)
+        assert words in proc.stderr and "Traceback" not in proc.stderr, (proc.args, proc.stderr)
+    assert (home / "lprd.db").stat().st_size > 0  # never silently replaced
+
+
+def test_add_of_an_unreadable_file_is_a_rejection_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert _lprd_process("init", "--home", str(home)).returncode == 0  # --home after the command
+    video = make_video(tmp_path / "locked.mp4", seconds=1.0)
+    video.chmod(0)
+    proc = _lprd_process(
+        "add", "--home", str(home), str(video), prefix=tuple(without_file_read_override())
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "rejected" in proc.stdout and "cannot be read (permission denied)" in proc.stdout
+
+
+def test_the_training_config_copy_holds_no_secret(tmp_path: Path) -> None:
+    config = load_config(home=tmp_path, env={"LPRD_AUDIO__HF_TOKEN": "hf_secretvalue123"})
+    copy = tmp_path / "train-1.config.json"
+    env = write_config_copy(config, copy)
+    assert "hf_secretvalue123" not in copy.read_text()
+    assert Config.model_validate_json(copy.read_text()).audio.hf_token is None
+    assert env["HF_TOKEN"] == "hf_secretvalue123"  # the child still gets it

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,7 +18,17 @@ import pytest
 
 from storage.db import Database
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import inbox_states, new_home, stage_states, start_daemon, wait_for
+from tests.daemon_proc import (
+    daemon_log,
+    inbox_states,
+    network_attempts,
+    network_audit,
+    new_home,
+    stage_states,
+    start_daemon,
+    wait_for,
+    without_file_read_override,
+)
 from tests.media_factory import make_audio_only, make_video, tone
 
 
@@ -117,3 +128,184 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
         db.dispose()
+
+
+def _hostile_entries(inbox: Path) -> None:
+    """Entries that once ended `lprd run` at every start: each must become a visible state."""
+    os.symlink("loop.mp4", inbox / "loop.mp4")  # points at itself
+    make_video(inbox / "latin1-\xe9t\xe9.mp4".encode("latin-1").decode("utf-8", "surrogateescape"))
+    locked = make_video(inbox / "locked.mp4", seconds=1.0)
+    locked.chmod(0)
+    os.mkfifo(inbox / "pipe.mp4")
+    (inbox / "folder.mp4").mkdir()
+
+
+def test_hostile_inbox_entries_are_rejected_and_the_daemon_stays_up(tmp_path: Path) -> None:
+    home = new_home(tmp_path)
+    inbox = home / "inbox"
+    _hostile_entries(inbox)
+    make_video(inbox / "good.mp4", seconds=1.0)
+    db = Database.at(home / "lprd.db")
+    proc = start_daemon(home, prefix=without_file_read_override())
+    try:
+        expected = {"loop.mp4", "locked.mp4", "pipe.mp4", "folder.mp4", "good.mp4"}
+        assert wait_for(lambda: expected <= set(inbox_states(db)), 30), daemon_log(home)
+        # Arriving while the daemon runs (watchdog events, not the start-up scan).
+        os.symlink("again.mp4", inbox / "again.mp4")
+        make_video(inbox / "later.mp4", seconds=1.5)
+
+        def settled() -> bool:
+            states = inbox_states(db)
+            return len(states) == 8 and "waiting" not in {s for s, _ in states.values()}
+
+        assert wait_for(settled, 30), (inbox_states(db), daemon_log(home))
+        states = inbox_states(db)
+        assert proc.poll() is None, daemon_log(home)
+        assert states["good.mp4"][0] == states["later.mp4"][0] == "registered"
+        for name, words in {
+            "loop.mp4": "symlink loop",
+            "again.mp4": "symlink loop",
+            "locked.mp4": "cannot be read",
+            "pipe.mp4": "not a regular file",
+            "folder.mp4": "folder",
+        }.items():
+            assert states[name][0] == "rejected" and words in states[name][1], (name, states)
+        odd = [n for n in states if n.startswith("latin1-")]
+        assert len(odd) == 1 and states[odd[0]][0] == "rejected"
+        assert "not valid UTF-8" in states[odd[0]][1], states[odd[0]]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db.dispose()
+    # And again at the next start: the same entries no longer stop anything.
+    again = start_daemon(home, "--until-idle", prefix=without_file_read_override())
+    assert again.wait(60) == 0, daemon_log(home)
+
+
+def test_a_database_locked_longer_than_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
+    home = new_home(tmp_path)
+    inbox = home / "inbox"
+    db = Database.at(home / "lprd.db")
+    proc = start_daemon(home, LPRD_WORKERS__BUSY_TIMEOUT_S="0.5")
+    holder = sqlite3.connect(home / "lprd.db", timeout=30, isolation_level=None)
+    try:
+        assert wait_for(lambda: "lprd running" in daemon_log(home), 30), daemon_log(home)
+        holder.execute("BEGIN IMMEDIATE")
+        make_video(inbox / "arrives while locked.mp4", seconds=1.0)
+        time.sleep(5)  # ten busy timeouts
+        assert proc.poll() is None, daemon_log(home)
+        holder.execute("ROLLBACK")
+        assert "database is locked" in daemon_log(home)
+        assert wait_for(
+            lambda: inbox_states(db).get("arrives while locked.mp4", ("",))[0] == "registered",
+            30,
+        ), daemon_log(home)
+        assert proc.poll() is None
+    finally:
+        holder.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db.dispose()
+
+
+def test_a_second_daemon_on_the_same_home_is_refused_naming_the_first(tmp_path: Path) -> None:
+    home = new_home(tmp_path)
+    make_video(home / "inbox" / "one.mp4", seconds=1.0)
+    db = Database.at(home / "lprd.db")
+    first = start_daemon(home)
+    try:
+        assert wait_for(lambda: inbox_states(db).get("one.mp4", ("",))[0] == "registered", 30), (
+            daemon_log(home)
+        )
+        second = start_daemon(home, log=tmp_path / "second.log")
+        assert second.wait(60) != 0
+        said = (tmp_path / "second.log").read_text()
+        assert "already running" in said and f"pid {first.pid}" in said, said
+        assert "Traceback" not in said
+        assert {s for s, _ in inbox_states(db).values()} == {"registered"}
+        assert first.poll() is None
+    finally:
+        if first.poll() is None:
+            first.send_signal(signal.SIGTERM)
+            first.wait(30)
+        db.dispose()
+
+
+ALL_STAGES = json.dumps(
+    [
+        "probe",
+        "extract_audio",
+        "diarize",
+        "transcribe",
+        "speech_emotion",
+        "prosody",
+        "analyze_face",
+        "describe",
+        "predict",
+    ]
+)
+SECRET = "hf_testsecret0123456789"
+
+
+@pytest.fixture(scope="module")
+def processed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home where the daemon ran every stage on a real clip, network attempts recorded."""
+    if not real_clips():
+        pytest.skip("../shared clips are not present")
+    tmp_path = tmp_path_factory.mktemp("processed")
+    home = tmp_path / "home"
+    init = subprocess.run(
+        [sys.executable, "-m", "daemon", "init", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    shutil.copy(real_clips()[0], home / "inbox" / real_clips()[0].name)
+    prefix, env, _log = network_audit(tmp_path / "net")
+    proc = start_daemon(
+        home,
+        "--until-idle",
+        prefix=prefix,
+        LPRD_STAGES=ALL_STAGES,
+        LPRD_INBOX__STABLE_SECONDS="0",
+        LPRD_AUDIO__HF_TOKEN=SECRET,
+        LPRD_LOG_LEVEL="DEBUG",
+        **env,
+    )
+    assert proc.wait(300) == 0, daemon_log(home)
+    db = Database.at(home / "lprd.db")
+    runs = stage_states(db)
+    db.dispose()
+    assert runs[(real_clips()[0].name, "analyze_face")].status == "done", daemon_log(home)
+    assert runs[(real_clips()[0].name, "transcribe")].status == "done", daemon_log(home)
+    return home
+
+
+@requires_clips
+@pytest.mark.slow
+def test_processing_a_real_clip_opens_no_network_connection(processed_home: Path) -> None:
+    net = processed_home.parent / "net"
+    assert network_attempts(net) == [], network_attempts(net)
+    assert "network: off" in daemon_log(processed_home)
+
+
+@requires_clips
+@pytest.mark.slow
+def test_a_processed_home_is_private_and_holds_no_secret(processed_home: Path) -> None:
+    entries = [processed_home, *processed_home.rglob("*")]
+    assert any(p.name == "audio.wav" for p in entries)
+    assert any(p.name == "analyze_face.json" for p in entries)
+    original = processed_home / "inbox" / real_clips()[0].name  # the user's, never modified
+    exposed = [
+        f"{oct(p.lstat().st_mode & 0o777)} {p}"
+        for p in entries
+        if p not in (original, processed_home / "daemon.log")
+        and not p.is_symlink()
+        and p.lstat().st_mode & 0o077
+    ]
+    assert exposed == []
+    leaks = [p for p in entries if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaks == []
