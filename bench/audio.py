@@ -16,53 +16,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench.stage_runner import BenchEnv, context, run_stages  # noqa: E402
+
 FI_DIR = REPO.parent / "shared" / "data" / "first_impressions_v2"
 STAGES = ("diarize", "transcribe", "speech_emotion", "prosody")
 
 
-def context(home: Path, models):  # noqa: ANN001, ANN201
-    """A config, database, store and model cache under a temp home."""
-    from daemon.config import load_config
-    from storage import db as dbmod
-    from storage.artifacts import ArtifactStore
-
-    config = load_config(home=home, env={})
-    config.home_dir.mkdir(parents=True, exist_ok=True)
-    dbmod.upgrade(config.database_path)
-    return (
-        config,
-        dbmod.Database.at(config.database_path),
-        ArtifactStore(config.store_dir),
-        models,
-    )
-
-
-def run_clip(path: Path, env, stages) -> dict:  # noqa: ANN001
-    """Every stage up to prosody on one clip; seconds and outcome per stage."""
-    from daemon.pipeline import Pipeline
-    from daemon.runner import execute
-    from daemon.stages.base import StageContext, VideoRef
-    from storage.videos import register_video, sha256_of
-
-    config, db, store, models = env
-    with db.write() as session:
-        reg = register_video(session, sha256=sha256_of(path), name=path.name, path=path,
-                             size_bytes=path.stat().st_size, plans=Pipeline.default().plans.values())  # fmt: skip
-    ctx = StageContext(
-        VideoRef(reg.video_id, reg.sha256, path.name, path), config, store, models, db
-    )
-    out = {}
-    for name in ("probe", "extract_audio", *STAGES):
-        start = time.perf_counter()
-        outcome = execute(stages[name], ctx)
-        out[name] = {
-            "s": time.perf_counter() - start,
-            "kind": outcome.kind,
-            "backend": outcome.backend,
-        }
-    tr = store.read_json(ctx.artifact_path("transcribe.json"))
-    out["text"] = tr.get("data", {}).get("summary", {}).get("text", "")
-    return out
+def run_clip(path: Path, env: BenchEnv) -> dict:
+    """Every stage up to prosody on one clip; seconds and outcome per stage, and the text."""
+    out = run_stages(path, env, ("probe", "extract_audio", *STAGES))
+    tr = out["transcribe"]["output"]
+    return {**out, "text": tr.get("data", {}).get("summary", {}).get("text", "")}
 
 
 def main() -> int:
@@ -71,7 +36,6 @@ def main() -> int:
     args = parser.parse_args()
     from daemon import media
     from daemon.audio.wer import wer
-    from daemon.stages import registered_stages
 
     clips = sorted((FI_DIR / "clips").glob("*.mp4"))[: args.clips or None]
     if not clips:
@@ -79,21 +43,20 @@ def main() -> int:
         return 1
     with open(FI_DIR / "transcription_training.pkl", "rb") as fh:
         official = pickle.load(fh, encoding="latin1")
-    stages = {s.name: s for s in registered_stages()}
     with tempfile.TemporaryDirectory() as tmp:
         from daemon.model_cache import ModelCache
 
         models = ModelCache()
         env = context(Path(tmp) / "home", models)
         t0 = time.perf_counter()
-        run_clip(clips[0], context(Path(tmp) / "warm", models), stages)  # loads the models once
+        run_clip(clips[0], context(Path(tmp) / "warm", models))  # loads the models once
         load_s = time.perf_counter() - t0
         rows = []
         for clip in clips:
             start = time.perf_counter()
             samples = media.decode_audio(clip, 16000)
             decode_s = time.perf_counter() - start
-            res = run_clip(clip, env, stages)
+            res = run_clip(clip, env)
             errors, words = wer(official.get(clip.name, ""), res["text"])
             rows.append({"clip": clip.name, "audio_s": samples.size / 16000, "decode_s": decode_s,
                          **{s: res[s] for s in STAGES}, "errors": errors, "words": words})  # fmt: skip

@@ -54,6 +54,7 @@ class ProsodySummary(TypedDict):
     loudness_sd_db: float | None  # spread of short-term loudness over speech
     speech_rate_wps: float | None  # words per second of the subject's speech time
     speech_rate_sps: float | None  # syllables per second of speech time
+    speech_rate_source: str | None  # "transcript" (CMUdict syllables) or "acoustic" (nuclei)
     pause_count: int | None
     pause_mean_s: float | None
     pauses_per_min: float | None
@@ -80,9 +81,10 @@ class FaceSummary(TypedDict):
     head_roll_mean_deg: float | None
     head_movement_deg_per_s: float | None
     nods_per_min: float | None
-    expressions: dict[str, float]  # share of face frames per expression class
-    dominant_expressions: list[str]
-    expression_changes_per_min: float | None
+    expressions: dict[str, float]  # 7-class model: share of face frames (not described)
+    dominant_expressions: list[str]  # 7-class model (not described)
+    expression_changes_per_min: float | None  # changes between held facial-action states
+    facial_actions: dict[str, float]  # share of face frames with each FACS-style action on
     body_motion: float | None  # mean upper-body movement energy, 0..1
     face_width_share: float | None  # face width / frame width (how close the person sits)
     face_center_offset: float | None  # 0 = centred, 1 = at the frame edge

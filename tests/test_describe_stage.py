@@ -147,7 +147,7 @@ def test_template_and_config_changes_change_the_fingerprint(config, database) ->
     assert pipeline.fingerprints(config, database)["describe"] != before
     config.describe.transcript = "asr"
     bumped = replace(
-        describe.STAGE, config_key=lambda c: {**describe.config_key(c), "template": "2"}
+        describe.STAGE, config_key=lambda c: {**describe.config_key(c), "template": "next"}
     )
     other = Pipeline([*list(pipeline.stages.values())[:-1], bumped])
     assert other.fingerprints(config, database)["describe"] != before

@@ -18,7 +18,7 @@ from daemon.text.describe import (
     transcript_only_description,
 )
 from daemon.text.fmt import estimate_tokens
-from daemon.text.norms import load_norms, parse_norms
+from daemon.text.norms import Norms, load_norms, parse_norms
 
 PROBE = {
     "container": "mov,mp4,m4a,3gp,3g2,mj2",
@@ -64,6 +64,7 @@ PROSODY = {
     "loudness_sd_db": 4.5,
     "speech_rate_wps": 3.1,
     "speech_rate_sps": 4.6,
+    "speech_rate_source": "transcript",
     "pause_count": 4,
     "pause_mean_s": 0.52,
     "pauses_per_min": 16.0,
@@ -92,6 +93,13 @@ FACE = {
     "expressions": {"neutral": 0.55, "happy": 0.30, "surprise": 0.08, "sad": 0.02},
     "dominant_expressions": ["neutral", "happy"],
     "expression_changes_per_min": 3.0,
+    "facial_actions": {
+        "smile": 0.4,
+        "brow raise": 0.12,
+        "brow lowering": 0.02,
+        "lip press": 0.06,
+        "jaw drop": 0.3,
+    },
     "body_motion": 0.2,
     "face_width_share": 0.22,
     "face_center_offset": 0.1,
@@ -131,7 +139,7 @@ What was said (automatic transcript, English, 17 words; 1.1 words per second of 
 Sounds tagged in the audio: laughter.
 
 How it was said:
-- Speaking rate: 3.1 words per second of speech (a typical conversational pace), 4.6 syllables per second (a typical articulation rate).
+- Speaking rate: 4.6 syllables per second of speech (a typical articulation rate), 3.1 words per second.
 - Pauses: 4 pauses (16.0 per minute), 0.52 s on average (typical pause length), speech fills 86% of the talking time.
 - Pitch: mean 212 Hz (typical for a woman's voice), varying by 3.1 semitones (typical variation), range 9.5 semitones.
 - Loudness: -19.2 LUFS (a typical level for online video), varying by 4.5 dB over the speech.
@@ -140,7 +148,7 @@ How it was said:
 
 Face:
 - The face is visible in 98% of 46 sampled frames.
-- Expressions: neutral 55%, happy 30%, surprise 8% of face frames; the expression changes 3.0 times per minute.
+- Facial actions: jaw drop 30%, brow raise 12%, lip press 6% of face frames; the expression changes 3.0 times per minute.
 - Smiling: a clear smile in 40% of face frames, mean smile intensity 0.35 on a 0-1 scale.
 - Eyes: looks into the camera in 72% of face frames, 22 blinks per minute (typical while talking), eye openness 0.60 on a 0-1 scale, brow raising 0.20 on a 0-1 scale.
 - Head: turned 5° sideways, 3° up or down, 2° tilted on average, moves 12.0° per second, 3.0 nods per minute.
@@ -251,9 +259,11 @@ def test_asr_tags_and_emoji_never_reach_the_text() -> None:
 def test_norms_are_versioned_and_checked() -> None:
     norms = load_norms()
     assert norms.version and TEMPLATE_VERSION
-    assert norms.phrase("speech_rate_wps", 3.1) == "a typical conversational pace"
-    assert norms.phrase("speech_rate_wps", 4.5) == "much faster than most speakers"
-    assert all(n.basis for n in norms.norms.values())
+    assert norms.phrase("speech_rate_sps", 4.6) == "a typical articulation rate"
+    assert norms.phrase("speech_rate_sps", 6.5) == "much faster than most speakers"
+    assert all(n.basis and n.quantity for n in norms.norms.values())
+    measured = [n for n in norms.norms.values() if n.clips]
+    assert measured and all(n.clips >= 1000 for n in measured)
     with pytest.raises(ValueError, match="cuts must ascend"):
         parse_norms(
             {
@@ -263,6 +273,52 @@ def test_norms_are_versioned_and_checked() -> None:
                 },
             }
         )
+
+
+def _compared_bands(text: str, norms: Norms) -> dict[str, set[int]]:
+    """{quantity: the bands its comparison phrases in `text` name}; a longer phrase wins
+    over one it contains ("much faster than most" is not also "faster than most")."""
+    phrases = sorted(
+        ((w, n.quantity, i) for n in norms.norms.values() for i, w in enumerate(n.words)),
+        key=lambda item: -len(item[0]),
+    )
+    taken: list[tuple[int, int]] = []
+    bands: dict[str, set[int]] = {}
+    for phrase, quantity, band in phrases:
+        for m in re.finditer(re.escape(phrase), text):
+            if not any(a <= m.start() < b for a, b in taken):
+                taken.append((m.start(), m.end()))
+                bands.setdefault(quantity, set()).add(band)
+    return bands
+
+
+def test_the_contradiction_check_sees_two_bands_of_one_quantity() -> None:
+    norms = load_norms()
+    text = "3.2 (faster than most speakers), 3.9 (much slower than most speakers)."
+    assert _compared_bands(text, norms) == {"speaking rate": {0, 3}}
+
+
+RATE = st.floats(min_value=0.5, max_value=9.0)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    wps=RATE, sps=RATE, source=st.sampled_from(["transcript", "acoustic"]),
+    pause=st.floats(0.1, 3.0), pitch=st.floats(60.0, 320.0), gender=st.sampled_from(["female", "male", None]),
+    lufs=st.floats(-50.0, 0.0), blinks=st.floats(0.0, 80.0), words=st.integers(1, 200),
+)  # fmt: skip
+def test_no_description_compares_one_quantity_twice_with_different_answers(
+    wps, sps, source, pause, pitch, gender, lufs, blinks, words
+) -> None:
+    prosody = {**PROSODY, "speech_rate_wps": wps, "speech_rate_sps": sps, "pitch_mean_hz": pitch,
+               "speech_rate_source": source, "pause_mean_s": pause, "loudness_lufs": lufs}  # fmt: skip
+    face = {**FACE, "apparent_gender": gender, "blinks_per_min": blinks}
+    transcribe = {**TRANSCRIBE, "text": " ".join(["word"] * words)}
+    inputs = full_inputs(prosody=prosody, analyze_face=face, transcribe=transcribe)
+    text = build_description(inputs, max_tokens=4096)
+    for quantity, bands in _compared_bands(text, load_norms()).items():
+        assert len(bands) == 1, (quantity, bands, text)
+    assert "Speaking rate:" in text
 
 
 # --- property test: no field value breaks the text --------------------------------------

@@ -1,4 +1,9 @@
-"""Stage `analyze_face`: face, expression, head pose, gaze, blinks, movement, attributes."""
+"""Stage `analyze_face`: face, expression, head pose, gaze, blinks, movement, attributes.
+
+Output: `summary` (daemon/features.py FaceSummary), `series` (per-frame columns, see
+daemon/visual/analyze.py), `withheld` ({summary key: reason} for measures that failed
+their check on this clip and are None in the summary), the subject choice and backends.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ def _expected_frames(probe: dict[str, Any], sample_fps: float) -> int:
 def run(ctx: StageContext) -> StageResult:
     """Analyse the subject's face and upper body over sampled frames of the video."""
     from daemon.visual import analyze, backends
-    from daemon.visual.summary import summarise
+    from daemon.visual.summary import summarise, withheld
 
     probe = ctx.upstream("probe").data
     if not probe.get("video"):
@@ -54,6 +59,7 @@ def run(ctx: StageContext) -> StageResult:
             "frames_with_several_faces": log.multi_face_frames,
             "switches": log.subject_switches,
         },
+        "withheld": withheld(log, cfg),
         "frame_size": list(log.frame_size) if log.frame_size else None,
         "sample_fps": cfg.sample_fps,
         "attribute_frames": len(log.attributes),
@@ -73,8 +79,9 @@ def _one_line(s: FaceSummary) -> str:
         parts.append(f"smile {s['smile_mean']:.2f}")
     if s["eye_contact_share"] is not None:
         parts.append(f"eye contact {s['eye_contact_share']:.0%}")
-    if s["dominant_expressions"]:
-        parts.append("/".join(s["dominant_expressions"]))
+    if s["facial_actions"]:
+        top = max(s["facial_actions"], key=s["facial_actions"].__getitem__)
+        parts.append(f"{top} {s['facial_actions'][top]:.0%}")
     return ", ".join(parts)
 
 
@@ -115,7 +122,7 @@ STAGE = Stage(
     run=run,
     requires=("probe",),
     resource="cpu",
-    version="1",
+    version="2",
     description="face landmarks, expressions, head pose, gaze, blinks, movement, apparent age",
     config_key=config_key,
     backends=backends_info,

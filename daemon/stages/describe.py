@@ -64,7 +64,10 @@ def run(ctx: StageContext) -> StageResult:
     """Build both descriptions, store them as the video's descriptions, return them."""
     inputs, producers, official = gather_inputs(ctx)
     cfg = ctx.config.describe
-    text = build_description(inputs, transcript_source=cfg.transcript, max_tokens=cfg.max_tokens)
+    norms = load_norms(ctx.config.home_dir)
+    text = build_description(
+        inputs, transcript_source=cfg.transcript, max_tokens=cfg.max_tokens, norms=norms
+    )
     transcript_only = transcript_only_text(inputs, official, cfg.max_tokens)
     save_description(ctx, text, PROFILE_FULL)
     save_description(ctx, transcript_only, PROFILE_TRANSCRIPT_ONLY)
@@ -74,7 +77,7 @@ def run(ctx: StageContext) -> StageResult:
         "feature_profile": PROFILE_FULL,
         "texts": {PROFILE_FULL: text, PROFILE_TRANSCRIPT_ONLY: transcript_only},
         "template_version": TEMPLATE_VERSION,
-        "norms_version": load_norms().version,
+        "norms_version": norms.version,
         "transcript_source": cfg.transcript,
         "token_estimate": tokens,
         "max_tokens": cfg.max_tokens,
@@ -83,7 +86,7 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(
         data=data,
         backend="template",
-        model=f"template v{TEMPLATE_VERSION}, norms v{load_norms().version}",
+        model=f"template v{TEMPLATE_VERSION}, norms v{norms.version}",
         summary=f"{tokens} tokens (est.), template v{TEMPLATE_VERSION}",
     )
 
@@ -106,10 +109,11 @@ def save_description(ctx: StageContext, text: str, profile: str) -> None:
 
 
 def config_key(config: Any) -> dict[str, Any]:
-    """What changes the text: template, norms, transcript source, budget."""
+    """What changes the text: template, norms (shipped and the home's own), transcript
+    source, budget."""
     return {
         "template": TEMPLATE_VERSION,
-        "norms": load_norms().version,
+        "norms": load_norms(config.home_dir).version,
         "transcript": config.describe.transcript,
         "max_tokens": config.describe.max_tokens,
     }

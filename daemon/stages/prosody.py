@@ -10,15 +10,42 @@ from daemon.errors import StageSkipped
 from daemon.features import ProsodySummary
 from daemon.stages.base import Stage, StageContext, StageResult
 
+# A rate from fewer words or less speech than this is noise, not a property of the speaker.
+MIN_RATE_WORDS = 10
+MIN_RATE_SPEECH_S = 3.0
 
-def _words(ctx: StageContext) -> int | None:
-    """The subject's word count from `transcribe`, None when it was skipped."""
+
+def _transcript(ctx: StageContext) -> str | None:
+    """The subject's words from `transcribe`, None when it was skipped."""
     up = ctx.upstream("transcribe")
-    return None if up.skipped else int(up.data["summary"]["word_count"])
+    return None if up.skipped else str(up.data["summary"]["text"])
 
 
-def _rate(count: int | None, seconds: float) -> float | None:
-    return round(count / seconds, 3) if count is not None and seconds > 0 else None
+def speech_rates(
+    text: str | None, acoustic_syllables: int, speech_s: float
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Words and syllables per second of speech, the syllables' source, and why a rate
+    was withheld. Syllables come from the transcript (CMUdict) when there is one with
+    enough words; the acoustic syllable-nuclei count is the fallback without a transcript."""
+    from daemon.text.syllables import count_syllables
+
+    rates: dict[str, Any] = {"speech_rate_wps": None, "speech_rate_sps": None}
+    rates["speech_rate_source"] = None
+    if speech_s < MIN_RATE_SPEECH_S:
+        why = f"only {speech_s:.1f} s of speech; a rate needs {MIN_RATE_SPEECH_S:.0f} s"
+        return rates, {"speech_rate": why}
+    if text is None:
+        rates["speech_rate_sps"] = round(acoustic_syllables / speech_s, 3)
+        rates["speech_rate_source"] = "acoustic"
+        return rates, {}
+    counted = count_syllables(text)
+    if counted.words < MIN_RATE_WORDS:
+        why = f"only {counted.words} words were recognised; a rate needs {MIN_RATE_WORDS}"
+        return rates, {"speech_rate": why}
+    rates["speech_rate_wps"] = round(counted.words / speech_s, 3)
+    rates["speech_rate_sps"] = round(counted.syllables / speech_s, 3)
+    rates["speech_rate_source"] = "transcript"
+    return rates, {}
 
 
 def _versions() -> str:
@@ -47,6 +74,7 @@ def run(ctx: StageContext) -> StageResult:
     ctx.check_stop()
     loud = pf.loudness(x, rate, spans)
     syllables = pf.syllable_count(x, rate, spans)
+    rates, withheld = speech_rates(_transcript(ctx), syllables, speech_s)
     gaps = pf.pauses(spans, others, cfg.min_pause_s)
     pause_s = turns.total(gaps)
     clipped = signal.clipped_share(x)
@@ -56,6 +84,8 @@ def run(ctx: StageContext) -> StageResult:
         if clipped <= cfg.clipping_warn_share
         else {"jitter_local": None, "shimmer_local": None, "hnr_db": None}
     )
+    if clipped > cfg.clipping_warn_share:
+        withheld["voice_quality"] = f"{clipped:.2%} of samples are clipped"
     ctx.check_stop()
     talk_span = (spans[-1][1] - spans[0][0]) if spans else 0.0
     summary = ProsodySummary(
@@ -64,8 +94,7 @@ def run(ctx: StageContext) -> StageResult:
         pitch_range_semitones=pitch["pitch_range_semitones"],
         loudness_lufs=loud["loudness_lufs"],
         loudness_sd_db=loud["loudness_sd_db"],
-        speech_rate_wps=_rate(_words(ctx), speech_s),
-        speech_rate_sps=_rate(syllables, speech_s),
+        **rates,
         pause_count=len(gaps),
         pause_mean_s=round(pause_s / len(gaps), 3) if gaps else None,
         pauses_per_min=round(len(gaps) / (talk_span / 60.0), 3) if talk_span > 0 else None,
@@ -76,15 +105,11 @@ def run(ctx: StageContext) -> StageResult:
     data = {
         "subject": subject,
         "speech_s": round(speech_s, 3),
-        "syllables": syllables,
+        "syllables_acoustic": syllables,
         "pauses": [[round(a, 3), round(b, 3)] for a, b in gaps],
         "rms_dbfs": round(signal.rms_dbfs(x), 2),
         "clipped_share": round(clipped, 5),
-        "voice_quality_note": (
-            f"withheld: {clipped:.2%} of samples are clipped"
-            if clipped > cfg.clipping_warn_share
-            else None
-        ),
+        "withheld": withheld,
         "egemaps": pf.egemaps(x, rate, spans),
         "series": _series(pitch, loud),
         "summary": summary,
@@ -129,7 +154,7 @@ STAGE = Stage(
     run=run,
     requires=("diarize", "transcribe"),
     resource="cpu",
-    version="1",
+    version="2",
     description="pitch, loudness, speech rate, pauses, voice quality, eGeMAPSv02",
     config_key=config_key,
 )

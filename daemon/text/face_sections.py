@@ -32,12 +32,17 @@ def visibility_line(f: Mapping[str, Any]) -> str:
 
 
 def expression_line(f: Mapping[str, Any]) -> str | None:
-    """The share of face frames per expression and how often the expression changes."""
-    shares = _top_shares(f.get("expressions"))
+    """Facial actions other than the smile (which has its own line) as shares of face frames,
+    and how often the expression changes."""
+    acts = f.get("facial_actions")
+    acts = {k: v for k, v in acts.items() if k != "smile"} if isinstance(acts, Mapping) else {}
+    shares = _top_shares(acts, limit=5)
     changes = _per_minute(f.get("expression_changes_per_min"), "the expression changes")
-    if not shares and not changes:
+    if not acts and not changes:
         return None
-    text = "Expressions: " + (", ".join(shares) + " of face frames" if shares else "not measured")
+    text = "Facial actions: " + (
+        ", ".join(shares) + " of face frames" if shares else "no brow, lip or jaw action stands out"
+    )
     return text + (f"; {changes}" if changes else "") + "."
 
 

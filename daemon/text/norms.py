@@ -1,7 +1,9 @@
-"""Reference norms shipped with lprd: versioned data the description compares against.
+"""Reference norms: versioned data the description compares against.
 
-The norms live in `norms.json` beside this module. They are never computed from the
-videos in the database, so a description depends only on its own video and this file.
+The shipped norms live in `norms.json` beside this module. `lprd norms rebuild` writes
+HOME/norms.json from the videos processed in that home (daemon/text/norms_build.py); its
+entries replace the shipped ones measure by measure, and its version becomes part of the
+norms version, so a rebuild re-queues `describe` as a template change does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 NORMS_FILE = Path(__file__).with_name("norms.json")
+LOCAL_NAME = "norms.json"  # in the lprd home, written by `lprd norms rebuild`
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class Norm:
     cuts: tuple[float, ...]
     words: tuple[str, ...]
     basis: str
+    quantity: str = ""  # what is compared; a description compares each quantity once
+    clips: int = 0  # how many clips the cuts were measured on (0: from the literature)
 
     def phrase(self, value: float) -> str:
         """The phrase for `value`: words[i] where value < cuts[i], else the last word."""
@@ -52,11 +57,27 @@ def parse_norms(raw: dict) -> Norms:
             raise ValueError(f"norm {name!r}: cuts must ascend and words be one more than cuts")
         if not entry.get("basis"):
             raise ValueError(f"norm {name!r} does not say where its values come from")
-        norms[name] = Norm(name, str(entry["unit"]), cuts, words, str(entry["basis"]))
+        sample = entry.get("sample") or {}
+        norms[name] = Norm(
+            name, str(entry["unit"]), cuts, words, str(entry["basis"]),
+            quantity=str(entry.get("quantity") or name), clips=int(sample.get("clips") or 0),
+        )  # fmt: skip
     return Norms(version=str(raw["version"]), norms=norms)
 
 
 @cache
-def load_norms() -> Norms:
-    """The norms shipped with this lprd version."""
-    return parse_norms(json.loads(NORMS_FILE.read_text(encoding="utf-8")))
+def _read(path: Path, mtime_ns: int) -> Norms:
+    return parse_norms(json.loads(path.read_text(encoding="utf-8")))
+
+
+def load_norms(home: Path | None = None) -> Norms:
+    """The shipped norms, overlaid with HOME/norms.json when `home` has one."""
+    shipped = _read(NORMS_FILE, NORMS_FILE.stat().st_mtime_ns)
+    local = home / LOCAL_NAME if home is not None else None
+    if local is None or not local.is_file():
+        return shipped
+    try:
+        mine = _read(local, local.stat().st_mtime_ns)
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{local} is not a valid norms file: {exc}") from exc
+    return Norms(f"{shipped.version}+{mine.version}", {**shipped.norms, **mine.norms})

@@ -134,19 +134,21 @@ def apparent_gender(face: Mapping[str, Any] | None) -> str | None:
 
 
 def rate_line(p: Mapping[str, Any], norms: Norms) -> str | None:
-    """Words and syllables per second of speech."""
-    parts = []
-    wps = number(p.get("speech_rate_wps"), 0.0, 15.0)
+    """The speaking rate: syllables per second of speech, compared once with the norm,
+    with words per second beside it (one rate, one comparison: two rates compared with two
+    norms could read "faster" and "slower" in one sentence)."""
     sps = number(p.get("speech_rate_sps"), 0.0, 30.0)
-    if wps is not None:
-        parts.append(
-            _compared(norms, "speech_rate_wps", wps, f"{fixed(wps, 1)} words per second of speech")
-        )
-    if sps is not None:
-        parts.append(
-            _compared(norms, "speech_rate_sps", sps, f"{fixed(sps, 1)} syllables per second")
-        )
-    return ("Speaking rate: " + ", ".join(parts) + ".") if parts else None
+    wps = number(p.get("speech_rate_wps"), 0.0, 15.0)
+    if sps is None:
+        return None
+    acoustic = p.get("speech_rate_source") == "acoustic"
+    text = ("about " if acoustic else "") + f"{fixed(sps, 1)} syllables per second of speech"
+    text = _compared(norms, "speech_rate_sps", sps, text)
+    if acoustic:
+        text += ", counted from the sound because there is no transcript"
+    elif wps is not None:
+        text += f", {fixed(wps, 1)} words per second"
+    return f"Speaking rate: {text}."
 
 
 def pause_line(p: Mapping[str, Any], norms: Norms) -> str | None:

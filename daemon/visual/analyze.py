@@ -1,4 +1,15 @@
-"""The per-frame loop: decode, landmark, choose the subject, measure, classify."""
+"""The per-frame loop: decode, landmark, choose the subject, measure, classify.
+
+The per-frame series (one list per SERIES_KEYS entry, one value per sampled frame, None
+where the subject's face was not found) are stored in analyze_face's output under
+`series`, at `sample_fps` frames per second: `t` (s), `smile`, `brow_raise`, `blink`,
+`eye_openness` (0..1 blendshape means), `ear` (eye aspect ratio, 3 decimals), `yaw`,
+`pitch`, `roll`, `gaze_yaw`, `gaze_pitch` (degrees, 2 decimals), `eye_contact` (bool),
+`expression` and `expression_p` (the 7-class model's top class, not described), the
+facial actions `au_smile`, `au_brow_raise`, `au_brow_lowering`, `au_lip_press`,
+`au_jaw_drop` (0..1, 3 decimals; see daemon/visual/actions.py), `motion`, framing and
+`brightness`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.visual import attributes, geometry, motion
+from daemon.visual import actions, attributes, geometry, motion
 from daemon.visual.config import VisualConfig
 from daemon.visual.expression import ExpressionClassifier
 from daemon.visual.frames import iter_frames
@@ -17,8 +28,9 @@ from daemon.visual.landmarks import Face, Landmarker
 from daemon.visual.subject import SubjectTracker
 
 SERIES_KEYS = (
-    "t", "faces", "face", "smile", "brow_raise", "eye_openness", "blink", "yaw", "pitch",
-    "roll", "gaze_yaw", "gaze_pitch", "eye_contact", "expression", "expression_p",
+    "t", "faces", "face", "smile", "brow_raise", "eye_openness", "blink", "ear", "yaw",
+    "pitch", "roll", "gaze_yaw", "gaze_pitch", "eye_contact", "expression", "expression_p",
+    *actions.SERIES_KEY.values(),
     "motion", "face_width_share", "face_center_offset", "brightness",
 )  # fmt: skip
 
@@ -63,6 +75,8 @@ def _face_row(face: Face, rgb: np.ndarray, models: Models, cfg: VisualConfig) ->
     h, w = rgb.shape[:2]
     scores = geometry.expression_scores(face.blendshapes)
     row: dict[str, Any] = {k: _r(v) for k, v in scores.items()}
+    row.update({k: _r(v, 3) for k, v in actions.action_scores(face.blendshapes).items()})
+    row["ear"] = _r(geometry.eye_aspect_ratio(face, w, h), 3)
     row.update({k: _r(v) for k, v in geometry.framing(face).items()})
     angles = geometry.head_angles(face.matrix)
     if angles is not None:

@@ -44,6 +44,27 @@ def expression_scores(shapes: dict[str, float]) -> dict[str, float]:
     }
 
 
+# Six landmarks per eye in the order of Soukupova & Cech's eye aspect ratio: outer corner,
+# two upper lid points, inner corner, two lower lid points (MediaPipe face mesh indices).
+EYE_POINTS = ((33, 160, 158, 133, 153, 144), (362, 385, 387, 263, 373, 380))
+
+
+def eye_aspect_ratio(face: Face, width: int, height: int) -> float | None:
+    """Mean eye aspect ratio of both eyes (lid opening over eye width; about 0.25-0.35
+    open, near 0 shut), from the landmarks in pixels (Soukupova & Cech, "Real-time eye
+    blink detection using facial landmarks", CVWW 2016). None without the full mesh."""
+    if face.landmarks.shape[0] < 468:
+        return None
+    pts = face.landmarks[:, :2] * np.array([width, height], dtype=np.float32)
+    ratios = []
+    for p1, p2, p3, p4, p5, p6 in EYE_POINTS:
+        d = lambda a, b: float(np.linalg.norm(pts[a] - pts[b]))  # noqa: E731
+        span = d(p1, p4)
+        if span > 0:
+            ratios.append((d(p2, p6) + d(p3, p5)) / (2.0 * span))
+    return float(np.mean(ratios)) if ratios else None
+
+
 def eye_direction(shapes: dict[str, float]) -> tuple[float, float]:
     """(yaw, pitch) of the eyes relative to the head in degrees, same signs as head_angles.
 
