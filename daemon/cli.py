@@ -30,6 +30,7 @@ COMMANDS = (
     "export",
     "train",
     "eval",
+    "norms",
 )
 
 

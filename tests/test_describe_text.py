@@ -18,7 +18,7 @@ from daemon.text.describe import (
     transcript_only_description,
 )
 from daemon.text.fmt import estimate_tokens
-from daemon.text.norms import Norms, load_norms, parse_norms
+from daemon.text.norms import load_norms, parse_norms
 
 PROBE = {
     "container": "mov,mp4,m4a,3gp,3g2,mj2",
@@ -275,27 +275,10 @@ def test_norms_are_versioned_and_checked() -> None:
         )
 
 
-def _compared_bands(text: str, norms: Norms) -> dict[str, set[int]]:
-    """{quantity: the bands its comparison phrases in `text` name}; a longer phrase wins
-    over one it contains ("much faster than most" is not also "faster than most")."""
-    phrases = sorted(
-        ((w, n.quantity, i) for n in norms.norms.values() for i, w in enumerate(n.words)),
-        key=lambda item: -len(item[0]),
-    )
-    taken: list[tuple[int, int]] = []
-    bands: dict[str, set[int]] = {}
-    for phrase, quantity, band in phrases:
-        for m in re.finditer(re.escape(phrase), text):
-            if not any(a <= m.start() < b for a, b in taken):
-                taken.append((m.start(), m.end()))
-                bands.setdefault(quantity, set()).add(band)
-    return bands
-
-
 def test_the_contradiction_check_sees_two_bands_of_one_quantity() -> None:
     norms = load_norms()
     text = "3.2 (faster than most speakers), 3.9 (much slower than most speakers)."
-    assert _compared_bands(text, norms) == {"speaking rate": {0, 3}}
+    assert norms.compared_bands(text) == {"speaking rate": {0, 3}}
 
 
 RATE = st.floats(min_value=0.5, max_value=9.0)
@@ -316,7 +299,7 @@ def test_no_description_compares_one_quantity_twice_with_different_answers(
     transcribe = {**TRANSCRIBE, "text": " ".join(["word"] * words)}
     inputs = full_inputs(prosody=prosody, analyze_face=face, transcribe=transcribe)
     text = build_description(inputs, max_tokens=4096)
-    for quantity, bands in _compared_bands(text, load_norms()).items():
+    for quantity, bands in load_norms().compared_bands(text).items():
         assert len(bands) == 1, (quantity, bands, text)
     assert "Speaking rate:" in text
 

@@ -46,6 +46,38 @@ class Norms:
         """The comparison phrase for a measurement, e.g. 'faster than most speakers'."""
         return self.norms[name].phrase(value)
 
+    def compared_bands(self, text: str) -> dict[str, set[int]]:
+        """{quantity: the bands its comparison phrases in `text` name}. A quantity with two
+        bands is a contradiction. A longer phrase wins over one it contains ("much faster
+        than most" is not also "faster than most"); a phrase counts where a comparison
+        stands, closing a parenthesis ("a clear smile" is no harmonics-to-noise "clear");
+        a phrase several norms share belongs to the norm whose name's first word (jitter,
+        shimmer) comes last before it."""
+        phrases: dict[str, list[tuple[Norm, int]]] = {}
+        for norm in self.norms.values():
+            for band, words in enumerate(norm.words):
+                phrases.setdefault(words, []).append((norm, band))
+        taken: list[tuple[int, int]] = []
+        bands: dict[str, set[int]] = {}
+        for phrase in sorted(phrases, key=len, reverse=True):
+            start = text.find(phrase)
+            while start >= 0:
+                end = start + len(phrase)
+                opens = text[start - 1 : start] == "(" or text[start - 2 : start] == ", "
+                if (
+                    opens
+                    and text[end : end + 1] == ")"
+                    and not any(a <= start < b for a, b in taken)
+                ):
+                    taken.append((start, end))
+                    norm, band = max(
+                        phrases[phrase],
+                        key=lambda nb: text.rfind(nb[0].name.split("_")[0], 0, start),
+                    )
+                    bands.setdefault(norm.quantity, set()).add(band)
+                start = text.find(phrase, start + 1)
+        return bands
+
 
 def parse_norms(raw: dict) -> Norms:
     """Validate the JSON structure; raises ValueError naming the bad entry."""

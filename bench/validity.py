@@ -1,0 +1,357 @@
+"""Validity of every measure that reaches a description, on real clips.
+
+Each clip (the real First Impressions clips in ../shared, plus any video in `--clips DIR`)
+goes through the analysis stages (probe to prosody, and analyze_face), and again after PyAV
+re-encodes it at 360p and a low bitrate (unless --no-reencode). Then:
+
+- every described measure: min / median / max beside a plausible range and its source;
+- syllables: syllables per word of the transcript (official where present, ASR otherwise;
+  CMUdict), and the acoustic syllable-nuclei rate against the transcript's (Pearson r);
+- pauses: VAD pauses against the gaps between ASR word timestamps;
+- smiles: the 7-class expression model's "happy" against the smile blendshapes, frame by
+  frame (Cohen's kappa); blinks: blendshape count against the eye-aspect-ratio count;
+- nods: precision and recall on synthetic head-pose tracks, rates on the real clips;
+- expression changes per minute (held facial-action states; the classifier's raw rate beside);
+- robustness: each measure's change under re-encoding relative to its spread across clips;
+- contradictions: descriptions that compare one quantity twice with different answers.
+
+    python bench/validity.py [--clips DIR] [--no-reencode] [--limit N]
+
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench import validity_checks as vc  # noqa: E402
+from bench.stage_runner import context, run_stages  # noqa: E402
+
+FI_DIR = REPO.parent / "shared" / "data" / "first_impressions_v2"
+STAGES = ("probe", "extract_audio", "diarize", "transcribe", "prosody", "analyze_face")
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm")
+REENCODE = {"height": 360, "video_kbps": 250, "audio_kbps": 32}
+
+
+def find_clips(extra: Path | None, limit: int) -> list[Path]:
+    """The shared real clips and the videos in `extra`."""
+    clips = sorted((FI_DIR / "clips").glob("*.mp4"))
+    if extra is not None:
+        clips += sorted(p for p in extra.iterdir() if p.suffix.lower() in VIDEO_EXTS)
+    return clips[: limit or None]
+
+
+def official_transcripts() -> dict[str, str]:
+    """Official First Impressions transcripts by clip name (training and validation)."""
+    texts: dict[str, str] = {}
+    for split in ("training", "validation"):
+        path = FI_DIR / f"transcription_{split}.pkl"
+        if path.exists():
+            with open(path, "rb") as fh:
+                texts.update(pickle.load(fh, encoding="latin1"))
+    return texts
+
+
+def reencode(src: Path, dst: Path, height: int, video_kbps: int, audio_kbps: int) -> Path:
+    """`src` re-encoded with PyAV: H.264 at `height` lines and AAC, both at low bitrates."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        width = int(round(vin.width * height / vin.height / 2)) * 2
+        vout = out.add_stream("libx264", rate=vin.average_rate or 25)
+        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+        vout.bit_rate = video_kbps * 1000
+        aout = out.add_stream("aac", rate=ain.rate) if ain is not None else None
+        if aout is not None:
+            aout.bit_rate = audio_kbps * 1000
+        streams = [s for s in (vin, ain) if s is not None]
+        for frame in inp.decode(*streams):
+            if isinstance(frame, av.VideoFrame):
+                small = frame.reformat(width=width, height=height, format="yuv420p")
+                out.mux(vout.encode(small))
+            else:
+                frame.pts = None
+                out.mux(aout.encode(frame))
+        out.mux(vout.encode(None))
+        if aout is not None:
+            out.mux(aout.encode(None))
+    return dst
+
+
+def analyse(clips: list[Path], home: Path, models: Any) -> dict[str, dict[str, Any]]:
+    """{clip name: {stage: recorded output}} for every clip."""
+    env = context(home, models)
+    results = {}
+    for clip in clips:
+        runs = run_stages(clip, env, STAGES)
+        results[clip.name] = {name: r["output"] for name, r in runs.items()}
+        print(f"  {clip.name}: " + ", ".join(f"{n} {r['kind']}" for n, r in runs.items()
+                                              if r["kind"] != "done"), file=sys.stderr)  # fmt: skip
+    return results
+
+
+def summary(outputs: dict[str, Any], stage: str) -> dict[str, Any]:
+    """A stage's summary, {} when it did not produce one."""
+    out = outputs.get(stage) or {}
+    return (out.get("data") or {}).get("summary") or {} if out.get("status") == "done" else {}
+
+
+def data(outputs: dict[str, Any], stage: str) -> dict[str, Any]:
+    """A stage's data, {} when it did not run."""
+    return (outputs.get(stage) or {}).get("data") or {}
+
+
+def syllable_check(results: dict, official: dict[str, str]) -> dict[str, Any]:
+    """Syllables per word of each transcript (20+ words), and acoustic vs transcript rate."""
+    from daemon.text.syllables import count_syllables
+
+    rows, acoustic, transcript = [], [], []
+    for name, out in results.items():
+        asr = summary(out, "transcribe").get("text") or ""
+        text, source = (official[name], "official") if official.get(name) else (asr, "asr")
+        counted = count_syllables(text)
+        if counted.words >= 20:
+            rows.append({"clip": name, "source": source, "words": counted.words,
+                         "per_word": round(counted.per_word, 3),
+                         "known": round(counted.in_dictionary / counted.words, 3)})  # fmt: skip
+        pros, speech_s = data(out, "prosody"), data(out, "prosody").get("speech_s")
+        rate = summary(out, "prosody").get("speech_rate_sps")
+        if speech_s and rate is not None and pros.get("syllables_acoustic") is not None:
+            acoustic.append(pros["syllables_acoustic"] / speech_s)
+            transcript.append(rate)
+    lo, hi = vc.SYLLABLES_PER_WORD
+    per_word = [r["per_word"] for r in rows]
+    return {
+        "clips": rows,
+        "per_word": vc.summary_stats(per_word),
+        "all_in_range": bool(rows) and all(lo <= x <= hi for x in per_word),
+        "acoustic_vs_transcript_r": vc.pearson(acoustic, transcript),
+        "acoustic_over_transcript": round(float(np.median(np.divide(acoustic, transcript))), 3)
+        if acoustic
+        else None,
+    }
+
+
+def pause_check(results: dict, min_pause: float) -> dict[str, Any]:
+    """VAD pauses against the gaps between the subject's ASR word timestamps."""
+    vad_n, asr_n, hits, total_vad, total_asr, matched_asr = [], [], 0, 0, 0, 0
+    for out in results.values():
+        words = data(out, "transcribe").get("words") or []
+        if not words or "pauses" not in data(out, "prosody"):
+            continue
+        vad = [tuple(p) for p in data(out, "prosody")["pauses"]]
+        gaps = vc.word_gaps(words, data(out, "transcribe").get("subject"), min_pause)
+        vad_n.append(len(vad))
+        asr_n.append(len(gaps))
+        hits += vc.overlap_matches(vad, gaps)
+        matched_asr += vc.overlap_matches(gaps, vad)
+        total_vad, total_asr = total_vad + len(vad), total_asr + len(gaps)
+    return {
+        "clips": len(vad_n),
+        "vad_pauses": int(sum(vad_n)),
+        "asr_gaps": int(sum(asr_n)),
+        "vad_confirmed_by_asr": round(hits / total_vad, 3) if total_vad else None,
+        "asr_gaps_found_by_vad": round(matched_asr / total_asr, 3) if total_asr else None,
+        "count_r": vc.pearson(vad_n, asr_n),
+    }
+
+
+def face_frames(results: dict) -> list[tuple[str, dict[str, list]]]:
+    """(clip, per-frame series) of every clip with a face."""
+    return [(n, data(o, "analyze_face")["series"]) for n, o in results.items()
+            if summary(o, "analyze_face")]  # fmt: skip
+
+
+def smile_check(results: dict, threshold: float) -> dict[str, Any]:
+    """The 7-class model's "happy" against the smile blendshapes, frame by frame."""
+    happy, smiling = [], []
+    for _, s in face_frames(results):
+        for label, smile in zip(s["expression"], s["smile"], strict=True):
+            if label is not None and smile is not None:
+                happy.append(label == "happy")
+                smiling.append(smile >= threshold)
+    return {"frames": len(happy), "kappa": vc.cohen_kappa(happy, smiling),
+            "happy_share": round(float(np.mean(happy)), 3) if happy else None,
+            "smile_share": round(float(np.mean(smiling)), 3) if smiling else None}  # fmt: skip
+
+
+def blink_check(results: dict, threshold: float) -> dict[str, Any]:
+    """Blink counts from the blendshapes against counts from the eye aspect ratio."""
+    from daemon.visual import summary as vs
+
+    shapes, ear, withheld = [], [], []
+    for name, s in face_frames(results):
+        shapes.append(vs.blink_count(s, threshold))
+        ear.append(vs.ear_blink_count(s))
+        if "blinks_per_min" in data(results[name], "analyze_face").get("withheld", {}):
+            withheld.append(name)
+    diffs = np.abs(np.subtract(shapes, ear)) if shapes else np.array([0])
+    return {"clips": len(shapes), "count_r": vc.pearson(shapes, ear),
+            "median_abs_diff": float(np.median(diffs)), "withheld": withheld}  # fmt: skip
+
+
+def nod_check(results: dict, tracks: int = 40) -> dict[str, Any]:
+    """Nod precision and recall on synthetic tracks; rates on the real clips."""
+    from daemon.visual.nods import nod_times
+    from tests.pose_tracks import make_track, match
+
+    tp = fp = fn = 0
+    for seed in range(tracks):
+        track = make_track(seed, nods=0 if seed % 5 == 0 else 12)
+        found = nod_times(track.t, track.pitch, 4.0, track.yaw)
+        a, b, c = match(track.nods, found)
+        tp, fp, fn = tp + a, fp + b, fn + c
+    rates = [summary(o, "analyze_face").get("nods_per_min") for o in results.values()]
+    return {"synthetic_tracks": tracks, "precision": round(tp / max(1, tp + fp), 3),
+            "recall": round(tp / max(1, tp + fn), 3), "real": vc.summary_stats(rates)}  # fmt: skip
+
+
+def classifier_raw_changes(labels: list[str | None]) -> int:
+    """The 7-class model's top-class changes as described before the minimum dwell: a new
+    class counted once it held for two frames."""
+    seen = [x for x in labels if x is not None]
+    changes, current = 0, seen[0] if seen else None
+    for label, following in zip(seen, seen[1:], strict=False):
+        if label != current and label == following:
+            changes, current = changes + 1, label
+    return changes
+
+
+def expression_check(results: dict, fps: float) -> dict[str, Any]:
+    """Expression changes per minute as described, beside the classifier's raw rate."""
+    held = [summary(o, "analyze_face").get("expression_changes_per_min") for o in results.values()]
+    raw = []
+    for _, s in face_frames(results):
+        minutes = sum(1 for f in s["face"] if f) / fps / 60.0
+        raw.append(classifier_raw_changes(s["expression"]) / minutes if minutes else None)
+    return {"described": vc.summary_stats(held), "classifier_raw": vc.summary_stats(raw)}
+
+
+def measure_rows(results: dict, reencoded: dict | None) -> list[dict[str, Any]]:
+    """Each described measure's distribution, plausible range and re-encoding shift."""
+    rows = []
+    names = list(results)
+    for m in vc.MEASURES:
+        values = [summary(results[n], m.stage).get(m.key) for n in names]
+        stats = vc.summary_stats(values)
+        inside = [v for v in values if v is not None and m.lo <= v <= m.hi]
+        row = {"measure": m.key, "unit": m.unit, **stats, "range": [m.lo, m.hi],
+               "in_range": len(inside), "source": m.source}  # fmt: skip
+        if reencoded is not None:
+            again = [summary(reencoded.get(n, {}), m.stage).get(m.key) for n in names]
+            row.update(vc.reencode_shift(values, again))
+        rows.append(row)
+    return rows
+
+
+def contradictions(results: dict) -> list[str]:
+    """Clips whose description compares one quantity twice with different answers."""
+    from daemon.text.describe import DescribeInputs, StageInput, build_description
+    from daemon.text.norms import load_norms
+
+    norms, bad = load_norms(), []
+    for name, out in results.items():
+        stages = {s: StageInput((out.get(s) or {}).get("status", "absent"), summary(out, s))
+                  for s in STAGES[1:]}  # fmt: skip
+        text = build_description(DescribeInputs(data(out, "probe"), stages), max_tokens=4096)
+        if any(len(bands) > 1 for bands in norms.compared_bands(text).values()):
+            bad.append(name)
+    return bad
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def print_report(rows: list[dict], checks: dict[str, Any]) -> None:
+    """The readable table and the checks."""
+    head = f"{'measure':28} {'unit':8} {'n':>3} {'min':>8} {'median':>8} {'max':>8} "
+    print(head + f"{'range':>14} {'in':>3} {'reenc/sd':>8}  source")
+    for r in rows:
+        span = f"{_fmt(r['range'][0])}-{_fmt(r['range'][1])}"
+        print(f"{r['measure']:28} {r['unit']:8} {r['n']:>3} {_fmt(r['min']):>8} "
+              f"{_fmt(r['median']):>8} {_fmt(r['max']):>8} {span:>14} {r['in_range']:>3} "
+              f"{_fmt(r.get('ratio')):>8}  {r['source']}")  # fmt: skip
+    s, p, sm, b, n, e = (checks[k] for k in ("syllables", "pauses", "smile", "blinks", "nods",
+                                              "expressions"))  # fmt: skip
+    print()
+    print(f"syllables/word (20+ words): {s['per_word']} all in 1.25-1.7: {s['all_in_range']}")
+    print(f"acoustic vs transcript syllable rate: r={_fmt(s['acoustic_vs_transcript_r'])}, "
+          f"acoustic/transcript median {_fmt(s['acoustic_over_transcript'])}")  # fmt: skip
+    print(f"pauses: {p['vad_pauses']} VAD, {p['asr_gaps']} ASR word gaps; "
+          f"{_fmt(p['vad_confirmed_by_asr'])} of VAD pauses overlap an ASR gap, "
+          f"{_fmt(p['asr_gaps_found_by_vad'])} of ASR gaps overlap a VAD pause, "
+          f"count r={_fmt(p['count_r'])}")  # fmt: skip
+    print(f"smile blendshape vs 'happy': kappa={_fmt(sm['kappa'])} over {sm['frames']} frames "
+          f"(happy {_fmt(sm['happy_share'])}, smile {_fmt(sm['smile_share'])})")  # fmt: skip
+    print(f"blinks blendshape vs eye aspect ratio: r={_fmt(b['count_r'])}, median |diff| "
+          f"{_fmt(b['median_abs_diff'])} per clip, withheld on {b['withheld']}")  # fmt: skip
+    print(f"nods synthetic: precision {n['precision']}, recall {n['recall']}; real per min "
+          f"{n['real']}")  # fmt: skip
+    print(f"expression changes per min: described {e['described']}, "
+          f"7-class model raw {e['classifier_raw']}")  # fmt: skip
+    print(f"descriptions with contradicting comparisons: {checks['contradictions']}")
+    if checks["unstable"] is not None:
+        print(
+            f"measures moving more than half their spread under re-encoding: {checks['unstable']}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=Path, help="a folder of further videos")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N clips")
+    parser.add_argument("--no-reencode", action="store_true", help="skip the re-encoded run")
+    args = parser.parse_args()
+    from daemon.audio.config import AudioConfig
+    from daemon.model_cache import ModelCache
+    from daemon.visual.config import VisualConfig
+
+    clips = find_clips(args.clips, args.limit)
+    if not clips:
+        print(f"no clips in {FI_DIR / 'clips'}", file=sys.stderr)
+        return 1
+    models = ModelCache("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"analysing {len(clips)} clips", file=sys.stderr)
+        results = analyse(clips, Path(tmp) / "original", models)
+        reencoded = None
+        if not args.no_reencode:
+            folder = Path(tmp) / "reencoded"
+            folder.mkdir()
+            copies = [reencode(c, folder / c.name, **REENCODE) for c in clips]
+            print(f"analysing the re-encoded copies ({REENCODE})", file=sys.stderr)
+            reencoded = analyse(copies, Path(tmp) / "reencoded-home", models)
+    vcfg = VisualConfig()
+    rows = measure_rows(results, reencoded)
+    checks = {
+        "syllables": syllable_check(results, official_transcripts()),
+        "pauses": pause_check(results, AudioConfig().min_pause_s),
+        "smile": smile_check(results, vcfg.smile_threshold),
+        "blinks": blink_check(results, vcfg.blink_threshold),
+        "nods": nod_check(results),
+        "expressions": expression_check(results, vcfg.sample_fps),
+        "contradictions": contradictions(results),
+        "unstable": None if reencoded is None else
+        [r["measure"] for r in rows if r.get("ratio") is not None and r["ratio"] >= 0.5],
+    }  # fmt: skip
+    print_report(rows, checks)
+    print(json.dumps({"bench": "validity", "clips": len(clips), "reencode": REENCODE,
+                      "measures": rows, **checks}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
