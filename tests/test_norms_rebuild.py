@@ -13,6 +13,7 @@ from daemon.pipeline import Pipeline
 from daemon.text import norms_build
 from daemon.text.norms import load_norms
 from storage.models import StageRun
+from storage.states import StageStatus
 from storage.videos import register_video
 
 
@@ -67,12 +68,12 @@ def _processed(config, database, store, n: int) -> None:
                 data = summary if stage == "probe" else {"summary": summary}
                 store.write_json(path, {"stage": stage, "status": "done", "data": data})
                 session.execute(update(StageRun).where(StageRun.video_id == reg.video_id,
-                                StageRun.stage == stage).values(status="done",
+                                StageRun.stage == stage).values(status=StageStatus.DONE,
                                 artifact=store.relative(path), fingerprint=current[stage]))  # fmt: skip
             session.execute(
                 update(StageRun)
                 .where(StageRun.video_id == reg.video_id, StageRun.stage == "describe")
-                .values(status="done", fingerprint=current["describe"])
+                .values(status=StageStatus.DONE, fingerprint=current["describe"])
             )
 
 

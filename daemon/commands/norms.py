@@ -49,9 +49,11 @@ def handle_rebuild(args: argparse.Namespace, config: Config) -> int:
             return 0
         path = norms_build.write(config.home_dir, rebuilt)
         pipeline = Pipeline.default()
-        requeued = transitions.requeue_changed_fingerprints(
-            db, pipeline.plans, pipeline.fingerprints(config, db)
-        )
+        fingerprints = pipeline.fingerprints(config, db)
+        with db.write() as session:
+            requeued = transitions.requeue_changed_fingerprints(
+                session, pipeline.plans, fingerprints
+            )
     finally:
         db.dispose()
     version = load_norms(config.home_dir).version

@@ -29,6 +29,7 @@ from daemon.text.norms import LOCAL_NAME, NORMS_FILE
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import StageRun, Video
+from storage.states import StageStatus
 
 PERCENTILES = (10, 25, 75, 90)
 MIN_CLIPS = 30
@@ -76,7 +77,7 @@ def collect(db: Database, store: ArtifactStore) -> dict[str, dict[str, Any]]:
         rows = session.execute(
             select(Video.name, StageRun.stage, StageRun.artifact)
             .join(StageRun, StageRun.video_id == Video.id)
-            .where(StageRun.stage.in_(STAGES), StageRun.status == "done")
+            .where(StageRun.stage.in_(STAGES), StageRun.status == StageStatus.DONE)
             .where(StageRun.artifact.is_not(None))
         ).all()
     videos: dict[str, dict[str, Any]] = {}
