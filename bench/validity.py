@@ -239,18 +239,30 @@ def expression_check(results: dict, fps: float) -> dict[str, Any]:
     return {"described": vc.summary_stats(held), "classifier_raw": vc.summary_stats(raw)}
 
 
+def value(outputs: dict[str, Any], m: vc.Measure) -> float | None:
+    """A measure's value for one clip: a summary key, a key inside a summary mapping
+    ("facial_actions.smile") or the words per second of video."""
+    if m.key == "words_per_video_s":
+        words = summary(outputs, "transcribe").get("word_count")
+        duration = data(outputs, "probe").get("duration_s")
+        return round(words / duration, 3) if words is not None and duration else None
+    head, _, inner = m.key.partition(".")
+    found = summary(outputs, m.stage).get(head)
+    return (found or {}).get(inner) if inner else found
+
+
 def measure_rows(results: dict, reencoded: dict | None) -> list[dict[str, Any]]:
     """Each described measure's distribution, plausible range and re-encoding shift."""
     rows = []
     names = list(results)
     for m in vc.MEASURES:
-        values = [summary(results[n], m.stage).get(m.key) for n in names]
+        values = [value(results[n], m) for n in names]
         stats = vc.summary_stats(values)
         inside = [v for v in values if v is not None and m.lo <= v <= m.hi]
         row = {"measure": m.key, "unit": m.unit, **stats, "range": [m.lo, m.hi],
                "in_range": len(inside), "source": m.source}  # fmt: skip
         if reencoded is not None:
-            again = [summary(reencoded.get(n, {}), m.stage).get(m.key) for n in names]
+            again = [value(reencoded.get(n, {}), m) for n in names]
             row.update(vc.reencode_shift(values, again))
         rows.append(row)
     return rows
@@ -277,11 +289,11 @@ def _fmt(x: Any) -> str:
 
 def print_report(rows: list[dict], checks: dict[str, Any]) -> None:
     """The readable table and the checks."""
-    head = f"{'measure':28} {'unit':8} {'n':>3} {'min':>8} {'median':>8} {'max':>8} "
+    head = f"{'measure':30} {'unit':8} {'n':>3} {'min':>8} {'median':>8} {'max':>8} "
     print(head + f"{'range':>14} {'in':>3} {'reenc/sd':>8}  source")
     for r in rows:
         span = f"{_fmt(r['range'][0])}-{_fmt(r['range'][1])}"
-        print(f"{r['measure']:28} {r['unit']:8} {r['n']:>3} {_fmt(r['min']):>8} "
+        print(f"{r['measure']:30} {r['unit']:8} {r['n']:>3} {_fmt(r['min']):>8} "
               f"{_fmt(r['median']):>8} {_fmt(r['max']):>8} {span:>14} {r['in_range']:>3} "
               f"{_fmt(r.get('ratio')):>8}  {r['source']}")  # fmt: skip
     s, p, sm, b, n, e = (checks[k] for k in ("syllables", "pauses", "smile", "blinks", "nods",

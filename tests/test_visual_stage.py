@@ -107,6 +107,18 @@ def test_portrait_clip_full_stage(make_ctx) -> None:
     assert data["attribute_frames"] > 0
     assert data["backends"]["expression"]["runtime"].startswith("ai-edge-litert")
     assert -45 < s["head_yaw_mean_deg"] < 45
+    assert set(s["facial_actions"]) == {
+        "smile",
+        "brow raise",
+        "brow lowering",
+        "lip press",
+        "jaw drop",
+    }
+    assert 0 <= s["expression_changes_per_min"] <= 30 and 0 <= s["nods_per_min"] <= 30
+    assert isinstance(data["withheld"], dict)
+    assert all(s[key] is None for key in data["withheld"])
+    ear = [v for v in data["series"]["ear"] if v is not None]
+    assert ear and 0.0 < sorted(ear)[len(ear) // 2] < 0.6
 
 
 @pytest.mark.slow
