@@ -1,4 +1,12 @@
-"""Stage `prosody`: how the subject speaks (pitch, loudness, rate, pauses, voice quality)."""
+"""Stage `prosody`: how the subject speaks (pitch, loudness, rate, pauses, voice quality).
+
+Output: `summary` (daemon/features.py ProsodySummary), `speech_s`, `syllables_acoustic`
+(the syllable-nuclei count, the speaking rate's fallback without a transcript), `pauses`
+([start, end] s), `withheld` ({measure: reason} for measures that failed their check on
+this clip and are None in the summary), eGeMAPSv02 functionals and `series` (F0 every
+10 ms of voiced speech: `pitch.t`, `pitch.hz`; loudness every 200 ms: `loudness.t`,
+`loudness.lufs`).
+"""
 
 from __future__ import annotations
 

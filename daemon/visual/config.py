@@ -44,4 +44,8 @@ class VisualConfig(BaseModel):
         le=100,
         description="Frames (spread over the clip) used for apparent age and gender; 0 = off.",
     )
-    expressions: bool = Field(True, description="Classify facial expressions (7 classes).")
+    expressions: bool = Field(
+        True,
+        description="Run the 7-class expression model (kept in the stage output for comparison; "
+        "descriptions use facial actions from the blendshapes).",
+    )
