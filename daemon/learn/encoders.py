@@ -1,0 +1,153 @@
+"""Text encoders the ridge heads read descriptions with, and an on-disk cache of their vectors.
+
+`minilm` is the all-MiniLM-L6-v2 sentence encoder; `llm` is the fine-tuning base LLM read
+as an embedding (one layer's hidden states, mean-pooled over the description's tokens,
+without the vocabulary projection). Vectors are cached by text so that a retraining on
+the same descriptions, or a benchmark run again, does not encode them twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from daemon.errors import PermanentError
+from daemon.learn.backbone import BaseSpec, load_tokenizer
+
+MINILM, LLM = "minilm", "llm"
+LLM_LAYER_SHARE = 0.5  # the middle layer: better for regression than the last one
+LLM_MAX_TOKENS = 256
+LLM_BATCH = 16
+
+
+class Encoder(Protocol):
+    """Turns texts into one vector each."""
+
+    key: str  # names the vectors in the cache: encoder, weights and layer
+    description: str  # what the registry records as the base model
+
+    def encode(self, texts: Sequence[str]) -> Any: ...
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings, unit length."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        from daemon.learn.embedding import ENCODER_NAME, load_encoder
+
+        self.model = load_encoder(device)
+        self.key, self.description = MINILM, ENCODER_NAME
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """One 384-dimensional row per text."""
+        from daemon.learn.embedding import embed
+
+        return embed(self.model, texts)
+
+
+class LLMHiddenEncoder:
+    """Mean-pooled hidden states of one layer of a causal LM's transformer body."""
+
+    def __init__(self, base: BaseSpec, device: str = "cpu", layer: int | None = None) -> None:
+        import torch
+        from transformers import AutoModel
+
+        kwargs = {"gguf_file": base.gguf_file} if base.gguf_file else {}
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        self.model = AutoModel.from_pretrained(base.source, dtype=dtype, **kwargs).to(device)
+        self.model.eval()
+        self.tok = load_tokenizer(base)
+        layers = self.model.config.num_hidden_layers
+        self.layer = layer if layer is not None else round(layers * LLM_LAYER_SHARE)
+        self.device, self.base = device, base
+        self.key = f"{LLM}-{base.name}-layer{self.layer}"
+        self.description = f"{base.name}, hidden states of layer {self.layer}"
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """One hidden-size row per text; batches of similar length keep padding small."""
+        import numpy as np
+        import torch
+
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), LLM_BATCH):
+                idx = order[start : start + LLM_BATCH]
+                batch = self.tok(
+                    [texts[i] for i in idx],
+                    return_tensors="pt",
+                    padding=True,
+                    truncation=True,
+                    max_length=LLM_MAX_TOKENS,
+                ).to(self.device)
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.layer]
+                weights = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1)
+                out[idx] = pooled.float().cpu().numpy()
+        return out
+
+
+def load_encoders(
+    names: Sequence[str], device: str, base: BaseSpec | None = None, layer: int | None = None
+) -> list:
+    """The encoders a ridge head uses, by name ('minilm', 'llm' reading `base`)."""
+    encoders: list = []
+    for name in names:
+        if name == MINILM:
+            encoders.append(MiniLMEncoder(device))
+        elif name == LLM and base is not None:
+            encoders.append(LLMHiddenEncoder(base, device, layer))
+        else:
+            raise PermanentError(f"cannot build text encoder {name!r}; retrain with `lprd train`")
+    return encoders
+
+
+def encode_cached(encoder: Encoder, texts: Sequence[str], cache_dir: Path | None) -> Any:
+    """encoder.encode(texts), reading and adding to `cache_dir` when one is given."""
+    import numpy as np
+
+    if cache_dir is None:
+        return encoder.encode(texts)
+    path = cache_dir / f"{hashlib.sha256(encoder.key.encode()).hexdigest()[:16]}.npz"
+    known: dict[str, Any] = {}
+    if path.exists():
+        with np.load(path) as saved:
+            known = dict(zip(saved["keys"].tolist(), saved["vectors"], strict=True))
+    keys = [hashlib.sha256(t.encode()).hexdigest()[:24] for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if missing:
+        vectors = encoder.encode([t for _, t in missing])
+        known.update(zip([k for k, _ in missing], vectors, strict=True))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
+        os.replace(tmp, path)
+    return np.stack([known[k] for k in keys])
+
+
+def encoders_manifest(encoders: Sequence[Encoder]) -> dict[str, Any]:
+    """What a saved ridge head records to rebuild its encoders exactly."""
+    names = [MINILM if isinstance(e, MiniLMEncoder) else LLM for e in encoders]
+    manifest: dict[str, Any] = {"encoders": names}
+    for enc in encoders:
+        if isinstance(enc, LLMHiddenEncoder):
+            manifest |= {
+                "llm_base": enc.base.name,
+                "llm_source": enc.base.source,
+                "llm_gguf_file": enc.base.gguf_file,
+                "llm_layer": enc.layer,
+            }
+    return manifest
+
+
+def encoders_from_manifest(manifest: dict[str, Any], device: str) -> list:
+    """The encoders a saved ridge head was trained with (MiniLM for older folders)."""
+    base, layer = None, manifest.get("llm_layer")
+    if "llm_base" in manifest:
+        base = BaseSpec(manifest["llm_base"], manifest["llm_source"], manifest["llm_gguf_file"])
+    return load_encoders(
+        manifest.get("encoders", [MINILM]), device, base, None if layer is None else int(layer)
+    )
