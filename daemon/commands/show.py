@@ -7,11 +7,11 @@ import json
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from daemon.commands._common import open_db, resolve_video
 from daemon.config import Config
 from daemon.pipeline import Pipeline
+from daemon.video_record import latest_prediction, read_output, stage_runs
 from storage.artifacts import ArtifactStore
 from storage.models import FAILED, SKIPPED, Prediction, StageRun
 from storage.states import ErrorKind
@@ -52,22 +52,15 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     video = resolve_video(db, args.video)
     console = Console()
     store = ArtifactStore(config.store_dir)
-    with db.read() as session:
-        runs = list(session.scalars(select(StageRun).where(StageRun.video_id == video.id)))
-        prediction = session.execute(
-            select(Prediction)
-            .where(Prediction.video_id == video.id)
-            .order_by(Prediction.created_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+    runs = stage_runs(db, video.id)
+    prediction = latest_prediction(db, video.id)
     if args.stage:
         run = next((r for r in runs if r.stage == args.stage), None)
-        if run is None or not run.artifact:
+        output = read_output(store, run) if run is not None else None
+        if output is None:
             console.print(f"stage {args.stage!r} has no output for this video")
             return 1
-        print(
-            json.dumps(store.read_json(store.resolve(run.artifact)), indent=1, ensure_ascii=False)
-        )
+        print(json.dumps(output, indent=1, ensure_ascii=False))
         return 0
     console.print(
         f"[bold]#{video.id} {video.name}[/]  sha256 {video.sha256}  {video.size_bytes} bytes"

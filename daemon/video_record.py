@@ -1,0 +1,42 @@
+"""What lprd has recorded about one video: its stage runs, their outputs, its latest scores.
+
+Shared by `lprd show`, `lprd report` and the dashboard; reads the database and the artifact
+store only (no models, no torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+from storage.models import Prediction, StageRun
+
+
+def stage_runs(db: Database, video_id: int) -> list[StageRun]:
+    """Every stage run of a video (detached rows, safe to read after the session)."""
+    with db.read() as session:
+        return list(session.scalars(select(StageRun).where(StageRun.video_id == video_id)))
+
+
+def latest_prediction(db: Database, video_id: int) -> Prediction | None:
+    """The most recent prediction of a video, or None."""
+    with db.read() as session:
+        return session.execute(
+            select(Prediction)
+            .where(Prediction.video_id == video_id)
+            .order_by(Prediction.created_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+
+def read_output(store: ArtifactStore, run: StageRun) -> dict[str, Any] | None:
+    """The JSON envelope a stage run recorded, or None if it has none (or it is gone)."""
+    if not run.artifact:
+        return None
+    path = store.resolve(run.artifact)
+    if not path.exists():
+        return None
+    return store.read_json(path)
