@@ -24,6 +24,8 @@ COMMANDS = (
     "add",
     "retry",
     "show",
+    "report",
+    "serve",
     "forget",
     "models",
     "labels",

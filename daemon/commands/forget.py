@@ -7,6 +7,7 @@ from pathlib import Path
 
 from daemon.commands._common import open_db, resolve_video
 from daemon.config import Config
+from daemon.report import default_report_path
 from storage.artifacts import ArtifactStore
 from storage.videos import forget_video
 
@@ -30,13 +31,14 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     with db.write() as session:
         kept = forget_video(session, video.id)
     store.delete_video(video.sha256)
+    default_report_path(config.home_dir, video.sha256).unlink(missing_ok=True)
     original = Path(video.path)
     held = original.is_relative_to(store.originals_dir())
     if held and not args.keep_original:
         original.unlink(missing_ok=True)
     db.dispose()
     print(
-        f"forgot video #{video.id} {video.name} ({video.sha256[:12]}): database rows and artifacts deleted"
+        f"forgot video #{video.id} {video.name} ({video.sha256[:12]}): database rows, artifacts and report deleted"
     )
     for source in kept:
         print(f"a dataset label for this clip name was kept (imported from {source})")

@@ -22,6 +22,7 @@ STAGE_MODULES = (
     "daemon.stages.analyze_face",
     "daemon.stages.describe",
     "daemon.stages.predict",
+    "daemon.stages.report",
 )
 
 

@@ -31,7 +31,7 @@ SERIES_KEYS = (
     "t", "faces", "face", "smile", "brow_raise", "eye_openness", "blink", "ear", "yaw",
     "pitch", "roll", "gaze_yaw", "gaze_pitch", "eye_contact", "expression", "expression_p",
     *actions.SERIES_KEY.values(),
-    "motion", "face_width_share", "face_center_offset", "brightness",
+    "motion", "face_width_share", "face_center_offset", "brightness", "face_box",
 )  # fmt: skip
 
 
@@ -78,6 +78,7 @@ def _face_row(face: Face, rgb: np.ndarray, models: Models, cfg: VisualConfig) ->
     row.update({k: _r(v, 3) for k, v in actions.action_scores(face.blendshapes).items()})
     row["ear"] = _r(geometry.eye_aspect_ratio(face, w, h), 3)
     row.update({k: _r(v) for k, v in geometry.framing(face).items()})
+    row["face_box"] = [_r(v, 3) for v in face.box]  # normalised x0, y0, x1, y1 (report crops)
     angles = geometry.head_angles(face.matrix)
     if angles is not None:
         row["yaw"], row["pitch"], row["roll"] = (_r(a, 2) for a in angles)

@@ -1,0 +1,137 @@
+"""Collect what a report shows about one video: stage outputs, scores and the serving model.
+
+Everything comes from the database and the artifact store (the same records `lprd show`
+reads); nothing is computed by a model here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from daemon.video_record import latest_prediction, read_output, stage_runs
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+from storage.models import TARGETS, ModelVersion, StageRun, Video
+
+
+@dataclass(frozen=True)
+class StageView:
+    """One stage as the report sees it: state, producer, data, and why it has no data."""
+
+    stage: str
+    status: str  # done / skipped / failed / pending / running / missing
+    backend: str | None = None
+    model: str | None = None
+    note: str | None = None  # skip reason, error or waiting reason
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "done" and bool(self.data)
+
+    def unavailable(self) -> str:
+        """A sentence saying why this stage has no data to show."""
+        if self.status == "skipped":
+            return f"{self.stage} was skipped: {self.note or 'no reason recorded'}"
+        if self.status == "missing":
+            return f"{self.stage} is not part of this video's pipeline"
+        if self.status == "failed":
+            return f"{self.stage} failed: {self.note or 'no message recorded'}"
+        if self.status == "done":
+            return f"{self.stage} recorded no output"
+        detail = f" ({self.note})" if self.note else ""
+        return f"{self.stage} has not run yet: {self.status}{detail}"
+
+
+@dataclass
+class ReportData:
+    """Everything one report renders."""
+
+    video: dict[str, Any]
+    stages: dict[str, StageView]
+    scores: dict[str, Any] | None
+
+
+def _note(run: StageRun) -> str | None:
+    if run.status == "skipped":
+        return run.skip_reason
+    if run.status == "failed" or run.error_kind in ("waiting", "transient"):
+        return run.last_error
+    return None
+
+
+def stage_view(store: ArtifactStore, run: StageRun) -> StageView:
+    """A stage run plus its recorded output."""
+    envelope = read_output(store, run) or {}
+    data = envelope.get("data")
+    return StageView(
+        stage=run.stage,
+        status=run.status,
+        backend=run.backend or envelope.get("backend"),
+        model=run.model or envelope.get("model"),
+        note=_note(run) or envelope.get("reason"),
+        data=data if isinstance(data, dict) else {},
+    )
+
+
+def _model_row(db: Database, version: str | None) -> ModelVersion | None:
+    if not version:
+        return None
+    with db.read() as session:
+        return session.scalars(select(ModelVersion).where(ModelVersion.version == version)).first()
+
+
+def scores_view(db: Database, predict: StageView | None, video_id: int) -> dict[str, Any] | None:
+    """Scores, intervals, reasons and the serving model; None when nothing was predicted."""
+    data = dict(predict.data) if predict is not None and predict.usable else {}
+    if not data.get("scores"):
+        row = latest_prediction(db, video_id)
+        if row is None:
+            return None
+        data = {"scores": {t: getattr(row, t) for t in TARGETS}, "model_version": row.model_version}
+    model = _model_row(db, data.get("model_version"))
+    metrics = json.loads(model.metrics_json or "{}") if model is not None else {}
+    baseline = (metrics.get("baseline") or {}).get("mean_accuracy")
+    return {
+        "scores": data["scores"],
+        "intervals": data.get("intervals") or {},
+        "interval_level": data.get("interval_level"),
+        "reasons": data.get("reasons") or {},
+        "train_mean": data.get("train_mean") or metrics.get("train_mean") or {},
+        "model_version": data.get("model_version"),
+        "head": data.get("head") or (model.kind if model is not None else None),
+        "base_model": data.get("base_model") or (model.base_model if model else None),
+        "feature_profile": data.get("feature_profile"),
+        "val_mean_accuracy": _first(
+            data.get("val_mean_accuracy"), model and model.val_mean_accuracy
+        ),
+        "val_baseline_mean_accuracy": _first(data.get("val_baseline_mean_accuracy"), baseline),
+    }
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def gather(db: Database, store: ArtifactStore, video: Video, order: list[str]) -> ReportData:
+    """Read everything the report of `video` shows."""
+    runs = {run.stage: run for run in stage_runs(db, video.id)}
+    stages = {
+        name: stage_view(store, runs[name]) if name in runs else StageView(name, "missing")
+        for name in order
+    }
+    return ReportData(
+        video={
+            "id": video.id,
+            "name": video.name,
+            "sha256": video.sha256,
+            "size_bytes": video.size_bytes,
+            "path": video.path,
+        },
+        stages=stages,
+        scores=scores_view(db, stages.get("predict"), video.id),
+    )

@@ -1,0 +1,172 @@
+"""Render a video's report as one self-contained HTML page (styles, scripts, images inlined)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from daemon import __version__
+from daemon.report.gather import ReportData, StageView
+from daemon.report.thumbs import Thumb, thumbnails
+from daemon.report.timelines import timelines
+from storage.models import TARGETS
+
+REPORT_TEMPLATE_VERSION = "1"
+ASSETS = {
+    "uplot_js": "uPlot.iife.min.js",
+    "uplot_css": "uPlot.min.css",
+    "lprd_css": "lprd.css",
+    "timelines_js": "timelines.js",
+}
+
+
+@cache
+def assets() -> dict[str, str]:
+    """The inlined assets (uPlot and lprd's own script and styles), read once."""
+    folder = resources.files("daemon.report") / "assets"
+    return {key: (folder / name).read_text(encoding="utf-8") for key, name in ASSETS.items()}
+
+
+@cache
+def environment(package: str = "daemon.report") -> Environment:
+    """The Jinja environment of a package's `templates` folder (autoescaped)."""
+    env = Environment(
+        loader=PackageLoader(package, "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["pct"] = pct
+    env.globals["acc"] = accuracy
+    return env
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """0.8834 -> '88.3%'; None -> 'unknown'."""
+    return "unknown" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def accuracy(value: float | None) -> str:
+    """Mean accuracy as the project reports it: 0.8848; None -> 'unknown'."""
+    return "unknown" if value is None else f"{value:.4f}"
+
+
+def script_json(value: Any) -> str:
+    """JSON safe to place inside a <script> element."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+
+
+def _facts(probe: dict[str, Any]) -> dict[str, str]:
+    video = probe.get("video") or {}
+    duration = probe.get("duration_s")
+    size = probe.get("size_bytes")
+    return {
+        "duration": f"{duration:.1f} s" if duration else "unknown",
+        "resolution": f"{video['width']}×{video['height']}" if video.get("width") else "no picture",
+        "fps": f"{video['fps']:.2f} fps" if video.get("fps") else "",
+        "size": f"{size / 1e6:.1f} MB" if size else "",
+    }
+
+
+def _clamp_pct(value: float | None) -> float | None:
+    return None if value is None else round(min(max(float(value), 0.0), 1.0) * 100, 2)
+
+
+def score_rows(scores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One bar per target: score, interval and train mean as percentages of the [0, 1] track."""
+    rows = []
+    for target in TARGETS:
+        score = scores["scores"].get(target)
+        if score is None:
+            continue
+        lo, hi = (scores["intervals"].get(target) or [None, None])[:2]
+        reasons = sorted(
+            scores["reasons"].get(target) or [], key=lambda r: -abs(r.get("contribution", 0))
+        )[:3]
+        mean = scores["train_mean"].get(target)
+        rows.append(
+            {
+                "target": target,
+                "score": score,
+                "pct": _clamp_pct(score),
+                "lo": _clamp_pct(lo),
+                "hi": _clamp_pct(hi),
+                "mean": _clamp_pct(mean),
+                "reasons": reasons,
+                "title": f"{target} {score:.3f}" + (f", train mean {mean:.3f}" if mean else ""),
+            }
+        )
+    return rows
+
+
+def _no_scores(predict: StageView | None) -> str:
+    if predict is None:
+        return "the predict stage is not part of this pipeline"
+    return predict.unavailable()
+
+
+def _description(describe: StageView | None) -> tuple[str | None, str, str]:
+    if describe is None or not describe.usable:
+        why = describe.unavailable() if describe else "describe is not part of this pipeline"
+        return None, "", why
+    d = describe.data
+    meta = (
+        f"template v{d.get('template_version')}, norms v{d.get('norms_version')}, "
+        f"transcript from {d.get('transcript_source')}, about {d.get('token_estimate')} tokens"
+    )
+    return d.get("text") or d.get("description"), meta, "describe recorded no text"
+
+
+def render_report(
+    report: ReportData, thumbs: list[Thumb], nav: str | None = None, now: datetime | None = None
+) -> str:
+    """The report page as an HTML string."""
+    stages = report.stages
+    probe = stages["probe"].data if "probe" in stages else {}
+    specs = timelines(stages)
+    duration = probe.get("duration_s") or max(
+        (max(s["t"], default=0) for spec in specs for s in spec.get("series", [])), default=1.0
+    )
+    description, meta, no_description = _description(stages.get("describe"))
+    scores = report.scores
+    rows = score_rows(scores) if scores else []
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            version=__version__,
+            template_version=REPORT_TEMPLATE_VERSION,
+            assets=assets(),
+            nav=nav,
+            video=report.video,
+            facts=_facts(probe),
+            generated_at=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+            thumbs=thumbs,
+            stages=list(stages.values()),
+            scores=scores,
+            score_rows=rows,
+            any_reasons=any(r["reasons"] for r in rows),
+            no_scores=_no_scores(stages.get("predict")),
+            timelines=specs,
+            timelines_json=script_json({"duration": duration, "timelines": specs}),
+            description=description,
+            description_meta=meta,
+            no_description=no_description,
+        )
+    )
+
+
+def report_thumbs(report: ReportData, video_path: Path | None) -> list[Thumb]:
+    """Face thumbnails for the report, when the original file can still be read."""
+    if video_path is None or not video_path.exists():
+        return []
+    stages = report.stages
+    probe = stages["probe"].data if "probe" in stages else {}
+    face = stages["analyze_face"].data if "analyze_face" in stages else None
+    return thumbnails(video_path, face, probe.get("duration_s") or 0.0)
