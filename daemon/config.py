@@ -23,6 +23,8 @@ from daemon.visual.config import VisualConfig
 
 CONFIG_FILENAME = "lprd.toml"
 ENV_PREFIX = "LPRD_"
+# Variables read directly, not as LPRD_SECTION__FIELD overrides.
+DIRECT_ENV = {"LPRD_HOME", "LPRD_SERVE_TOKEN"}
 VIDEO_EXTENSIONS = ["mp4", "avi", "mov", "mkv", "flv", "wmv", "webm"]
 
 
@@ -98,6 +100,23 @@ class WorkersConfig(Section):
     )
 
 
+class ServeConfig(Section):
+    host: str = Field(
+        "127.0.0.1",
+        description="Address `lprd serve` binds to; anything but loopback requires a token.",
+    )
+    port: int = Field(8765, ge=1, le=65535, description="Port of the dashboard.")
+    token: str | None = Field(
+        None,
+        min_length=16,
+        description="Token the dashboard requires (also $LPRD_SERVE_TOKEN); needed off loopback.",
+    )
+    page_size: int = Field(50, ge=10, le=500, description="Videos per page of the video list.")
+    refresh_s: float = Field(
+        5.0, ge=1.0, le=3600.0, description="How often the status page refreshes itself."
+    )
+
+
 class Config(Section):
     home: Path = Field(Path("~/lprd"), description="lprd's home folder.")
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -123,6 +142,7 @@ class Config(Section):
     visual: VisualConfig = Field(default_factory=VisualConfig)
     describe: DescribeConfig = Field(default_factory=DescribeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @property
     def home_dir(self) -> Path:
@@ -187,7 +207,7 @@ def _read_toml(file: Path) -> dict[str, Any]:
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """Merge `LPRD_SECTION__FIELD=value` variables into the raw config dict."""
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key == "LPRD_HOME":
+        if not key.startswith(ENV_PREFIX) or key in DIRECT_ENV:
             continue
         parts = key[len(ENV_PREFIX) :].lower().split("__")
         if parts[0] in {"db_url"}:

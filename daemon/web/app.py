@@ -1,0 +1,186 @@
+"""The read-only dashboard: a Starlette app over lprd's database and artifact store.
+
+Every route is GET (Starlette answers 405 to anything else) and the database connection
+is opened with `PRAGMA query_only`, so no page can change anything. Nothing here imports
+torch or any model library.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from daemon.config import Config
+from daemon.pipeline import Pipeline
+from daemon.report.render import assets, environment, script_json
+from daemon.status import gather_status
+from daemon.web import queries
+from daemon.web.auth import TokenMiddleware
+from storage.artifacts import ArtifactStore
+from storage.db import Database
+from storage.models import Video
+
+ASSET_TYPES = {"lprd.css": "text/css", "uPlot.min.css": "text/css"}
+ASSET_KEYS = {
+    "lprd.css": "lprd_css",
+    "uPlot.min.css": "uplot_css",
+    "uPlot.iife.min.js": "uplot_js",
+    "dashboard.js": "dashboard_js",
+}
+PAGES = (("/", "Status"), ("/videos", "Videos"), ("/failures", "Failures"), ("/models", "Models"))
+
+
+def open_read_only(path: Path) -> Database:
+    """The database, every connection of it set to `query_only` (writes raise)."""
+    db = Database.at(path)
+
+    @event.listens_for(db.engine, "connect")
+    def _query_only(dbapi_conn, _record) -> None:  # noqa: ANN001
+        dbapi_conn.execute("PRAGMA query_only=ON")
+
+    return db
+
+
+class Dashboard:
+    """The dashboard's state (config, database, store) and its page handlers."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.db = open_read_only(config.database_path)
+        self.store = ArtifactStore(config.store_dir)
+        self.order = Pipeline.default(config.stages).order
+        self.env = environment("daemon.web")
+
+    def page(self, template: str, request: Request, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            nav=self.nav(request.url.path), config=self.config, **context
+        )
+        return HTMLResponse(html)
+
+    def nav(self, path: str) -> str:
+        return self.env.get_template("nav.html.j2").render(pages=PAGES, path=path)
+
+    def status_json(self) -> dict[str, Any]:
+        return gather_status(self.db, self.order, config=self.config)
+
+    def status(self, request: Request) -> HTMLResponse:
+        return self.page(
+            "status.html.j2", request, status_json=script_json(self.status_json()),
+            refresh_s=self.config.serve.refresh_s,
+        )  # fmt: skip
+
+    def api_status(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.status_json(), headers={"cache-control": "no-store"})
+
+    def videos(self, request: Request) -> HTMLResponse:
+        q = request.query_params
+        state = q.get("state") or None
+        if state and state not in queries.VIDEO_STATES:
+            raise HTTPException(400, f"unknown state {state!r}")
+        page = queries.video_page(
+            self.db, self.config.serve.page_size, state, q.get("q") or None,
+            before=_int(q.get("before")), after=_int(q.get("after")),
+        )  # fmt: skip
+        return self.page(
+            "videos.html.j2", request, page=page, state=state or "", query=q.get("q") or "",
+            states=queries.VIDEO_STATES,
+        )  # fmt: skip
+
+    def api_videos(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        page = queries.video_page(
+            self.db, self.config.serve.page_size, q.get("state") or None, q.get("q") or None,
+            before=_int(q.get("before")), after=_int(q.get("after")),
+        )  # fmt: skip
+        return JSONResponse(asdict(page))
+
+    def video_report(self, request: Request) -> HTMLResponse:
+        from daemon.report.make import report_html
+
+        with self.db.read() as session:
+            video = session.get(Video, request.path_params["video_id"])
+        if video is None:
+            raise HTTPException(404, "no such video")
+        return HTMLResponse(report_html(self.db, self.store, video, self.order, nav=self.nav("")))
+
+    def failures(self, request: Request) -> HTMLResponse:
+        status = self.status_json()
+        return self.page(
+            "failures.html.j2", request, failures=queries.failures(self.db),
+            inbox=status["inbox"], waiting=status["waiting"],
+        )  # fmt: skip
+
+    def models(self, request: Request) -> HTMLResponse:
+        versions = queries.model_versions(self.db)
+        return self.page(
+            "models.html.j2", request, versions=versions, runs=queries.training_runs(self.db),
+            plot_json=script_json(versions),
+        )  # fmt: skip
+
+    def asset(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ASSET_KEYS:
+            raise HTTPException(404, "no such asset")
+        media = ASSET_TYPES.get(name, "text/javascript")
+        body = web_assets()[ASSET_KEYS[name]]
+        return Response(body, media_type=media, headers={"cache-control": "max-age=3600"})
+
+
+def _int(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise HTTPException(400, f"not a number: {value!r}") from None
+
+
+def web_assets() -> dict[str, str]:
+    """The report's assets plus the dashboard's own script."""
+    from importlib import resources
+
+    script = (resources.files("daemon.web") / "assets" / "dashboard.js").read_text("utf-8")
+    return {**assets(), "dashboard_js": script}
+
+
+async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
+    detail = json.dumps(exc.detail)[1:-1] if isinstance(exc.detail, str) else "error"
+    body = f"<!doctype html><title>lprd: {exc.status_code}</title><h1>{exc.status_code}</h1>"
+    return HTMLResponse(
+        body + f"<p>{_escape(detail)}</p><p><a href='/'>status</a></p>", exc.status_code
+    )
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text)
+
+
+def create_app(config: Config, token: str | None = None) -> Starlette:
+    """The dashboard app; with a `token`, every request must show it."""
+    board = Dashboard(config)
+    routes = [
+        Route("/", board.status),
+        Route("/api/status", board.api_status),
+        Route("/videos", board.videos),
+        Route("/api/videos", board.api_videos),
+        Route("/videos/{video_id:int}", board.video_report),
+        Route("/failures", board.failures),
+        Route("/models", board.models),
+        Route("/assets/{name}", board.asset),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.dashboard = board
+    if token:
+        app.add_middleware(TokenMiddleware, token=token)
+    return app

@@ -1,0 +1,218 @@
+"""The dashboard's reads: a keyset-paged video list with state filter and name search,
+failures, model versions and training runs. Read-only; cost per page does not grow with
+the number of videos (each page walks the id index from a cursor).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, not_, select
+
+from storage.db import Database
+from storage.models import (
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    ModelVersion,
+    StageRun,
+    TrainingRun,
+    Video,
+)
+
+# A video's state is its "worst" stage: failed, else running, else pending, else done.
+VIDEO_STATES = (FAILED, RUNNING, PENDING, DONE)
+
+
+def _has(*statuses: str):  # noqa: ANN202 - a SQL expression
+    return exists().where(StageRun.video_id == Video.id, StageRun.status.in_(statuses))
+
+
+def state_condition(state: str):  # noqa: ANN201 - a SQL expression
+    """SQL condition selecting videos whose overall state is `state`."""
+    if state == FAILED:
+        return _has(FAILED)
+    if state == RUNNING:
+        return and_(_has(RUNNING), not_(_has(FAILED)))
+    if state == PENDING:
+        return and_(_has(PENDING), not_(_has(FAILED, RUNNING)))
+    if state == DONE:
+        return not_(_has(PENDING, RUNNING, FAILED))
+    raise ValueError(f"unknown video state {state!r}; known: {', '.join(VIDEO_STATES)}")
+
+
+@dataclass(frozen=True)
+class VideoPage:
+    """One page of the video list, newest first, with the cursors of its neighbours."""
+
+    rows: list[dict[str, Any]]
+    before: int | None  # cursor of the next (older) page, None on the last page
+    after: int | None  # cursor of the previous (newer) page, None on the first page
+    total: int | None  # videos in the whole list when cheap to know (no filter), else None
+
+
+def _conditions(state: str | None, query: str | None) -> list[Any]:
+    conditions = []
+    if state:
+        conditions.append(state_condition(state))
+    if query:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(Video.name.like(f"%{escaped}%", escape="\\"))
+    return conditions
+
+
+def video_page(
+    db: Database,
+    size: int,
+    state: str | None = None,
+    query: str | None = None,
+    before: int | None = None,
+    after: int | None = None,
+) -> VideoPage:
+    """Videos older than `before` (or newer than `after`), `size` per page, newest first."""
+    conditions = _conditions(state, query)
+    cols = (Video.id, Video.name, Video.sha256, Video.size_bytes, Video.created_at)
+    with db.read() as session:
+        stmt = select(*cols).where(*conditions)
+        if after is not None:
+            stmt = stmt.where(Video.id > after).order_by(Video.id.asc())
+        else:
+            if before is not None:
+                stmt = stmt.where(Video.id < before)
+            stmt = stmt.order_by(Video.id.desc())
+        rows = session.execute(stmt.limit(size + 1)).all()
+        more = len(rows) > size
+        rows = rows[:size]
+        if after is not None:
+            rows.reverse()
+        if after is None:
+            older = more
+            newer = bool(rows) and before is not None
+            newer = newer and _exists(session, conditions, Video.id > rows[0].id)
+        else:
+            newer = more
+            older = bool(rows) and _exists(session, conditions, Video.id < rows[-1].id)
+        progress = _progress(session, [r.id for r in rows])
+        total = None
+        if not conditions:
+            total = session.execute(select(func.count()).select_from(Video)).scalar_one()
+    return VideoPage(
+        rows=[_row(r, progress.get(r.id, {})) for r in rows],
+        before=rows[-1].id if rows and older else None,
+        after=rows[0].id if rows and newer else None,
+        total=total,
+    )
+
+
+def _exists(session, conditions: list[Any], bound: Any) -> bool:  # noqa: ANN001
+    """Whether a video matching `conditions` lies beyond `bound` (an id comparison)."""
+    return session.execute(select(Video.id).where(*conditions, bound).limit(1)).first() is not None
+
+
+def _progress(session, ids: list[int]) -> dict[int, dict[str, int]]:  # noqa: ANN001
+    """video id -> {stage status: count} for the listed videos only."""
+    counts: dict[int, dict[str, int]] = {}
+    if not ids:
+        return counts
+    stmt = (
+        select(StageRun.video_id, StageRun.status, func.count())
+        .where(StageRun.video_id.in_(ids))
+        .group_by(StageRun.video_id, StageRun.status)
+    )
+    for vid, status, n in session.execute(stmt):
+        counts.setdefault(vid, {})[status] = n
+    return counts
+
+
+def overall_state(counts: dict[str, int]) -> str:
+    """The state the list shows for a video, from its stage-status counts."""
+    return next((s for s in (FAILED, RUNNING, PENDING) if counts.get(s)), DONE)
+
+
+def _row(r: Any, counts: dict[str, int]) -> dict[str, Any]:
+    finished = counts.get(DONE, 0) + counts.get(SKIPPED, 0)
+    return {
+        "id": r.id,
+        "name": r.name,
+        "sha256": r.sha256,
+        "size_bytes": r.size_bytes,
+        "created_at": r.created_at.isoformat(sep=" ", timespec="seconds"),
+        "state": overall_state(counts),
+        "finished": finished,
+        "stages": sum(counts.values()),
+        "skipped": counts.get(SKIPPED, 0),
+    }
+
+
+def failures(db: Database, limit: int = 200) -> list[dict[str, Any]]:
+    """The most recent failed stage runs with their messages."""
+    stmt = (
+        select(
+            Video.id, Video.name, StageRun.stage, StageRun.attempts, StageRun.last_error,
+            StageRun.finished_at,
+        )
+        .join(Video, Video.id == StageRun.video_id)
+        .where(StageRun.status == FAILED)
+        .order_by(StageRun.finished_at.desc())
+        .limit(limit)
+    )  # fmt: skip
+    with db.read() as session:
+        rows = session.execute(stmt).all()
+    return [
+        {
+            "video_id": v, "video": n, "stage": s, "attempts": a, "error": e,
+            "at": t.isoformat(sep=" ", timespec="seconds") if t else "",
+        }
+        for v, n, s, a, e, t in rows
+    ]  # fmt: skip
+
+
+def model_versions(db: Database) -> list[dict[str, Any]]:
+    """Every trained model version, oldest first, with validation and baseline accuracy."""
+    with db.read() as session:
+        rows = session.scalars(select(ModelVersion).order_by(ModelVersion.created_at)).all()
+    out = []
+    for row in rows:
+        metrics = json.loads(row.metrics_json or "{}")
+        out.append(
+            {
+                "version": row.version,
+                "state": row.state,
+                "kind": row.kind,
+                "profile": row.feature_profile,
+                "base_model": row.base_model,
+                "train_count": row.train_count,
+                "val_mean_accuracy": row.val_mean_accuracy,
+                "baseline": (metrics.get("baseline") or {}).get("mean_accuracy"),
+                "created_at": row.created_at.isoformat(sep=" ", timespec="seconds"),
+                "created_ts": row.created_at.timestamp(),
+            }
+        )
+    return out
+
+
+def training_runs(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """The most recent training runs, newest first."""
+    with db.read() as session:
+        rows = session.scalars(
+            select(TrainingRun).order_by(TrainingRun.started_at.desc()).limit(limit)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "status": r.status,
+            "trigger": r.trigger,
+            "labelled_count": r.labelled_count,
+            "model_version": r.model_version,
+            "error": r.error,
+            "started_at": r.started_at.isoformat(sep=" ", timespec="seconds"),
+            "finished_at": r.finished_at.isoformat(sep=" ", timespec="seconds")
+            if r.finished_at
+            else "",
+        }
+        for r in rows
+    ]
