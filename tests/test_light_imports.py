@@ -1,4 +1,5 @@
-"""`import daemon`, the stage registry, the watcher and `lprd status` never import torch."""
+"""`import daemon`, the stage registry, the watcher, `lprd status`, the dashboard and the
+report renderer never import torch."""
 
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ def test_status_path_stays_light(tmp_path) -> None:  # noqa: ANN001
         "Pipeline.default()\n"
         f"main(['--home', {str(tmp_path)!r}, 'init'])\n"
         f"main(['--home', {str(tmp_path)!r}, 'status'])\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_dashboard_and_report_stay_light(tmp_path) -> None:  # noqa: ANN001
+    code = (
+        "import sys\n"
+        "from starlette.testclient import TestClient\n"
+        "from daemon.cli import main\n"
+        "from daemon.config import load_config\n"
+        "from pathlib import Path\n"
+        "from daemon.web.app import create_app\n"
+        "import daemon.report.make, daemon.stages.report\n"
+        f"main(['--home', {str(tmp_path)!r}, 'init'])\n"
+        f"client = TestClient(create_app(load_config(home=Path({str(tmp_path)!r}), env={{}})))\n"
+        "for path in ('/', '/api/status', '/videos', '/failures', '/models'):\n"
+        "    assert client.get(path).status_code == 200, path\n"
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -1,0 +1,134 @@
+"""The dashboard app without a browser: every page answers, nothing can write, the token is
+enforced, and the video list pages and filters correctly."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+from starlette.testclient import TestClient
+
+from daemon.config import load_config
+from daemon.errors import ConfigError
+from daemon.pipeline import Pipeline
+from daemon.web import queries
+from daemon.web.app import create_app, open_read_only
+from daemon.web.auth import check_bind, is_loopback, serve_token
+from storage.models import StageRun, Video
+from storage.videos import register_video
+
+TOKEN = "s3cret-token-for-tests"
+
+
+def add_videos(database, count: int) -> None:
+    """`count` videos; every 7th failed at probe, every 5th still pending, the rest done."""
+    plans = Pipeline.default().plans.values()
+    with database.write() as session:
+        for i in range(1, count + 1):
+            reg = register_video(
+                session, sha256=f"{i:064x}", name=f"clip{i:04d}.mp4", path=f"/in/clip{i}.mp4",
+                size_bytes=1000, plans=plans,
+            )  # fmt: skip
+            status = "failed" if i % 7 == 0 else "pending" if i % 5 == 0 else "done"
+            values = {"status": status, "last_error": "corrupt" if status == "failed" else None}
+            session.execute(
+                update(StageRun).where(StageRun.video_id == reg.video_id).values(**values)
+            )
+
+
+@pytest.fixture
+def client(config, database):
+    add_videos(database, 60)
+    with TestClient(create_app(config)) as c:
+        yield c
+
+
+def test_every_page_answers_and_nothing_accepts_a_write(client) -> None:
+    for path in ("/", "/api/status", "/videos", "/videos?state=failed&q=clip00", "/failures",
+                 "/models", "/videos/3", "/assets/uPlot.iife.min.js", "/assets/dashboard.js"):  # fmt: skip
+        assert client.get(path).status_code == 200, path
+    assert client.get("/videos/9999").status_code == 404
+    assert client.get("/videos?state=bogus").status_code == 400
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(client, method)("/videos").status_code == 405
+
+
+def test_status_api_has_the_figures_of_lprd_status(client, config, database) -> None:
+    from daemon.status import gather_status
+
+    served = client.get("/api/status").json()
+    direct = gather_status(database, Pipeline.default().order, config=config)
+    assert served["videos"] == direct["videos"] == 60
+    assert served["stages"] == direct["stages"]
+    assert served["remaining_stage_runs"] == direct["remaining_stage_runs"]
+
+
+def test_the_database_is_opened_read_only(config, database) -> None:
+    ro = open_read_only(config.database_path)
+    with pytest.raises(OperationalError, match="readonly"), ro.write() as session:
+        session.execute(update(Video).values(name="x"))
+    ro.dispose()
+
+
+def test_video_list_pages_filters_and_searches(config, database) -> None:
+    add_videos(database, 60)
+    first = queries.video_page(database, 25)
+    assert [r["id"] for r in first.rows] == list(range(60, 35, -1))
+    assert first.total == 60 and first.after is None and first.before == 36
+    second = queries.video_page(database, 25, before=first.before)
+    assert [r["id"] for r in second.rows] == list(range(35, 10, -1))
+    back = queries.video_page(database, 25, after=second.after)
+    assert [r["id"] for r in back.rows] == [r["id"] for r in first.rows]
+    last = queries.video_page(database, 25, before=second.before)
+    assert [r["id"] for r in last.rows] == list(range(10, 0, -1)) and last.before is None
+    failed = queries.video_page(database, 100, state="failed")
+    assert [r["id"] for r in failed.rows] == [56, 49, 42, 35, 28, 21, 14, 7]
+    assert {r["state"] for r in failed.rows} == {"failed"} and failed.total is None
+    pending = queries.video_page(database, 100, state="pending")
+    assert {r["id"] for r in pending.rows} == {i for i in range(1, 61) if i % 5 == 0 and i % 7}
+    done = queries.video_page(database, 100, state="done")
+    assert len(done.rows) == 60 - 8 - len(pending.rows)
+    assert done.rows[0]["finished"] == done.rows[0]["stages"] == len(Pipeline.default().order)
+    found = queries.video_page(database, 100, query="clip004")
+    assert [r["name"] for r in found.rows] == [f"clip{i:04d}.mp4" for i in range(49, 39, -1)]
+    assert queries.video_page(database, 100, query="%").rows == []  # LIKE wildcards are literal
+
+
+def test_token_is_enforced(config, database) -> None:
+    app = create_app(config, token=TOKEN)
+    with TestClient(app, follow_redirects=False) as c:
+        for path in ("/", "/api/status", "/videos", "/videos/1", "/assets/dashboard.js"):
+            assert c.get(path).status_code == 401, path
+        assert (
+            c.get("/", headers={"Authorization": "Bearer wrong-token-of-length"}).status_code == 401
+        )
+        assert c.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        entry = c.get(f"/videos?token={TOKEN}&state=done")
+        assert entry.status_code == 303 and entry.headers["location"] == "/videos?state=done"
+        assert "HttpOnly" in entry.headers["set-cookie"]
+        assert c.get("/api/status").status_code == 200  # the cookie now carries the token
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path) -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+    check_bind("127.0.0.1", None)
+    with pytest.raises(ConfigError, match="LPRD_SERVE_TOKEN"):
+        check_bind("0.0.0.0", None)
+    with pytest.raises(ConfigError, match="16 characters"):
+        check_bind("0.0.0.0", "short")
+    check_bind("0.0.0.0", TOKEN)
+    config = load_config(home=tmp_path, env={"LPRD_SERVE_TOKEN": TOKEN})
+    assert serve_token(config, {"LPRD_SERVE_TOKEN": TOKEN}) == TOKEN
+    assert serve_token(config, {}) is None
+    from_file = load_config(home=tmp_path, env={"LPRD_SERVE__TOKEN": TOKEN})
+    assert serve_token(from_file, {}) == TOKEN
+
+
+def test_serve_refuses_a_public_bind_without_token(tmp_path, capsys, monkeypatch) -> None:
+    from daemon.cli import main
+
+    monkeypatch.delenv("LPRD_SERVE_TOKEN", raising=False)
+    assert main(["--home", str(tmp_path), "init"]) == 0
+    assert main(["--home", str(tmp_path), "serve", "--host", "0.0.0.0"]) == 2
+    assert "LPRD_SERVE_TOKEN" in capsys.readouterr().err
