@@ -47,7 +47,6 @@ STAGE = Stage(
     run=run,
     requires=("predict",),
     resource="cpu",
-    max_attempts=3,
     version="1",
     description="the per-video HTML report (scores, timelines, description)",
     config_key=config_key,
