@@ -211,10 +211,10 @@ def test_official_transcript_labels_requeue_describe(config, database, tmp_path)
     report = import_labels(database, [labels])
     assert report.touched == ["abcdefghijk.001.mp4"]
     assert config.describe.transcript == "asr"
-    assert requeue_official_descriptions(database, report.touched) == 2
+    assert requeue_official_descriptions(database, report.touched) == 3  # + predict, report
     with database.read() as session:
         states = {
             r.stage: r.status for r in session.query(StageRun).filter_by(video_id=reg.video_id)
         }
-    assert states["describe"] == "pending" and states["predict"] == "pending"
+    assert states["describe"] == states["predict"] == states["report"] == "pending"
     assert states["transcribe"] == "done"

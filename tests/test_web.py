@@ -70,7 +70,11 @@ def test_the_database_is_opened_read_only(config, database) -> None:
     ro.dispose()
 
 
-def test_video_list_pages_filters_and_searches(config, database) -> None:
+@pytest.mark.parametrize("list_max_rows", [0, 5000], ids=["walk videos", "list ids"])
+def test_video_list_pages_filters_and_searches(
+    config, database, monkeypatch, list_max_rows
+) -> None:
+    monkeypatch.setattr(queries, "LIST_MAX_ROWS", list_max_rows)
     add_videos(database, 60)
     first = queries.video_page(database, 25)
     assert [r["id"] for r in first.rows] == list(range(60, 35, -1))
@@ -88,6 +92,8 @@ def test_video_list_pages_filters_and_searches(config, database) -> None:
     assert {r["id"] for r in pending.rows} == {i for i in range(1, 61) if i % 5 == 0 and i % 7}
     done = queries.video_page(database, 100, state="done")
     assert len(done.rows) == 60 - 8 - len(pending.rows)
+    final_stage = Pipeline.default().order[-1]
+    assert queries.video_page(database, 100, state="done", last_stage=final_stage).rows == done.rows
     assert done.rows[0]["finished"] == done.rows[0]["stages"] == len(Pipeline.default().order)
     found = queries.video_page(database, 100, query="clip004")
     assert [r["name"] for r in found.rows] == [f"clip{i:04d}.mp4" for i in range(49, 39, -1)]

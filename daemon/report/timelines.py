@@ -34,7 +34,7 @@ def spans_where(t: Sequence[float], flags: Sequence[Any], step: float) -> list[l
     for ti, flag in zip(t, flags, strict=False):
         if not flag:
             continue
-        if spans and ti - spans[-1][1] <= step * 1.01:
+        if spans and ti - spans[-1][1] <= step * 0.5:  # the next sample: extend the span
             spans[-1][1] = round(ti + step, 3)
         else:
             spans.append([ti, round(ti + step, 3)])
@@ -111,14 +111,12 @@ def voice(prosody: StageView) -> Spec:
 def speech_emotion(view: StageView) -> Spec:
     """Speech emotion over time, when a model produced it."""
     title = "Speech emotion"
-    series = view.data.get("series") if view.usable else None
+    if not view.usable:
+        return _unavailable("speech_emotion", title, view)
+    series = view.data.get("series")
     if not isinstance(series, dict) or not series.get("t"):
-        return (
-            _unavailable("speech_emotion", title, view)
-            if not view.usable
-            else _spec(
-                "speech_emotion", title, unavailable="speech_emotion recorded no series over time"
-            )
+        return _spec(
+            "speech_emotion", title, unavailable="speech_emotion recorded no series over time"
         )
     keys = [k for k, v in series.items() if k != "t" and isinstance(v, list)]
     return _spec(

@@ -7,8 +7,8 @@ torch or any model library.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -81,27 +81,25 @@ class Dashboard:
     def api_status(self, request: Request) -> JSONResponse:
         return JSONResponse(self.status_json(), headers={"cache-control": "no-store"})
 
-    def videos(self, request: Request) -> HTMLResponse:
+    def video_page(self, request: Request) -> queries.VideoPage:
         q = request.query_params
         state = q.get("state") or None
         if state and state not in queries.VIDEO_STATES:
             raise HTTPException(400, f"unknown state {state!r}")
-        page = queries.video_page(
+        return queries.video_page(
             self.db, self.config.serve.page_size, state, q.get("q") or None,
-            before=_int(q.get("before")), after=_int(q.get("after")),
+            before=_int(q.get("before")), after=_int(q.get("after")), last_stage=self.order[-1],
         )  # fmt: skip
+
+    def videos(self, request: Request) -> HTMLResponse:
+        q = request.query_params
         return self.page(
-            "videos.html.j2", request, page=page, state=state or "", query=q.get("q") or "",
-            states=queries.VIDEO_STATES,
+            "videos.html.j2", request, page=self.video_page(request), state=q.get("state") or "",
+            query=q.get("q") or "", states=queries.VIDEO_STATES,
         )  # fmt: skip
 
     def api_videos(self, request: Request) -> JSONResponse:
-        q = request.query_params
-        page = queries.video_page(
-            self.db, self.config.serve.page_size, q.get("state") or None, q.get("q") or None,
-            before=_int(q.get("before")), after=_int(q.get("after")),
-        )  # fmt: skip
-        return JSONResponse(asdict(page))
+        return JSONResponse(asdict(self.video_page(request)))
 
     def video_report(self, request: Request) -> HTMLResponse:
         from daemon.report.make import report_html
@@ -153,17 +151,11 @@ def web_assets() -> dict[str, str]:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
-    detail = json.dumps(exc.detail)[1:-1] if isinstance(exc.detail, str) else "error"
-    body = f"<!doctype html><title>lprd: {exc.status_code}</title><h1>{exc.status_code}</h1>"
-    return HTMLResponse(
-        body + f"<p>{_escape(detail)}</p><p><a href='/'>status</a></p>", exc.status_code
+    body = (
+        f"<!doctype html><title>lprd: {exc.status_code}</title><h1>{exc.status_code}</h1>"
+        f"<p>{escape(str(exc.detail))}</p><p><a href='/'>status</a></p>"
     )
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
+    return HTMLResponse(body, exc.status_code)
 
 
 def create_app(config: Config, token: str | None = None) -> Starlette:

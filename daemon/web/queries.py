@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, select
+from sqlalchemy import and_, exists, func, literal_column, not_, select
 
 from storage.db import Database
 from storage.models import (
@@ -19,6 +19,7 @@ from storage.models import (
     RUNNING,
     SKIPPED,
     ModelVersion,
+    StageCount,
     StageRun,
     TrainingRun,
     Video,
@@ -26,22 +27,60 @@ from storage.models import (
 
 # A video's state is its "worst" stage: failed, else running, else pending, else done.
 VIDEO_STATES = (FAILED, RUNNING, PENDING, DONE)
+# Up to this many stage rows, a filter lists the matching video ids from the status index;
+# beyond it the state is common enough that walking videos newest-first finds a page fast.
+LIST_MAX_ROWS = 5_000
 
 
-def _has(*statuses: str):  # noqa: ANN202 - a SQL expression
-    return exists().where(StageRun.video_id == Video.id, StageRun.status.in_(statuses))
+def _probe(*statuses: str):  # noqa: ANN202 - a SQL expression
+    """Per-video check through the (video_id, stage) index. The unary `+` keeps SQLite from
+    using the status index here, which would scan every row of that status per video."""
+    status = literal_column(f"+{StageRun.__tablename__}.status", type_=StageRun.status.type)
+    return exists().where(StageRun.video_id == Video.id, status.in_(statuses))
 
 
-def state_condition(state: str):  # noqa: ANN201 - a SQL expression
-    """SQL condition selecting videos whose overall state is `state`."""
+def _listed(*conditions: Any):  # noqa: ANN202 - a SQL expression
+    return Video.id.in_(select(StageRun.video_id).where(*conditions))
+
+
+def _has(rows: dict[str, int], status: str):  # noqa: ANN202 - a SQL expression
+    return (
+        _listed(StageRun.status == status)
+        if rows.get(status, 0) <= LIST_MAX_ROWS
+        else _probe(status)
+    )
+
+
+def _status_rows(session) -> dict[str, int]:  # noqa: ANN001
+    """Stage rows per status, from the trigger-maintained counts (constant time)."""
+    stmt = select(StageCount.status, func.sum(StageCount.n)).group_by(StageCount.status)
+    return {status: int(n or 0) for status, n in session.execute(stmt)}
+
+
+def state_condition(session, state: str, last_stage: str | None = None):  # noqa: ANN001, ANN201
+    """SQL condition selecting videos whose overall state is `state`, planned for speed."""
+    rows = _status_rows(session)
     if state == FAILED:
-        return _has(FAILED)
+        return _has(rows, FAILED)
     if state == RUNNING:
-        return and_(_has(RUNNING), not_(_has(FAILED)))
+        return and_(_has(rows, RUNNING), not_(_probe(FAILED)))
     if state == PENDING:
-        return and_(_has(PENDING), not_(_has(FAILED, RUNNING)))
+        return and_(_has(rows, PENDING), not_(_probe(FAILED, RUNNING)))
     if state == DONE:
-        return not_(_has(PENDING, RUNNING, FAILED))
+        unfinished = not_(_probe(PENDING, RUNNING, FAILED))
+        if last_stage is None:
+            return unfinished
+        finished = session.execute(
+            select(func.coalesce(func.sum(StageCount.n), 0)).where(
+                StageCount.stage == last_stage, StageCount.status.in_((DONE, SKIPPED))
+            )
+        ).scalar_one()
+        if finished > LIST_MAX_ROWS:
+            return unfinished
+        # A finished video has finished its last stage: list those, then check the rest.
+        return and_(
+            _listed(StageRun.stage == last_stage, StageRun.status.in_((DONE, SKIPPED))), unfinished
+        )
     raise ValueError(f"unknown video state {state!r}; known: {', '.join(VIDEO_STATES)}")
 
 
@@ -55,10 +94,15 @@ class VideoPage:
     total: int | None  # videos in the whole list when cheap to know (no filter), else None
 
 
-def _conditions(state: str | None, query: str | None) -> list[Any]:
+def _conditions(
+    session,
+    state: str | None,
+    query: str | None,
+    last_stage: str | None,  # noqa: ANN001
+) -> list[Any]:
     conditions = []
     if state:
-        conditions.append(state_condition(state))
+        conditions.append(state_condition(session, state, last_stage))
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Video.name.like(f"%{escaped}%", escape="\\"))
@@ -72,11 +116,15 @@ def video_page(
     query: str | None = None,
     before: int | None = None,
     after: int | None = None,
+    last_stage: str | None = None,
 ) -> VideoPage:
-    """Videos older than `before` (or newer than `after`), `size` per page, newest first."""
-    conditions = _conditions(state, query)
+    """Videos older than `before` (or newer than `after`), `size` per page, newest first.
+
+    `last_stage` (the pipeline's final stage) lets the `done` filter start from the videos
+    that finished it."""
     cols = (Video.id, Video.name, Video.sha256, Video.size_bytes, Video.created_at)
     with db.read() as session:
+        conditions = _conditions(session, state, query, last_stage)
         stmt = select(*cols).where(*conditions)
         if after is not None:
             stmt = stmt.where(Video.id > after).order_by(Video.id.asc())

@@ -1,0 +1,92 @@
+"""The report without a browser: the report stage, its fingerprint, and how stage outputs
+(present, partial or missing) become scores and timelines."""
+
+from __future__ import annotations
+
+from daemon.pipeline import Pipeline
+from daemon.report import default_report_path
+from daemon.report.gather import StageView
+from daemon.report.render import score_rows
+from daemon.report.timelines import spans_where, timelines
+from daemon.runner import execute
+from daemon.stages import probe
+from daemon.stages.report import STAGE
+from storage.models import TARGETS
+from tests.media_factory import make_video
+
+
+def test_report_stage_writes_the_page_and_records_it(make_ctx, tmp_path, config) -> None:
+    ctx = make_ctx(make_video(tmp_path / "tiny clip.mp4", seconds=1.0))
+    assert execute(probe.STAGE, ctx).kind == "done"
+    outcome = execute(STAGE, ctx)
+    assert outcome.kind == "done", outcome.message
+    page = default_report_path(config.home_dir, ctx.video.sha256)
+    html = page.read_text(encoding="utf-8")
+    assert "tiny clip.mp4" in html and "analyze_face has not run yet" in html
+    data = ctx.store.read_json(ctx.artifact_path("report.json"))["data"]
+    assert data["html"] == str(page) and data["bytes"] == page.stat().st_size
+
+
+def test_report_runs_after_predict_and_follows_its_inputs(config, database, monkeypatch) -> None:
+    pipeline = Pipeline.default()
+    assert pipeline.order[-1] == "report" and pipeline["report"].requires == ("predict",)
+    before = pipeline.fingerprints(config, database)["report"]
+    config.describe.max_tokens = config.describe.max_tokens - 1
+    after_describe = pipeline.fingerprints(config, database)["report"]
+    assert after_describe != before
+    monkeypatch.setattr("daemon.report.render.REPORT_TEMPLATE_VERSION", "test")
+    assert pipeline.fingerprints(config, database)["report"] != after_describe
+
+
+def test_scores_degrade_without_intervals_reasons_or_train_mean() -> None:
+    bare = {"scores": dict.fromkeys(TARGETS, 0.4), "intervals": {}, "reasons": {}, "train_mean": {}}
+    rows = score_rows(bare)
+    assert [r["target"] for r in rows] == list(TARGETS)
+    assert all(r["lo"] is None and r["mean"] is None and r["reasons"] == [] for r in rows)
+    full = {
+        **bare,
+        "intervals": {"openness": [-0.1, 0.7]},
+        "reasons": {"openness": [{"section": s, "contribution": c} for s, c in
+                                 (("Face", 0.01), ("Voice", -0.05), ("Words", 0.03), ("x", 0.0))]},
+        "train_mean": {"openness": 0.52},
+    }  # fmt: skip
+    openness = score_rows(full)[0]
+    assert (openness["lo"], openness["hi"], openness["mean"]) == (0.0, 70.0, 52.0)
+    assert [r["section"] for r in openness["reasons"]] == ["Voice", "Words", "Face"]
+
+
+def _face(**extra_series) -> StageView:
+    t = [0.0, 0.2, 0.4, 0.6]
+    series = {
+        "t": t, "face": [True, True, False, True], "smile": [0.1, 0.5, None, 0.2],
+        "eye_contact": [True, True, False, False], "blink": [0.1, 0.9, None, 0.2],
+        **extra_series,
+    }  # fmt: skip
+    return StageView("analyze_face", "done", data={"series": series, "sample_fps": 5.0})
+
+
+def test_face_timelines_show_action_units_wherever_they_are() -> None:
+    flat = {
+        s["id"]: s
+        for s in timelines({"analyze_face": _face(au12_lip_corner=[0.1, 0.2, None, 0.3])})
+    }
+    labels = [s["label"] for s in flat["face"]["series"]]
+    assert "smile" in labels and "au12_lip_corner" in labels
+    nested = _face(action_units={"AU06": [0.0, 0.4, None, 0.1]})
+    face = {s["id"]: s for s in timelines({"analyze_face": nested})}["face"]
+    assert "AU06" in [s["label"] for s in face["series"]]
+    no_face = next(b for b in face["bands"] if b["label"] == "no face")
+    assert no_face["spans"] == [[0.4, 0.6]]
+
+
+def test_missing_and_skipped_stages_give_reasons_not_plots() -> None:
+    specs = timelines({"diarize": StageView("diarize", "skipped", note="no audio track")})
+    by_id = {s["id"]: s for s in specs}
+    assert by_id["turns"]["unavailable"] == "diarize was skipped: no audio track"
+    assert by_id["face"]["unavailable"] == "analyze_face is not part of this video's pipeline"
+    assert all(s["unavailable"] for s in specs)
+
+
+def test_spans_join_consecutive_samples() -> None:
+    t = [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert spans_where(t, [True, True, False, True, None], 0.2) == [[0.0, 0.4], [0.6, 0.8]]
