@@ -61,7 +61,7 @@ def build_db(home: Path):  # noqa: ANN201 - storage.db.Database
 
 def head_config(head: str, args: argparse.Namespace):  # noqa: ANN201 - TrainConfig
     """The training settings of one head: every row for ridge heads, a CPU budget for LLMs."""
-    from daemon.learn.config import TrainConfig
+    from daemon.config import TrainConfig
     from daemon.learn.embedding import RIDGE_HEADS
 
     if head in RIDGE_HEADS:

@@ -327,9 +327,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N clips")
     parser.add_argument("--no-reencode", action="store_true", help="skip the re-encoded run")
     args = parser.parse_args()
-    from daemon.audio.config import AudioConfig
+    from daemon.config import AudioConfig, VisualConfig
     from daemon.model_cache import ModelCache
-    from daemon.visual.config import VisualConfig
 
     clips = find_clips(args.clips, args.limit)
     if not clips:

@@ -16,9 +16,9 @@ import os
 import time
 from pathlib import Path
 
+from daemon.config import VisualConfig
 from daemon.model_cache import ModelCache
 from daemon.visual import analyze, backends, frames
-from daemon.visual.config import VisualConfig
 
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared/data/first_impressions_v2/clips"
 TARGET_S = 10.0

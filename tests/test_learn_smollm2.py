@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from daemon.config import TrainConfig
 from daemon.learn.backbone import embedded_base, prompt_ids, resolve_base
-from daemon.learn.config import TrainConfig
 from storage.models import TARGETS
 
 needs_smollm2 = pytest.mark.skipif(

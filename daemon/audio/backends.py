@@ -1,45 +1,42 @@
-"""Which backend each audio stage uses: config choice plus which weights are present."""
+"""Which backend each audio stage uses: the audio section's choice plus which weights are
+present."""
 
 from __future__ import annotations
 
 from daemon.audio import pyannote_backend, sensevoice_backend, whisper_backend
 from daemon.audio.weights import local_dir
-from daemon.config import Config
+from daemon.config import AudioConfig
 from daemon.errors import PermanentError
 
 
-def diarize_backend(config: Config) -> str:
+def diarize_backend(cfg: AudioConfig) -> str:
     """'pyannote' or 'offline'."""
-    choice = config.audio.diarize_backend
+    choice = cfg.diarize_backend
     if choice == "auto":
-        return (
-            "pyannote"
-            if pyannote_backend.pipeline_source(config.audio.pyannote_model)
-            else "offline"
-        )
+        return "pyannote" if pyannote_backend.pipeline_source(cfg.pyannote_model) else "offline"
     return choice
 
 
-def transcribe_backend(config: Config) -> str:
+def transcribe_backend(cfg: AudioConfig) -> str:
     """'sensevoice' or 'whisper'."""
-    choice = config.audio.transcribe_backend
+    choice = cfg.transcribe_backend
     if choice == "auto":
-        found = sensevoice_backend.model_source(config.audio.sensevoice_model)
+        found = sensevoice_backend.model_source(cfg.sensevoice_model)
         return "sensevoice" if found else "whisper"
     return choice
 
 
-def emotion_backend(config: Config) -> str:
+def emotion_backend(cfg: AudioConfig) -> str:
     """'emotion2vec' or 'none'."""
-    choice = config.audio.emotion_backend
+    choice = cfg.emotion_backend
     if choice == "auto":
-        return "emotion2vec" if emotion2vec_source(config) else "none"
+        return "emotion2vec" if emotion2vec_source(cfg) else "none"
     return choice
 
 
-def emotion2vec_source(config: Config):  # noqa: ANN201 - Path | None
+def emotion2vec_source(cfg: AudioConfig):  # noqa: ANN201 - Path | None
     """The local emotion2vec folder, None when its weights are not here."""
-    return local_dir(config.audio.emotion2vec_model, sensevoice_backend.MARKER)
+    return local_dir(cfg.emotion2vec_model, sensevoice_backend.MARKER)
 
 
 def require(found: object, what: str, setting: str) -> None:
@@ -51,6 +48,6 @@ def require(found: object, what: str, setting: str) -> None:
         )
 
 
-def whisper_dir(config: Config):  # noqa: ANN201 - Path | None
+def whisper_dir(cfg: AudioConfig):  # noqa: ANN201 - Path | None
     """The Whisper model folder in use."""
-    return whisper_backend.model_dir(config.audio.whisper_model_dir)
+    return whisper_backend.model_dir(cfg.whisper_model_dir)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.config import TrainConfig
 from daemon.errors import PermanentError
-from daemon.learn.config import TrainConfig
 from daemon.packaged import package_dir
 from daemon.text.prompt import build_messages
 

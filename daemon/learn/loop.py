@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.learn.config import TrainConfig
+from daemon.config import TrainConfig
 
 log = logging.getLogger("lprd.learn")
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from daemon.config import TrainConfig
 from daemon.errors import PermanentError
-from daemon.learn.config import TrainConfig
 from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.metrics import Scores
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.config import Config
+from daemon.config import Config, TrainConfig
 from daemon.errors import PermanentError
 from daemon.learn import conformal, data, registry
-from daemon.learn.config import TrainConfig
 from daemon.learn.data import Example
 from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean

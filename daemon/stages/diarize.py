@@ -42,7 +42,7 @@ def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config.audio
     audio = signal.load_audio(ctx)
     signal.check_usable(audio, cfg.min_audio_s, cfg.clipping_fail_share)
-    backend = backends.diarize_backend(ctx.config)
+    backend = backends.diarize_backend(ctx.config.audio)
     runner = _run_pyannote if backend == "pyannote" else _run_offline
     out, model = runner(ctx, audio)
     summary = turns.summarize(out["turns"], audio.duration_s, cfg.subject_rule)
@@ -73,7 +73,7 @@ def run(ctx: StageContext) -> StageResult:
 
 def backend_rows(config: Config) -> list[BackendInfo]:
     """The two diarization backends for `lprd models`."""
-    active = backends.diarize_backend(config)
+    active = backends.diarize_backend(config.audio)
     source = pyannote_backend.pipeline_source(config.audio.pyannote_model)
     return [
         BackendInfo(
@@ -99,7 +99,7 @@ def config_key(config: Config) -> dict[str, Any]:
     """The settings that change the diarization."""
     a = config.audio
     key: dict[str, Any] = {
-        "backend": backends.diarize_backend(config),
+        "backend": backends.diarize_backend(config.audio),
         "subject_rule": a.subject_rule,
         "min_speech_s": a.min_speech_s,
         "min_audio_s": a.min_audio_s,

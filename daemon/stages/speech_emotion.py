@@ -54,13 +54,13 @@ def run(ctx: StageContext) -> StageResult:
     diar = ctx.upstream("diarize")
     if diar.skipped:
         raise StageSkipped(f"no speech to classify: {diar.reason}")
-    backend = backends.emotion_backend(ctx.config)
+    backend = backends.emotion_backend(ctx.config.audio)
     if backend == "none":
         raise StageSkipped(NO_MODEL)
     from daemon.audio import emotion2vec_backend as e2v
     from daemon.audio.resample import to_rate
 
-    source = backends.emotion2vec_source(ctx.config)
+    source = backends.emotion2vec_source(ctx.config.audio)
     backends.require(source, "emotion2vec", "audio.emotion2vec_model")
     device = ctx.device()
     model = ctx.models.get(
@@ -88,8 +88,8 @@ def run(ctx: StageContext) -> StageResult:
 
 def backend_rows(config: Config) -> list[BackendInfo]:
     """emotion2vec, or nothing, for `lprd models`."""
-    source = backends.emotion2vec_source(config)
-    active = backends.emotion_backend(config)
+    source = backends.emotion2vec_source(config.audio)
+    active = backends.emotion_backend(config.audio)
     return [
         BackendInfo(
             "speech_emotion",
@@ -118,7 +118,7 @@ STAGE = Stage(
     version="1",
     description="emotion distribution of the subject's speech over time",
     config_key=lambda cfg: {
-        "backend": backends.emotion_backend(cfg),
+        "backend": backends.emotion_backend(cfg.audio),
         "model": cfg.audio.emotion2vec_model,
     },
     backends=backend_rows,

@@ -47,7 +47,7 @@ def _whisper(ctx: StageContext, audio: signal.Audio, diar: dict[str, Any]):  # n
     from daemon.audio.resample import to_rate
 
     cfg = ctx.config.audio
-    path = backends.whisper_dir(ctx.config)
+    path = backends.whisper_dir(ctx.config.audio)
     backends.require(path, "the Whisper model", "audio.whisper_model_dir")
     device = ctx.device()
     model = ctx.models.get(
@@ -109,7 +109,7 @@ def run(ctx: StageContext) -> StageResult:
     if diar.skipped:
         raise StageSkipped(f"nothing to transcribe: {diar.reason}")
     audio = signal.load_audio(ctx)
-    backend = backends.transcribe_backend(ctx.config)
+    backend = backends.transcribe_backend(ctx.config.audio)
     runner = _sensevoice if backend == "sensevoice" else _whisper
     out, model = runner(ctx, audio, diar.data)
     subject = diar.data["summary"]["subject"]
@@ -143,9 +143,9 @@ def backend_rows(config: Config) -> list[BackendInfo]:
     """The two ASR backends for `lprd models`."""
     from daemon.audio import sensevoice_backend as sv
 
-    active = backends.transcribe_backend(config)
+    active = backends.transcribe_backend(config.audio)
     source = sv.model_source(config.audio.sensevoice_model)
-    wdir = backends.whisper_dir(config)
+    wdir = backends.whisper_dir(config.audio)
     return [
         BackendInfo(
             "transcribe",
@@ -169,7 +169,7 @@ def backend_rows(config: Config) -> list[BackendInfo]:
 def config_key(config: Config) -> dict[str, Any]:
     """The settings that change the transcript."""
     a = config.audio
-    backend = backends.transcribe_backend(config)
+    backend = backends.transcribe_backend(config.audio)
     key: dict[str, Any] = {"backend": backend, "language": a.language}
     if backend == "sensevoice":
         key.update(model=a.sensevoice_model, vad=a.fsmn_vad_model)

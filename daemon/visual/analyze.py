@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from daemon.config import VisualConfig
 from daemon.visual import actions, attributes, geometry, motion
-from daemon.visual.config import VisualConfig
 from daemon.visual.expression import ExpressionClassifier
 from daemon.visual.frames import iter_frames
 from daemon.visual.landmarks import Face, Landmarker

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from daemon.config import VisualConfig
 from daemon.features import FaceSummary
 from daemon.visual import actions, attributes, nods
 from daemon.visual.analyze import FrameLog
-from daemon.visual.config import VisualConfig
 from daemon.visual.expression import CLASSES
 from daemon.visual.subject import RULE
 

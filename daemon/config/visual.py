@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from daemon.config.base import Section
 
 
-class VisualConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+class VisualConfig(Section):
     sample_fps: float = Field(
         5.0, gt=0.0, le=60.0, description="Frames analysed per second of video."
     )

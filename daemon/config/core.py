@@ -13,25 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from daemon.audio.config import AudioConfig
+from daemon.config.audio import AudioConfig
+from daemon.config.base import Section
+from daemon.config.describe import DescribeConfig
+from daemon.config.train import TrainConfig
+from daemon.config.visual import VisualConfig
 from daemon.errors import ConfigError
-from daemon.learn.config import TrainConfig
-from daemon.text.config import DescribeConfig
-from daemon.visual.config import VisualConfig
 
 CONFIG_FILENAME = "lprd.toml"
 ENV_PREFIX = "LPRD_"
 # Variables read directly, not as LPRD_SECTION__FIELD overrides.
 DIRECT_ENV = {"LPRD_HOME", "LPRD_SERVE_TOKEN"}
 VIDEO_EXTENSIONS = ["mp4", "avi", "mov", "mkv", "flv", "wmv", "webm"]
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class PathsConfig(Section):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from daemon.config.base import Section
 
 Head = Literal[
     "regression", "generative", "embedding", "text_features", "llm_embedding", "ensemble"
 ]
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+class TrainConfig(Section):
     min_new_labelled: int = Field(
         200,
         ge=1,

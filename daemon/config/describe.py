@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from daemon.config.base import Section
 
 
-class DescribeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+class DescribeConfig(Section):
     transcript: Literal["asr", "official"] = Field(
         "asr", description="Which transcript the description quotes when a label file provides one."
     )

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from daemon.config.base import Section
 
 
-class AudioConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+class AudioConfig(Section):
     sample_rate: int = Field(
         16000, ge=8000, le=48000, description="Sample rate of the extracted wav (Hz)."
     )
