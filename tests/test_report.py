@@ -72,6 +72,8 @@ def test_face_timelines_show_action_units_wherever_they_are() -> None:
     }
     labels = [s["label"] for s in flat["face"]["series"]]
     assert "smile" in labels and "au12_lip_corner" in labels
+    measured = {s["id"]: s for s in timelines({"analyze_face": _face(au_smile=[0, 1, None, 0])})}
+    assert "AU12 smile" in [s["label"] for s in measured["face"]["series"]]
     nested = _face(action_units={"AU06": [0.0, 0.4, None, 0.1]})
     face = {s["id"]: s for s in timelines({"analyze_face": nested})}["face"]
     assert "AU06" in [s["label"] for s in face["series"]]
@@ -90,3 +92,31 @@ def test_missing_and_skipped_stages_give_reasons_not_plots() -> None:
 def test_spans_join_consecutive_samples() -> None:
     t = [0.0, 0.2, 0.4, 0.6, 0.8]
     assert spans_where(t, [True, True, False, True, None], 0.2) == [[0.0, 0.4], [0.6, 0.8]]
+
+
+def test_the_description_shown_is_the_one_the_serving_model_read(
+    make_ctx, tmp_path, database
+) -> None:
+    from daemon.report.gather import ReportData, model_text
+    from daemon.report.render import render_report
+    from storage.db import utcnow
+    from storage.models import Description, Video
+
+    ctx = make_ctx(make_video(tmp_path / "talk.mp4", seconds=1.0))
+    with database.write() as session:
+        session.add(
+            Description(
+                clip_name="talk.mp4", feature_profile="transcript_only", template_version="1",
+                text="What was said: only the words.", created_at=utcnow(),
+            )
+        )  # fmt: skip
+    with database.read() as session:
+        video = session.get(Video, ctx.video.id)
+    describe = StageView("describe", "done", data={"feature_profile": "full", "text": "Video: all"})
+    assert model_text(database, video, describe, {"feature_profile": "full"}) is None
+    chosen = model_text(database, video, describe, {"feature_profile": "transcript_only"})
+    assert chosen == {"profile": "transcript_only", "text": "What was said: only the words."}
+    report = ReportData({"id": 1, "name": "talk.mp4", "sha256": "a" * 64}, {"describe": describe},
+                        None, chosen)  # fmt: skip
+    html = render_report(report, [])
+    assert "What was said: only the words." in html and "Video: all" not in html

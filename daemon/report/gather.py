@@ -15,7 +15,7 @@ from sqlalchemy import select
 from daemon.video_record import latest_prediction, read_output, stage_runs
 from storage.artifacts import ArtifactStore
 from storage.db import Database
-from storage.models import TARGETS, ModelVersion, StageRun, Video
+from storage.models import TARGETS, Description, ModelVersion, StageRun, Video
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class ReportData:
     video: dict[str, Any]
     stages: dict[str, StageView]
     scores: dict[str, Any] | None
+    # The text the serving model read, when its profile is not describe's (e.g. transcript-only).
+    model_text: dict[str, str] | None = None
 
 
 def _note(run: StageRun) -> str | None:
@@ -117,6 +119,23 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
+def model_text(
+    db: Database, video: Video, describe: StageView | None, scores: dict[str, Any] | None
+) -> dict[str, str] | None:
+    """The description of the serving model's profile, if it is not the one describe wrote."""
+    profile = (scores or {}).get("feature_profile")
+    written = describe.data.get("feature_profile") if describe is not None else None
+    if not profile or profile == written:
+        return None
+    with db.read() as session:
+        row = session.scalars(
+            select(Description).where(
+                Description.clip_name == video.name, Description.feature_profile == profile
+            )
+        ).first()
+    return {"profile": profile, "text": row.text} if row is not None else None
+
+
 def gather(db: Database, store: ArtifactStore, video: Video, order: list[str]) -> ReportData:
     """Read everything the report of `video` shows."""
     runs = {run.stage: run for run in stage_runs(db, video.id)}
@@ -124,6 +143,7 @@ def gather(db: Database, store: ArtifactStore, video: Video, order: list[str]) -
         name: stage_view(store, runs[name]) if name in runs else StageView(name, "missing")
         for name in order
     }
+    scores = scores_view(db, stages.get("predict"), video.id)
     return ReportData(
         video={
             "id": video.id,
@@ -133,5 +153,6 @@ def gather(db: Database, store: ArtifactStore, video: Video, order: list[str]) -
             "path": video.path,
         },
         stages=stages,
-        scores=scores_view(db, stages.get("predict"), video.id),
+        scores=scores,
+        model_text=model_text(db, video, stages.get("describe"), scores),
     )

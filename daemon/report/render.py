@@ -134,6 +134,10 @@ def render_report(
         (max(s["t"], default=0) for spec in specs for s in spec.get("series", [])), default=1.0
     )
     description, meta, no_description = _description(stages.get("describe"))
+    if report.model_text is not None:
+        profile = report.model_text["profile"]
+        description = report.model_text["text"]
+        meta = f"the '{profile}' description: the serving model reads that profile"
     scores = report.scores
     rows = score_rows(scores) if scores else []
     return (

@@ -167,9 +167,19 @@ def _face_spec(view: StageView, tid: str, title: str, build: Callable[[FaceSerie
     return {"id": tid, "title": title, "kind": "lines", **spec}
 
 
+def action_unit_label(key: str) -> str:
+    """'au_smile' -> 'AU12 smile' for the actions lprd measures; other keys as they are."""
+    from daemon.visual.actions import ACTIONS, SERIES_KEY
+
+    names = {SERIES_KEY[a.name]: f"{a.facs} {a.name}" for a in ACTIONS}
+    return names.get(key, key)
+
+
 def _smile(f: FaceSeries) -> Spec:
     aus = f.action_units()
-    extra = [_series(k, f.t, v, i + 3) for i, (k, v) in enumerate(sorted(aus.items()))]
+    extra = [
+        _series(action_unit_label(k), f.t, v, i + 3) for i, (k, v) in enumerate(sorted(aus.items()))
+    ]
     return {
         "series": f.lines(["smile", "brow_raise", "eye_openness"]) + extra,
         "scales": {"y": UNIT},
