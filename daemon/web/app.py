@@ -70,7 +70,7 @@ class Dashboard:
         return self.env.get_template("nav.html.j2").render(pages=PAGES, path=path)
 
     def status_json(self) -> dict[str, Any]:
-        return gather_status(self.db, self.order, config=self.config)
+        return gather_status(self.db, config=self.config)  # exactly what `lprd status --json` reads
 
     def status(self, request: Request) -> HTMLResponse:
         return self.page(
