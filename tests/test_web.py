@@ -138,3 +138,20 @@ def test_serve_refuses_a_public_bind_without_token(tmp_path, capsys, monkeypatch
     assert main(["--home", str(tmp_path), "init"]) == 0
     assert main(["--home", str(tmp_path), "serve", "--host", "0.0.0.0"]) == 2
     assert "LPRD_SERVE_TOKEN" in capsys.readouterr().err
+
+
+def test_a_current_stored_report_is_served_with_the_dashboard_bar(client, config) -> None:
+    from daemon.report import default_report_path
+    from daemon.report.render import NAV_MARKER
+
+    stored = default_report_path(config.home_dir, f"{1:064x}")
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_text(f"<html><body>{NAV_MARKER}<main>the stored page</main></body></html>")
+    served = client.get("/videos/1").text  # video 1's report stage is done
+    assert (
+        "the stored page" in served and '<nav class="top">' in served and NAV_MARKER not in served
+    )
+    stored_failed = default_report_path(config.home_dir, f"{7:064x}")
+    stored_failed.write_text("<html><body>an old page</body></html>")
+    live = client.get("/videos/7").text  # video 7 failed: rendered from its records now
+    assert "an old page" not in live and "clip0007.mp4" in live

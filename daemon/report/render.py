@@ -18,6 +18,8 @@ from daemon.report.timelines import timelines
 from storage.models import TARGETS
 
 REPORT_TEMPLATE_VERSION = "1"
+# Where a page written without navigation can take the dashboard's bar when it serves it.
+NAV_MARKER = "<!-- lprd navigation -->"
 ASSETS = {
     "uplot_js": "uPlot.iife.min.js",
     "uplot_css": "uPlot.min.css",

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,13 +21,14 @@ from starlette.routing import Route
 
 from daemon.config import Config
 from daemon.pipeline import Pipeline
-from daemon.report.render import assets, environment, script_json
+from daemon.report import default_report_path
+from daemon.report.render import NAV_MARKER, assets, environment, script_json
 from daemon.status import gather_status
 from daemon.web import queries
 from daemon.web.auth import TokenMiddleware
 from storage.artifacts import ArtifactStore
 from storage.db import Database
-from storage.models import Video
+from storage.models import DONE, StageRun, Video
 
 ASSET_TYPES = {"lprd.css": "text/css", "uPlot.min.css": "text/css"}
 ASSET_KEYS = {
@@ -102,13 +103,22 @@ class Dashboard:
         return JSONResponse(asdict(self.video_page(request)))
 
     def video_report(self, request: Request) -> HTMLResponse:
+        """The page the report stage wrote, if it is current; else one rendered now."""
         from daemon.report.make import report_html
 
         with self.db.read() as session:
             video = session.get(Video, request.path_params["video_id"])
+            run = session.scalars(
+                select(StageRun).where(StageRun.video_id == video.id, StageRun.stage == "report")
+            ).first() if video is not None else None  # fmt: skip
         if video is None:
             raise HTTPException(404, "no such video")
-        return HTMLResponse(report_html(self.db, self.store, video, self.order, nav=self.nav("")))
+        stored = default_report_path(self.config.home_dir, video.sha256)
+        if run is not None and run.status == DONE and stored.exists():
+            html = stored.read_text(encoding="utf-8").replace(NAV_MARKER, self.nav(""), 1)
+        else:
+            html = report_html(self.db, self.store, video, self.order, nav=self.nav(""))
+        return HTMLResponse(html)
 
     def failures(self, request: Request) -> HTMLResponse:
         status = self.status_json()
