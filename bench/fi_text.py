@@ -47,7 +47,7 @@ SHORT = {
 
 def build_db(home: Path):  # noqa: ANN201 - storage.db.Database
     """A fresh database with the official labels and transcript-only descriptions."""
-    from daemon.text.label_store import import_labels
+    from daemon.labels.store import import_labels
     from daemon.text.transcript_only import build_transcript_descriptions
     from storage import db as dbmod
 

@@ -308,10 +308,10 @@ class Inbox:
         return self._register(path)
 
     def _sidecar(self, path: Path) -> FileVerdict:
-        from daemon.text.sidecars import handle_sidecar
+        from daemon.label_service import import_sidecar_labels
 
-        state, message = handle_sidecar(self.db, path)
-        return FileVerdict(state, message)
+        result = import_sidecar_labels(self.db, self.pipeline.plans, path)
+        return FileVerdict(result.state, result.message)
 
     def _register(self, path: Path) -> FileVerdict:
         sha = sha256_of(path)

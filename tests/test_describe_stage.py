@@ -84,8 +84,8 @@ def test_describe_writes_text_artifact_and_description_row(make_ctx, tmp_path) -
 def test_transcript_only_description_quotes_the_labels_transcript(
     make_ctx, tmp_path, database
 ) -> None:
+    from daemon.labels.store import import_labels
     from daemon.text.describe import transcript_only_description
-    from daemon.text.label_store import import_labels
 
     labels = tmp_path / "labels.json"
     scores = ", ".join(f'"{t}": 0.5' for t in TARGETS)
@@ -112,7 +112,7 @@ def test_skipped_face_is_stated(make_ctx, tmp_path) -> None:
 
 
 def test_official_transcript_comes_from_the_label(make_ctx, tmp_path, database) -> None:
-    from daemon.text.label_store import import_labels
+    from daemon.labels.store import import_labels
 
     ctx = _ready_ctx(make_ctx, tmp_path)
     sidecar = tmp_path / "labels.json"

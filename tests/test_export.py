@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import main
+from daemon.labels.store import import_labels
 from daemon.runner import execute
 from daemon.stages import describe, extract_audio, probe
 from daemon.text.dataset import labelled_examples
 from daemon.text.describe import TEMPLATE_VERSION
-from daemon.text.label_store import import_labels
 from daemon.text.prompt import SYSTEM_PROMPT, build_messages, format_answer, parse_answer
 from daemon.text.transcript_only import build_transcript_descriptions
 from storage.db import Database, utcnow

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from daemon.cli import main
-from daemon.text.label_files import load_pickle
-from daemon.text.label_store import LabelImportError, import_labels, label_for_video
-from daemon.text.sidecars import handle_sidecar
+from daemon.labels.files import load_pickle
+from daemon.labels.sidecars import import_sidecar
+from daemon.labels.store import LabelImportError, import_labels, label_for_video
 from storage.models import TARGETS, Label
 from storage.videos import register_video
 from tests.conftest import FI_DIR
@@ -140,31 +140,30 @@ def test_sidecar_named_after_the_video(database, tmp_path) -> None:
     (tmp_path / "talk.mp4").write_bytes(b"x")
     sidecar = tmp_path / "talk.labels.json"
     sidecar.write_text(json.dumps({**SCORES, "transcript": "hi there"}))
-    state, message = handle_sidecar(database, sidecar)
-    assert (state, message) == ("sidecar", "labels for talk.mp4 imported (new)")
-    assert handle_sidecar(database, sidecar) == (
-        "sidecar",
-        "labels for talk.mp4 imported (unchanged)",
-    )
+    result = import_sidecar(database, sidecar)
+    assert (result.state, result.message) == ("sidecar", "labels for talk.mp4 imported (new)")
+    assert result.touched == ("talk.mp4",)
+    again = import_sidecar(database, sidecar)
+    assert (again.message, again.touched) == ("labels for talk.mp4 imported (unchanged)", ())
     assert _labels(database)["talk.mp4"].transcript == "hi there"
     full = tmp_path / "other.mov.labels.json"
     full.write_text(json.dumps(SCORES))
-    assert handle_sidecar(database, full)[0] == "sidecar"
+    assert import_sidecar(database, full).state == "sidecar"
     assert list(tmp_path.iterdir()).__len__() == 4  # nothing was written beside the sidecars
 
 
 def test_bad_sidecars_are_rejected_with_a_reason(database, tmp_path) -> None:
     lonely = tmp_path / "nobody.labels.json"
     lonely.write_text(json.dumps(SCORES))
-    state, message = handle_sidecar(database, lonely)
-    assert state == "rejected" and "cannot tell which video" in message
+    result = import_sidecar(database, lonely)
+    assert result.state == "rejected" and "cannot tell which video" in result.message
     broken = tmp_path / "x.mp4.labels.json"
     broken.write_text("{not json")
-    assert handle_sidecar(database, broken)[0] == "rejected"
+    assert import_sidecar(database, broken).state == "rejected"
     partial = tmp_path / "y.mp4.labels.json"
     partial.write_text(json.dumps({"openness": 0.5}))
-    state, message = handle_sidecar(database, partial)
-    assert state == "rejected" and "5 x missing trait" in message
+    result = import_sidecar(database, partial)
+    assert result.state == "rejected" and "5 x missing trait" in result.message
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Label)) == 0
 
@@ -174,8 +173,8 @@ def test_official_transcript_labels_requeue_describe(config, database, tmp_path)
     description quotes the label's official transcript whatever describe.transcript says."""
     import json as _json
 
+    from daemon.label_service import requeue_described
     from daemon.pipeline import Pipeline
-    from daemon.text.label_store import import_labels, requeue_official_descriptions
     from storage.models import StageRun
     from storage.videos import register_video
 
@@ -211,7 +210,7 @@ def test_official_transcript_labels_requeue_describe(config, database, tmp_path)
     report = import_labels(database, [labels])
     assert report.touched == ["abcdefghijk.001.mp4"]
     assert config.describe.transcript == "asr"
-    assert requeue_official_descriptions(database, report.touched) == 3  # + predict, report
+    assert requeue_described(database, plans, report.touched) == 3  # + predict, report
     with database.read() as session:
         states = {
             r.stage: r.status for r in session.query(StageRun).filter_by(video_id=reg.video_id)

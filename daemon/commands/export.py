@@ -8,10 +8,10 @@ from pathlib import Path
 from daemon.commands._common import open_db
 from daemon.config import Config
 from daemon.errors import LprdError
+from daemon.labels.files import SPLITS
+from daemon.labels.store import NEUROTICISM_NOTE
 from daemon.text.dataset import FORMATS, labelled_examples, write_export
 from daemon.text.describe import PROFILE_FULL, PROFILES
-from daemon.text.label_files import SPLITS
-from daemon.text.label_store import NEUROTICISM_NOTE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,13 +9,10 @@ from sqlalchemy import func, select
 
 from daemon.commands._common import open_db
 from daemon.config import Config
-from daemon.text.label_files import SPLITS
-from daemon.text.label_store import (
-    NEUROTICISM_NOTE,
-    ImportReport,
-    import_labels,
-    requeue_official_descriptions,
-)
+from daemon.label_service import import_label_files
+from daemon.labels.files import SPLITS
+from daemon.labels.store import NEUROTICISM_NOTE, ImportReport
+from daemon.pipeline import Pipeline
 from storage.models import Label, Video
 
 
@@ -45,8 +42,10 @@ def handle_import(args: argparse.Namespace, config: Config) -> int:
     """Import the files, print what changed."""
     db = open_db(config)
     try:
-        report = import_labels(db, args.paths, split=args.split, dry_run=args.dry_run)
-        requeued = 0 if args.dry_run else requeue_official_descriptions(db, report.touched)
+        plans = Pipeline.default().plans
+        report, requeued = import_label_files(
+            db, plans, args.paths, split=args.split, dry_run=args.dry_run
+        )
     finally:
         db.dispose()
     print(format_report(report, args.dry_run))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.labels.store import label_for_video
 from daemon.stages.base import Stage, StageContext, StageResult
 from daemon.text.describe import (
     PROFILE_FULL,
@@ -21,7 +22,6 @@ from daemon.text.describe import (
     build_description,
 )
 from daemon.text.fmt import estimate_tokens
-from daemon.text.label_store import label_for_video
 from daemon.text.norms import load_norms
 from storage.db import utcnow
 from storage.models import Description

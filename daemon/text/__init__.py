@@ -1,1 +1,1 @@
-"""Descriptions, labels and datasets: the text the LLM learns from."""
+"""Descriptions and datasets: the text the LLM learns from (labels are in daemon/labels/)."""

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from daemon.errors import LprdError
-from daemon.text.label_files import (
+from daemon.labels.files import (
     HASH_PREFIX,
     LabelRecord,
     Problems,
@@ -234,20 +234,3 @@ def label_for_video(session: Session, name: str, sha256: str) -> Label | None:
 def has_all_scores(label: Label) -> bool:
     """True when the label holds all six scores."""
     return all(getattr(label, key) is not None for key in TARGETS)
-
-
-def requeue_official_descriptions(db: Database, clips: list[str]) -> int:
-    """Re-run `describe` (and what follows) for videos whose label just changed: their
-    transcript-only description quotes the official transcript; returns stage runs re-queued."""
-    if not clips:
-        return 0
-    from daemon.pipeline import Pipeline
-    from storage.transitions import requeue
-
-    names = set(clips)
-    with db.write() as session:
-        videos = session.execute(select(Video.id, Video.name, Video.sha256)).all()
-        ids = [v for v, name, sha in videos if name in names or HASH_PREFIX + sha in names]
-        if not ids:
-            return 0
-        return requeue(session, Pipeline.default().plans, video_ids=ids, stages=["describe"])

@@ -8,10 +8,11 @@ a `"clip_name"` key in the JSON overrides both.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.text.label_files import VIDEO_EXTENSIONS, Problems, check_clip_name, rows_to_records
-from daemon.text.label_store import ImportReport, LabelImportError, import_records
+from daemon.labels.files import VIDEO_EXTENSIONS, Problems, check_clip_name, rows_to_records
+from daemon.labels.store import ImportReport, LabelImportError, import_records
 from storage.db import Database
 from storage.states import FileState
 
@@ -40,18 +41,30 @@ def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
     )
 
 
-def handle_sidecar(db: Database, path: Path) -> tuple[FileState, str]:
-    """Import one sidecar; returns (the inbox file state: sidecar when its labels were
-    imported, else rejected; the message for the inbox record)."""
+@dataclass(frozen=True)
+class SidecarResult:
+    """What importing a sidecar did: the inbox file state it ends in (sidecar when its
+    labels were imported, else rejected), the message for the inbox record, and the clip
+    names whose label was added or changed."""
+
+    state: FileState
+    message: str
+    touched: tuple[str, ...] = ()
+
+
+def import_sidecar(db: Database, path: Path) -> SidecarResult:
+    """Import one sidecar's labels, all or nothing."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return REJECTED, f"not readable JSON ({exc}); fix the file and drop it again"
+        return SidecarResult(REJECTED, f"not readable JSON ({exc}); fix the file and drop it again")
     if not isinstance(data, dict):
-        return REJECTED, "expected one JSON object with the six scores; fix and drop it again"
+        return SidecarResult(
+            REJECTED, "expected one JSON object with the six scores; fix and drop it again"
+        )
     clip, why = clip_name_for(path, data)
     if clip is None:
-        return REJECTED, why
+        return SidecarResult(REJECTED, why)
     problems, report = Problems(), ImportReport(files=[path.name])
     records = rows_to_records([{**data, "clip_name": clip}], path, problems) or []
     if not records and not problems:
@@ -59,6 +72,7 @@ def handle_sidecar(db: Database, path: Path) -> tuple[FileState, str]:
     try:
         import_records(db, records, problems, report)
     except LabelImportError as exc:
-        return REJECTED, str(exc)
+        return SidecarResult(REJECTED, str(exc))
     state = "new" if report.added else ("updated" if report.changed else "unchanged")
-    return FileState.SIDECAR, f"labels for {clip} imported ({state})"
+    message = f"labels for {clip} imported ({state})"
+    return SidecarResult(FileState.SIDECAR, message, tuple(report.touched))
