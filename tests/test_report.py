@@ -120,3 +120,21 @@ def test_the_description_shown_is_the_one_the_serving_model_read(
                         None, chosen)  # fmt: skip
     html = render_report(report, [])
     assert "What was said: only the words." in html and "Video: all" not in html
+
+
+def test_head_timeline_marks_the_nods_the_stage_counted() -> None:
+    t = [round(i * 0.2, 1) for i in range(25)]
+    pitch = [0.0] * 25
+    for i, v in ((4, -4), (5, -10), (6, -4), (14, -5), (15, -11), (16, -5)):
+        pitch[i] = v
+    view = StageView(
+        "analyze_face", "done",
+        data={"series": {"t": t, "face": [True] * 25, "pitch": pitch, "yaw": [0.0] * 25},
+              "sample_fps": 5.0, "summary": {"nods_per_min": 4.8}},
+    )  # fmt: skip
+    head = {s["id"]: s for s in timelines({"analyze_face": view})}["head"]
+    nods = next(b for b in head["bands"] if b["label"] == "nod")
+    assert nods["spans"] == [[0.8, 1.2], [2.8, 3.2]]
+    view.data["summary"]["nods_per_min"] = None  # left out as unmeasurable: nothing marked
+    head = {s["id"]: s for s in timelines({"analyze_face": view})}["head"]
+    assert next(b for b in head["bands"] if b["label"] == "nod")["spans"] == []

@@ -15,6 +15,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 AU_PREFIXES = ("au", "AU")
 UNIT = {"range": [0, 1], "label": "0–1"}
 DEGREES = {"range": None, "label": "degrees"}
+NOD_HALF_S = 0.2  # a nod's trough, widened so the band is visible
 
 Spec = dict[str, Any]
 
@@ -213,11 +214,25 @@ def _gaze(f: FaceSeries) -> Spec:
     }
 
 
+def nod_spans(f: FaceSeries) -> list[list[float]]:
+    """A short span around each nod, found as analyze_face counts them (default threshold);
+    none when the stage left the nod rate out as unmeasurable."""
+    if f.summary.get("nods_per_min") is None or "pitch" not in f.s:
+        return []
+    from daemon.config.visual import VisualConfig
+    from daemon.visual.summary import nod_moments
+
+    moments = nod_moments(f.s, VisualConfig().nod_min_deg)
+    return [[round(t - NOD_HALF_S, 2), round(t + NOD_HALF_S, 2)] for t in moments]
+
+
 def _head(f: FaceSeries) -> Spec:
+    nods = nod_spans(f)
     return {
         "series": f.lines(["yaw", "pitch", "roll"]),
         "scales": {"y": DEGREES},
-        "subtitle": f"{f.summary.get('nods_per_min')} nods/min; "
+        "bands": [{"label": "nod", "color": "rgba(148,103,189,0.3)", "spans": nods}],
+        "subtitle": f"{f.summary.get('nods_per_min')} nods/min ({len(nods)} marked); "
         f"movement {f.summary.get('head_movement_deg_per_s')} deg/s",
     }
 

@@ -54,17 +54,23 @@ def blink_count(series: dict[str, list[Any]], threshold: float) -> int:
     return count
 
 
-def nod_count(series: dict[str, list[Any]], min_deg: float) -> int:
-    """Nods (down-up pitch cycles above the run's own pose noise) within runs of face frames."""
-    count = 0
+def nod_moments(series: dict[str, list[Any]], min_deg: float) -> list[float]:
+    """Times (s) of nods (down-up pitch cycles above the run's own pose noise) within runs
+    of face frames."""
+    times: list[float] = []
     for run in _runs(series):
         keep = [i for i in run if series["pitch"][i] is not None]
         yaw = [series["yaw"][i] for i in keep] if "yaw" in series else None
         if yaw is not None and None in yaw:
             yaw = None
         t = [series["t"][i] for i in keep]
-        count += len(nods.nod_times(t, [series["pitch"][i] for i in keep], min_deg, yaw))
-    return count
+        times += nods.nod_times(t, [series["pitch"][i] for i in keep], min_deg, yaw)
+    return times
+
+
+def nod_count(series: dict[str, list[Any]], min_deg: float) -> int:
+    """How many nods the face frames show (see nod_moments)."""
+    return len(nod_moments(series, min_deg))
 
 
 def head_movement(series: dict[str, list[Any]]) -> float | None:
