@@ -4,13 +4,17 @@ how many speakers there are."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from daemon.audio.resample import to_rate
 from daemon.audio.turns import Interval, Turn, make_turn, merge_turns
-from daemon.stages.base import StageContext
+from daemon.errors import StopRequested
+
+if TYPE_CHECKING:
+    from daemon.model_cache import ModelCache
 
 EMBED_RATE = 16000
 FRAME_S = 0.01  # resemblyzer mel hop
@@ -51,10 +55,21 @@ def _windows(regions: list[Interval], n_frames: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in out if lo >= 0 and hi <= n_frames]
 
 
+def _never() -> bool:
+    return False
+
+
 def embed_windows(
-    encoder: Any, samples: np.ndarray, rate: int, regions: list[Interval], ctx: StageContext
+    encoder: Any,
+    samples: np.ndarray,
+    rate: int,
+    regions: list[Interval],
+    should_stop: Callable[[], bool] = _never,
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """L2-normalised embeddings of the speech windows, and the windows (in 10 ms frames)."""
+    """L2-normalised embeddings of the speech windows, and the windows (in 10 ms frames).
+
+    Raises StopRequested between batches once `should_stop()` is true.
+    """
     import torch
     from resemblyzer.audio import wav_to_mel_spectrogram
 
@@ -65,7 +80,8 @@ def embed_windows(
         return np.zeros((0, 256), dtype=np.float32), []
     batches = []
     for i in range(0, len(windows), 64):
-        ctx.check_stop()
+        if should_stop():
+            raise StopRequested("stopped between embedding batches")
         chunk = np.stack([mel[lo:hi] for lo, hi in windows[i : i + 64]])
         with torch.inference_mode():
             batches.append(encoder(torch.from_numpy(chunk).to(encoder.device)).cpu().numpy())
@@ -126,19 +142,23 @@ def regions_to_turns(
 
 
 def diarize(
-    ctx: StageContext,
+    models: ModelCache,
     samples: np.ndarray,
     rate: int,
     regions: list[Interval],
     distance: float,
     min_share: float,
+    should_stop: Callable[[], bool] = _never,
 ) -> list[Turn]:
-    """Turns labelled SPEAKER_00, SPEAKER_01... in order of first appearance."""
-    device = ctx.device()
-    encoder = ctx.models.get(
+    """Turns labelled SPEAKER_00, SPEAKER_01... in order of first appearance.
+
+    The voice encoder is loaded once into `models`, on its device.
+    """
+    device = models.device
+    encoder = models.get(
         ("resemblyzer", resemblyzer_version(), device), lambda: load_encoder(device)
     )
-    emb, windows = embed_windows(encoder, samples, rate, regions, ctx)
+    emb, windows = embed_windows(encoder, samples, rate, regions, should_stop)
     if not windows:
         # Only very short bursts of speech: too little to tell voices apart, so one speaker.
         return merge_turns(make_turn(a, b, "SPEAKER_00") for a, b in regions)

@@ -1,14 +1,15 @@
-"""The extracted wav as a stage sees it, plus the checks that decide whether it is usable."""
+"""Audio samples as the audio stages analyse them, plus the checks that decide whether
+they are usable."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from daemon import media
 from daemon.errors import PermanentError, StageSkipped
-from daemon.stages.base import StageContext
 
 # Samples within 1 dB of full scale count as clipped: a lossy codec turns the flat tops of
 # clipped audio into ringing around full scale, so exact full-scale counting misses them,
@@ -49,17 +50,8 @@ def rms_dbfs(samples: np.ndarray) -> float:
     return 20.0 * np.log10(rms) if rms > 1e-6 else -120.0
 
 
-def load_audio(ctx: StageContext) -> Audio:
-    """The wav written by `extract_audio`; skips when that stage skipped."""
-    upstream = ctx.upstream("extract_audio")
-    if upstream.skipped:
-        raise StageSkipped(f"no audio to analyse: {upstream.reason}")
-    path = ctx.artifact_path(upstream.data.get("wav", "audio.wav"))
-    if not path.exists():
-        raise PermanentError(
-            f"the extracted audio {path} is missing; run `lprd retry "
-            f"{ctx.video.sha256[:12]} --stage extract_audio`"
-        )
+def read_audio(path: Path) -> Audio:
+    """A mono wav file's samples and rate."""
     samples, rate = media.read_wav(path)
     return Audio(samples, rate)
 

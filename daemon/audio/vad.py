@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from daemon.audio.resample import to_rate
 from daemon.audio.turns import Interval
-from daemon.stages.base import StageContext
+
+if TYPE_CHECKING:
+    from daemon.model_cache import ModelCache
 
 VAD_RATE = 16000
 
@@ -29,13 +31,14 @@ def load_silero() -> tuple[Any, threading.Lock]:
 
 
 def speech_regions(
-    ctx: StageContext, samples: np.ndarray, rate: int, threshold: float
+    models: ModelCache, samples: np.ndarray, rate: int, threshold: float
 ) -> list[Interval]:
-    """Speech regions in seconds, found by silero-vad at `threshold`."""
+    """Speech regions in seconds, found by silero-vad (loaded once into `models`) at
+    `threshold`."""
     import torch
     from silero_vad import get_speech_timestamps
 
-    model, lock = ctx.models.get(("silero-vad", silero_version(), "cpu"), load_silero)
+    model, lock = models.get(("silero-vad", silero_version(), "cpu"), load_silero)
     wav = torch.from_numpy(to_rate(samples, rate, VAD_RATE))
     with lock, torch.inference_mode():
         stamps = get_speech_timestamps(

@@ -231,6 +231,13 @@ def label_for_video(session: Session, name: str, sha256: str) -> Label | None:
     return min(rows, key=lambda lb: lb.clip_name.startswith(HASH_PREFIX), default=None)
 
 
+def official_transcript(db: Database, clip_name: str) -> str | None:
+    """The transcript a label file gave for a clip name; None when absent or empty."""
+    with db.read() as session:
+        text = session.scalar(select(Label.transcript).where(Label.clip_name == clip_name))
+    return text.strip() if text and text.strip() else None
+
+
 def has_all_scores(label: Label) -> bool:
     """True when the label holds all six scores."""
     return all(getattr(label, key) is not None for key in TARGETS)

@@ -7,6 +7,7 @@ from typing import Any
 from daemon.audio import backends, pyannote_backend, signal, turns, vad
 from daemon.config import Config
 from daemon.errors import StageSkipped
+from daemon.stages.audio_input import load_audio
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
 
 
@@ -28,10 +29,16 @@ def _run_offline(ctx: StageContext, audio: signal.Audio) -> tuple[dict[str, Any]
     from daemon.audio import offline_diarize
 
     cfg = ctx.config.audio
-    regions = vad.speech_regions(ctx, audio.samples, audio.rate, cfg.vad_threshold)
+    regions = vad.speech_regions(ctx.models, audio.samples, audio.rate, cfg.vad_threshold)
     ctx.check_stop()
     found = offline_diarize.diarize(
-        ctx, audio.samples, audio.rate, regions, cfg.speaker_distance, cfg.min_speaker_share
+        ctx.models,
+        audio.samples,
+        audio.rate,
+        regions,
+        cfg.speaker_distance,
+        cfg.min_speaker_share,
+        ctx.should_stop,
     )
     model = f"{vad.silero_version()} + {offline_diarize.resemblyzer_version()}"
     return {"turns": found, "exclusive_turns": found, "speech_regions": regions}, model
@@ -40,7 +47,7 @@ def _run_offline(ctx: StageContext, audio: signal.Audio) -> tuple[dict[str, Any]
 def run(ctx: StageContext) -> StageResult:
     """Find speech, split it by speaker, and choose the subject."""
     cfg = ctx.config.audio
-    audio = signal.load_audio(ctx)
+    audio = load_audio(ctx)
     signal.check_usable(audio, cfg.min_audio_s, cfg.clipping_fail_share)
     backend = backends.diarize_backend(ctx.config.audio)
     runner = _run_pyannote if backend == "pyannote" else _run_offline

@@ -16,6 +16,7 @@ from daemon.audio import signal, turns
 from daemon.config import Config
 from daemon.errors import StageSkipped
 from daemon.features import ProsodySummary
+from daemon.stages.audio_input import load_audio
 from daemon.stages.base import Stage, StageContext, StageResult
 
 # A rate from fewer words or less speech than this is noise, not a property of the speaker.
@@ -70,7 +71,7 @@ def run(ctx: StageContext) -> StageResult:
     diar = ctx.upstream("diarize")
     if diar.skipped:
         raise StageSkipped(f"no speech to measure: {diar.reason}")
-    audio = signal.load_audio(ctx)
+    audio = load_audio(ctx)
     cfg = ctx.config.audio
     subject = diar.data["summary"]["subject"]
     all_turns = diar.data["turns"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.audio import backends, signal, turns
+from daemon.audio import backends, turns
 from daemon.config import Config
 from daemon.errors import StageSkipped
 from daemon.features import SpeechEmotionSummary
+from daemon.stages.audio_input import load_audio
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
 
 SEGMENT_S = 4.0  # long turns are split so the distribution can change within them
@@ -66,7 +67,7 @@ def run(ctx: StageContext) -> StageResult:
     model = ctx.models.get(
         ("emotion2vec", str(source), device), lambda: e2v.load_emotion2vec(source, device)
     )
-    audio = signal.load_audio(ctx)
+    audio = load_audio(ctx)
     samples = to_rate(audio.samples, audio.rate, 16000)
     subject = diar.data["summary"]["subject"]
     spans = turns.speaker_intervals(diar.data.get("exclusive_turns") or diar.data["turns"], subject)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.audio import backends, signal, turns
-from daemon.audio.official import official_transcript
 from daemon.config import Config
 from daemon.errors import StageSkipped
 from daemon.features import TranscribeSummary
+from daemon.labels.store import official_transcript
+from daemon.stages.audio_input import load_audio
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
 
 MAX_CHUNK_S = 28.0  # SenseVoice and Whisper both work on windows of up to 30 s
@@ -108,7 +109,7 @@ def run(ctx: StageContext) -> StageResult:
     diar = ctx.upstream("diarize")
     if diar.skipped:
         raise StageSkipped(f"nothing to transcribe: {diar.reason}")
-    audio = signal.load_audio(ctx)
+    audio = load_audio(ctx)
     backend = backends.transcribe_backend(ctx.config.audio)
     runner = _sensevoice if backend == "sensevoice" else _whisper
     out, model = runner(ctx, audio, diar.data)
@@ -120,7 +121,7 @@ def run(ctx: StageContext) -> StageResult:
         text=text,
         language=out["language"],
         word_count=len(text.split()),
-        official_text=official_transcript(ctx),
+        official_text=official_transcript(ctx.db, ctx.video.name),
         events=events,
     )
     data = {
