@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
@@ -21,3 +21,9 @@ def get_meta(db: Database, key: str) -> str | None:
     """The stored value, or None."""
     with db.read() as session:
         return session.execute(select(Meta.value).where(Meta.key == key)).scalar_one_or_none()
+
+
+def delete_meta(db: Database, key: str) -> None:
+    """Remove one value (nothing happens when it is absent)."""
+    with db.write() as session:
+        session.execute(delete(Meta).where(Meta.key == key))

@@ -188,7 +188,7 @@ class ModelVersion(Base):
     version: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     kind: Mapped[str] = mapped_column(
         String(32), nullable=False
-    )  # regression / generative / embedding
+    )  # regression / generative / embedding / numeric
     base_model: Mapped[str] = mapped_column(String(256), nullable=False)
     template_version: Mapped[str] = mapped_column(String(32), nullable=False)
     feature_profile: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -68,7 +68,11 @@ def test_inbox_clip_ends_in_an_export_line(tmp_path) -> None:
     assert main([*args, "run", "--until-idle"]) == 0
     db = Database.at(home / "lprd.db")
     with db.read() as session:
-        row = session.scalars(select(Description).where(Description.clip_name == clip.name)).one()
+        row = session.scalars(
+            select(Description).where(
+                Description.clip_name == clip.name, Description.feature_profile == "full"
+            )
+        ).one()
     db.dispose()
     assert row.feature_profile == "full"
     assert row.text.startswith("Video:\n- The video lasts 1")

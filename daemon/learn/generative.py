@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import PermanentError
-from daemon.learn.backbone import prompt_ids
+from daemon.learn.backbone import decoder, prompt_ids
 from daemon.learn.metrics import Scores
 from daemon.text.prompt import format_answer
 from storage.models import TARGETS
@@ -91,8 +91,13 @@ class GenerativeModel:
         mask = torch.tensor(
             [[1] * len(r) + [0] * (width - len(r)) for r in rows], device=ids.device
         )
-        out = self.lm(input_ids=ids, attention_mask=mask, labels=lab)
-        return out.loss, sum(len(r) for r in rows)
+        hidden = decoder(self.lm)(input_ids=ids, attention_mask=mask).last_hidden_state
+        # Logits only where the loss needs them: position i predicts token i + 1 of an answer.
+        target = lab[:, 1:]
+        keep = target != -100
+        logits = self.lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
+        loss = torch.nn.functional.cross_entropy(logits, target[keep])
+        return loss, sum(len(r) for r in rows)
 
     def _decode_one(self, text: str) -> Scores:
         import torch

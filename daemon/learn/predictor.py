@@ -50,6 +50,10 @@ def load_predictor(folder: Path, device: str = "cpu") -> Predictor:
         from daemon.learn.encoders import encoders_from_manifest
 
         return EmbeddingModel.load(folder, encoders_from_manifest(manifest, device))
+    if kind == "numeric":
+        from daemon.learn.numeric import NumericModel
+
+        return NumericModel.load(folder)
     base = BaseSpec(manifest["base_model"], manifest["base_source"], manifest.get("gguf_file"))
     lm, tok = load_causal_lm(base, device, TrainConfig(use_unsloth="never"))
     max_length = int(manifest["max_length"])

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.learn.backbone import prompt_ids, render_prompt
+from daemon.learn.backbone import decoder, prompt_ids, render_prompt
 from daemon.learn.metrics import Scores
 from storage.models import TARGETS
 
@@ -69,8 +69,9 @@ class RegressionModel:
         import torch
 
         input_ids, mask, pool, n_tok = self._batch(texts)
-        out = self.lm(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-        hidden = out.hidden_states[-1].float()
+        # The decoder alone: the head needs hidden states, never the vocabulary projection.
+        hidden = decoder(self.lm)(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        hidden = hidden.float()
         weights = pool.unsqueeze(-1).float()
         pooled = (hidden * weights).sum(1) / weights.sum(1)
         return torch.sigmoid(self.head(pooled)), n_tok

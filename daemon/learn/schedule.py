@@ -112,10 +112,14 @@ def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
 
 
 def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
-    """Reap the child and fail the run if it died without closing it itself."""
-    code = proc.wait()
-    if _close(db, run_id, FAILED, f"the training process exited with code {code}"):
-        log.warning("training run %d ended with code %d", run_id, code)
+    """Reap the child and fail the run, saying how it ended, if it did not close it itself."""
+    from daemon.learn.isolation import ended_reason
+
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status  # reaped here: Popen must not wait for it again
+    why = ended_reason(status, usage.ru_maxrss / 1024, "in training", "the training")
+    if _close(db, run_id, FAILED, why):
+        log.warning("training run %d failed: %s", run_id, why)
 
 
 def write_config_copy(config: Config, path: Path) -> dict[str, str]:
@@ -180,10 +184,18 @@ def new_labelled(db: Database) -> tuple[int, int]:
 
 
 def maybe_start_training(config: Config, db: Database) -> str | None:
-    """The scheduler's check: start a training when enough new labelled rows exist."""
+    """The scheduler's check: retry the heads the last run lost, else start a training
+    when enough new labelled rows exist."""
     reap_dead_training(db)
     if _running(db) is not None:
         return None
+    from daemon.learn.retry import take_retry
+
+    retry = take_retry(db, config)
+    if retry is not None:
+        _, message = start_training(retry, db, trigger="retry")
+        heads = ", ".join(retry.train.heads)
+        return f"retrying the {heads} head(s) with smaller settings: {message}"
     _, new = new_labelled(db)
     if new < config.train.min_new_labelled:
         return None

@@ -7,7 +7,6 @@ or failed); if it is killed instead, the parent's watcher or the reaper closes i
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from daemon.config import Config
-from daemon.errors import StopRequested
+from daemon.learn.isolation import stop_flag
+from daemon.learn.retry import plan_retry
 from daemon.learn.schedule import finish_run
 from daemon.learn.trainer import run_training
 from daemon.model_cache import resolve_device
@@ -36,28 +36,23 @@ def _promoted_in_run(db: Database, tag: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one training; exit 0 when it completed (promoted or not), 1 on failure."""
+    """Run one training; exit 0 when it completed (promoted or not), 1 on failure.
+
+    Each head trains in its own process; heads that fail are named, with the reason, in
+    the run's error, and a retry with smaller settings is planned for the next check.
+    """
     config_file, run_id = (argv if argv is not None else sys.argv[1:])[:2]
     config = Config.model_validate_json(Path(config_file).read_text())
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    stopping = {"flag": False}
-
-    def on_term(_sig: int, _frame: object) -> None:
-        stopping["flag"] = True
-
-    def check_stop() -> None:
-        if stopping["flag"]:
-            raise StopRequested("training stopped by SIGTERM")
-
-    signal.signal(signal.SIGTERM, on_term)
+    check_stop, _ = stop_flag()
     db = Database.at(config.database_path)
     tag = f"r{run_id}"
     try:
         device = resolve_device(config.device)
         log.info("training run %s on %s", run_id, device)
-        messages = run_training(config, db, tag, device, check_stop)
+        report = run_training(config, db, tag, device, check_stop, Path(config_file))
     except BaseException as exc:  # noqa: BLE001 - every failure must close the run row
         traceback.print_exc()
         with db.write() as session:
@@ -65,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
             finish_run(session, int(run_id), TrainingStatus.FAILED, error)
         return 1
     version = _promoted_in_run(db, tag)
+    failures = "; ".join(h.line() for h in report.failures) or None
+    retry = plan_retry(db, config.train, report.failures)
+    if retry:
+        report.messages.append(retry)
     with db.write() as session:
-        finish_run(session, int(run_id), TrainingStatus.DONE, None, version)
-    print("\n".join(messages), flush=True)
+        finish_run(session, int(run_id), TrainingStatus.DONE, failures, version)
+    print("\n".join(report.messages), flush=True)
     return 0
 
 

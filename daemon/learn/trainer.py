@@ -10,20 +10,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from daemon.config import Config, TrainConfig
-from daemon.errors import PermanentError
+from daemon.errors import StopRequested
 from daemon.learn import conformal, data, registry
+from daemon.learn.crossval import OutOfFold, cross_validate
 from daemon.learn.data import Example
 from daemon.learn.embedding import RIDGE_HEADS
+from daemon.learn.isolation import (
+    HeadResult,
+    HeadSkipped,
+    failure_reason,
+    peak_rss_mb,
+    run_head_in_child,
+)
+from daemon.learn.memory import fit_problem
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
 from daemon.learn.predictor import write_manifest
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
+CROSS_VALIDATION = "grouped cross-validation"
 
 
 @dataclass
@@ -35,7 +45,7 @@ class Prepared:
     fit: list[Example]
     hold: list[Example]
     report: list[Example]
-    report_split: str  # "validation", or "holdout" when no validation labels exist
+    report_split: str  # "validation", or CROSS_VALIDATION when no validation labels exist
     mean: Scores
 
     @property
@@ -71,8 +81,8 @@ def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
         return f"{profile}: too few YouTube ids to hold some out for early stopping"
     report = data.load_examples(db, profile, "validation", template)
     split = "validation"
-    if not report:
-        report, split = hold, "holdout"
+    if not report:  # a lab's own videos: grouped K-fold figures over every training row
+        report, split = rows, CROSS_VALIDATION
     report = data.subsample(report, cfg.max_report_rows, cfg.seed)
     mean = train_mean([r.scores for r in rows])
     return Prepared(profile, template, fit, hold, report, split, mean)
@@ -110,6 +120,24 @@ def train_ridge(
     )
 
 
+def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
+    """Ridge on the numbers the descriptions state, alpha chosen on the holdout."""
+    from daemon.learn.numeric import NAME, NumericModel
+
+    hold_y = [e.scores for e in prep.hold]
+    model, info = NumericModel.fit(
+        [e.text for e in prep.fit],
+        [e.scores for e in prep.fit],
+        [e.text for e in prep.hold],
+        hold_y,
+    )
+    calibration = (info.pop("holdout_predictions"), hold_y)
+    manifest = {"kind": "numeric", "base_model": NAME}
+    return Trained(
+        "numeric", model, info["holdout_mean_accuracy"], info, NAME, manifest, calibration
+    )
+
+
 def train_llm(
     kind: str, prep: Prepared, cfg: TrainConfig, device: str, check_stop: Callable[[], None]
 ) -> Trained:
@@ -123,6 +151,9 @@ def train_llm(
     unsloth = backbone.use_unsloth(cfg, device)
     log.info("loading base model %s (%s)", base.name, "unsloth" if unsloth else "transformers")
     lm, tok = backbone.load_causal_lm(base, device, cfg)
+    problem = fit_problem(kind, lm.config, cfg, device)
+    if problem:
+        raise HeadSkipped(problem)
     lm = backbone.add_lora(lm, cfg, unsloth)
     lora_params = [p for p in lm.parameters() if p.requires_grad]
     groups = [{"params": lora_params, "lr": cfg.learning_rate}]
@@ -181,38 +212,66 @@ def train_llm(
     return Trained(kind, model, result.best_score, detail, base.name, manifest, calibration)
 
 
-def _metrics(trained: Trained, prep: Prepared, level: float) -> dict:
-    truth = [e.scores for e in prep.report]
-    predicted = trained.model.predict([e.text for e in prep.report])
+def _calibration(trained: Trained, oof: OutOfFold | None) -> tuple[list, list, str] | None:
+    """(predicted, truth, source) of the rows the conformal residuals come from."""
+    if oof is not None:
+        return oof.predicted, oof.truth, f"grouped {oof.folds}-fold out-of-fold rows"
+    if trained.calibration is not None:
+        return *trained.calibration, "holdout"
+    return None
+
+
+def _metrics(
+    trained: Trained, prep: Prepared, level: float = 0.9, oof: OutOfFold | None = None
+) -> dict:
+    if oof is not None:
+        predicted, truth = oof.predicted, oof.truth
+        base = evaluate(oof.baseline, truth)
+    else:
+        truth = [e.scores for e in prep.report]
+        predicted = trained.model.predict([e.text for e in prep.report])
+        base = baseline([e.scores for e in prep.fit + prep.hold], truth)
     metrics = {
-        "report_split": prep.report_split,
+        "report_split": prep.report_split if oof is None else f"grouped {oof.folds}-fold CV",
         "validation": evaluate(predicted, truth),
-        "baseline": baseline([e.scores for e in prep.fit + prep.hold], truth),
+        "baseline": base,
         "holdout_mean_accuracy": trained.holdout,
         "train_mean": prep.mean,
         "fit": trained.detail,
     }
-    if trained.calibration is not None:
-        widths = conformal.halfwidths(conformal.residuals(*trained.calibration), level)
+    calibration = _calibration(trained, oof)
+    if calibration is not None:
+        widths = conformal.halfwidths(conformal.residuals(*calibration[:2]), level)
         metrics["intervals"] = {
             "level": level,
-            "calibration": "holdout",
-            "calibration_rows": len(trained.calibration[1]),
+            "calibration": calibration[2],
+            "calibration_rows": len(calibration[1]),
             "halfwidth": widths,
-            prep.report_split: conformal.coverage(predicted, truth, widths),
         }
+        if oof is None:  # coverage on the calibration rows themselves would prove nothing
+            metrics["intervals"][prep.report_split] = conformal.coverage(predicted, truth, widths)
     return metrics
 
 
-def save_candidate(config: Config, db: Database, trained: Trained, prep: Prepared, tag: str) -> str:
-    """Score on the report split, save the model folder and register the candidate."""
-    metrics = _metrics(trained, prep, config.train.interval_level)
+def save_candidate(
+    config: Config,
+    db: Database,
+    trained: Trained,
+    prep: Prepared,
+    tag: str,
+    oof: OutOfFold | None = None,
+) -> str:
+    """Score on the report split (or take the cross-validated scores), save the model
+    folder with its conformal residuals and register the candidate."""
+    metrics = _metrics(trained, prep, config.train.interval_level, oof)
     version = f"{prep.profile}-{trained.kind}-{utcnow():%Y%m%d-%H%M%S}-{tag}"
     folder = models_dir(config) / version
     folder.mkdir(parents=True, exist_ok=True)
     trained.model.save(folder)
-    if trained.calibration is not None:
-        conformal.save_calibration(folder, conformal.residuals(*trained.calibration), "holdout")
+    calibration = _calibration(trained, oof)
+    if calibration is not None:
+        residuals = conformal.residuals(*calibration[:2])
+        conformal.save_calibration(folder, residuals, calibration[2])
     write_manifest(
         folder,
         {**trained.manifest, "profile": prep.profile, "template_version": prep.template},
@@ -250,6 +309,66 @@ def encodings_dir(config: Config) -> Path:
     return config.home_dir / "cache" / "encodings"
 
 
+def train_head(
+    config: Config,
+    db: Database,
+    prep: Prepared,
+    kind: str,
+    tag: str,
+    device: str,
+    check_stop: Callable[[], None] = lambda: None,
+) -> tuple[float, str]:
+    """Fit one head and register it as a candidate: (selection score, version); the score
+    is the holdout's, or the cross-validated one for a profile without validation labels."""
+    cfg = config.train
+
+    def fit(part: Prepared) -> Trained:
+        if kind in RIDGE_HEADS:
+            return train_ridge(kind, part, cfg, device, encodings_dir(config))
+        if kind == "numeric":
+            return train_numeric(part, cfg, device)
+        return train_llm(kind, part, cfg, device, check_stop)
+
+    trained = fit(prep)
+    oof = None
+    if prep.report_split == CROSS_VALIDATION:
+        oof = cross_validate(prep, cfg.cv_folds, cfg.holdout_fraction, cfg.seed, fit)
+    trained.detail["peak_rss_mb"] = round(peak_rss_mb())
+    version = save_candidate(config, db, trained, prep, tag, oof)
+    if oof is not None:  # heads compete on their cross-validated figure, not the holdout
+        return evaluate(oof.predicted, oof.truth)["mean_accuracy"], version
+    return trained.holdout, version
+
+
+def _head_in_process(
+    config: Config, db: Database, prep: Prepared, kind: str, tag: str, device: str, check_stop
+) -> HeadResult:
+    """One head in this process, with the same failure boundary as a child process."""
+    result, start = HeadResult(prep.profile, kind), time.monotonic()
+    try:
+        result.holdout, result.version = train_head(config, db, prep, kind, tag, device, check_stop)
+    except (StopRequested, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one head's failure must not end the run
+        log.exception("the %s head failed", kind)
+        result.error = failure_reason(exc, kind, peak_rss_mb())
+    result.seconds, result.peak_rss_mb = time.monotonic() - start, peak_rss_mb()
+    return result
+
+
+@dataclass
+class TrainingReport:
+    """What a run did: one line per event, and every head's outcome."""
+
+    messages: list[str] = field(default_factory=list)
+    heads: list[HeadResult] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[HeadResult]:
+        """Heads that produced no candidate."""
+        return [h for h in self.heads if h.error]
+
+
 def train_profile(
     config: Config,
     db: Database,
@@ -257,37 +376,32 @@ def train_profile(
     tag: str,
     device: str,
     check_stop: Callable[[], None] = lambda: None,
-) -> list[str]:
-    """Train every head for one profile; promote the holdout winner if it earns it."""
+    config_file: Path | None = None,
+) -> TrainingReport:
+    """Train every head for one profile, each behind its own failure boundary (its own
+    process when `config_file` is given); promote the holdout winner if it earns it."""
     cfg = config.train
+    report = TrainingReport()
     prep = prepare(db, profile, cfg)
     if isinstance(prep, str):
-        return [f"skipped {prep}"]
-    messages = [
+        report.messages.append(f"skipped {prep}")
+        return report
+    report.messages.append(
         f"{profile}: {len(prep.fit)} fit + {len(prep.hold)} holdout rows "
         f"(template {prep.template}), reporting on {len(prep.report)} {prep.report_split} rows"
-    ]
-    candidates: list[tuple[float, str]] = []
+    )
     for kind in cfg.heads:
-        start = time.monotonic()
-        try:
-            if kind in RIDGE_HEADS:
-                trained = train_ridge(kind, prep, cfg, device, encodings_dir(config))
-            else:
-                trained = train_llm(kind, prep, cfg, device, check_stop)
-            version = save_candidate(config, db, trained, prep, tag)
-        except PermanentError as exc:  # e.g. a tokenizer without digit tokens: other heads go on
-            messages.append(f"{profile} {kind} head not trained: {exc}")
-            continue
-        candidates.append((trained.holdout, version))
-        messages.append(
-            f"{version}: holdout {trained.holdout:.4f} in {time.monotonic() - start:.0f} s"
-        )
-    if not candidates:
-        return messages
-    best = max(candidates)[1]
-    messages.append(registry.promote_if_better(db, best).reason)
-    return messages
+        if config_file is not None:
+            head = run_head_in_child(config_file, profile, kind, tag, device, check_stop)
+        else:
+            head = _head_in_process(config, db, prep, kind, tag, device, check_stop)
+        check_stop()
+        report.heads.append(head)
+        report.messages.append(head.line())
+    candidates = [(h.holdout, h.version) for h in report.heads if h.version]
+    if candidates:
+        report.messages.append(registry.promote_if_better(db, max(candidates)[1]).reason)
+    return report
 
 
 def run_training(
@@ -296,15 +410,18 @@ def run_training(
     tag: str,
     device: str,
     check_stop: Callable[[], None] = lambda: None,
-) -> list[str]:
-    """Train every configured profile; returns one line per event worth reporting."""
+    config_file: Path | None = None,
+) -> TrainingReport:
+    """Train every configured profile; with `config_file`, each head in its own process."""
     if config.train.threads:
         import torch
 
         torch.set_num_threads(config.train.threads)
-    messages: list[str] = []
+    report = TrainingReport()
     for profile in config.train.profiles:
-        messages += train_profile(config, db, profile, tag, device, check_stop)
-    for line in messages:
+        part = train_profile(config, db, profile, tag, device, check_stop, config_file)
+        report.messages += part.messages
+        report.heads += part.heads
+    for line in report.messages:
         log.info("%s", line)
-    return messages
+    return report

@@ -1,0 +1,66 @@
+"""Grouped K-fold cross-validation, for profiles without an official validation split.
+
+A lab's own labelled videos have no validation split; figures on the holdout used for
+early stopping or alpha selection would be in-sample and optimistic. Instead each head is
+refit K times, each time without one fold of YouTube ids (or label groups), and scored on
+that fold; the out-of-fold scores give the reported accuracy, the baseline (the mean of
+the other folds) and the conformal calibration.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from daemon.learn.data import Example, grouped_holdout
+from daemon.learn.metrics import Scores, train_mean
+
+
+@dataclass
+class OutOfFold:
+    """Scores of every row by a model that never saw its group."""
+
+    predicted: list[Scores]
+    truth: list[Scores]
+    baseline: list[Scores]  # the train mean of the other folds, per row
+    folds: int
+
+
+def grouped_folds(rows: list[Example], k: int, seed: int) -> list[list[Example]]:
+    """At most `k` folds; all rows of one group fall in the same fold."""
+    groups = sorted({e.group_id for e in rows})
+    random.Random(seed).shuffle(groups)
+    k = max(1, min(k, len(groups)))
+    fold_of = {g: i % k for i, g in enumerate(groups)}
+    folds: list[list[Example]] = [[] for _ in range(k)]
+    for row in rows:
+        folds[fold_of[row.group_id]].append(row)
+    return folds
+
+
+def cross_validate(
+    prep: Any, k: int, holdout_fraction: float, seed: int, fit: Callable[[Any], Any]
+) -> OutOfFold:
+    """Refit with `fit(prepared)` once per fold of `prep`'s rows; score the left-out fold."""
+    result = OutOfFold([], [], [], 0)
+    folds = grouped_folds(prep.fit + prep.hold, k, seed)
+    for i, fold in enumerate(folds):
+        rest = [e for j, other in enumerate(folds) if j != i for e in other]
+        inner_fit, inner_hold = grouped_holdout(rest, holdout_fraction, seed)
+        if not inner_fit or not inner_hold:
+            raise ValueError("too few groups for grouped cross-validation")
+        part = replace(
+            prep,
+            fit=inner_fit,
+            hold=inner_hold,
+            report=fold,
+            mean=train_mean([e.scores for e in rest]),
+        )
+        model = fit(part).model
+        result.predicted += model.predict([e.text for e in fold])
+        result.truth += [e.scores for e in fold]
+        result.baseline += [part.mean] * len(fold)
+    result.folds = len(folds)
+    return result

@@ -1,0 +1,169 @@
+"""Each head of a training run in its own child process, so that one head running out of
+memory or being killed costs only that head: the others still compete for promotion.
+
+The parent waits for the child with wait4, which also gives the child's peak resident
+memory, whether it exited or was killed; a failure is recorded in words ("out of memory
+at 21.0 GB while training the generative head"), never as a bare exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from daemon.errors import PermanentError, StopRequested
+
+log = logging.getLogger("lprd.learn")
+
+
+class HeadSkipped(PermanentError):
+    """A head that was not started, e.g. because it cannot fit in the memory that is free."""
+
+
+@dataclass
+class HeadResult:
+    """What became of one head: its candidate, or why there is none."""
+
+    profile: str
+    kind: str
+    version: str | None = None
+    holdout: float | None = None
+    error: str | None = None
+    peak_rss_mb: float | None = None
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """One line for the run's messages."""
+        peak = f", peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else ""
+        if self.error:
+            return f"{self.profile} {self.kind} head failed: {self.error}"
+        return f"{self.version}: holdout {self.holdout:.4f} in {self.seconds:.0f} s{peak}"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _gb(mb: float | None) -> str:
+    return f"{mb / 1024:.1f} GB" if mb else "an unknown size"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, torch's OutOfMemoryError, or an allocator's 'out of memory' message."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, MemoryError) or "outofmemory" in text or "out of memory" in text
+
+
+def failure_reason(exc: BaseException, kind: str, peak_mb: float | None) -> str:
+    """An exception raised while training a head, in words."""
+    if isinstance(exc, HeadSkipped):
+        return str(exc)
+    if is_out_of_memory(exc):
+        return f"out of memory at {_gb(peak_mb)} while training the {kind} head"
+    return f"{type(exc).__name__} while training the {kind} head: {exc}"[:1000]
+
+
+def exit_reason(status: int, kind: str, peak_mb: float | None) -> str:
+    """A head process that ended without reporting, in words."""
+    return ended_reason(status, peak_mb, f"while training the {kind} head", f"the {kind} head's")
+
+
+def ended_reason(status: int, peak_mb: float | None, during: str, whose: str) -> str:
+    """How a process ended, from its wait status and peak memory, in words."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL:
+            return (
+                f"out of memory at {_gb(peak_mb)} {during} (the process was killed with "
+                "SIGKILL, as the kernel's out-of-memory killer does)"
+            )
+        return f"{whose} process was killed by {signal.Signals(sig).name} at {_gb(peak_mb)}"
+    return f"{whose} process exited with code {os.WEXITSTATUS(status)} without a result"
+
+
+def stop_flag() -> tuple[Callable[[], None], Callable[[], bool]]:
+    """Install a SIGTERM handler; returns (check_stop, is_stopping)."""
+    state = {"stopping": False}
+
+    def on_term(_sig: int, _frame: object) -> None:
+        state["stopping"] = True
+
+    def check_stop() -> None:
+        if state["stopping"]:
+            raise StopRequested("training stopped by SIGTERM")
+
+    signal.signal(signal.SIGTERM, on_term)
+    return check_stop, lambda: state["stopping"]
+
+
+def exit_with_parent(interval_s: float = 1.0) -> None:
+    """End this head process when the training process that started it is gone (e.g.
+    killed), so no orphan keeps training and registering candidates."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def run_head_in_child(
+    config_file: Path,
+    profile: str,
+    kind: str,
+    tag: str,
+    device: str,
+    check_stop: Callable[[], None],
+) -> HeadResult:
+    """Train one head in `python -m daemon.learn.head_job`; its output joins this log."""
+    result_file = config_file.with_name(f"{config_file.stem}.{profile}.{kind}.result.json")
+    result_file.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "daemon.learn.head_job", str(config_file), profile, kind, tag]
+    start = time.monotonic()
+    proc = subprocess.Popen([*cmd, device, str(result_file)], stdin=subprocess.DEVNULL)
+    status, usage = _wait(proc, check_stop)
+    peak = usage.ru_maxrss / 1024
+    result = HeadResult(profile, kind, peak_rss_mb=peak, seconds=time.monotonic() - start)
+    if result_file.exists():
+        reported = json.loads(result_file.read_text())
+        result.version, result.holdout = reported.get("version"), reported.get("holdout")
+        result.error = reported.get("error")
+    if result.version is None and result.error is None:
+        result.error = exit_reason(status, kind, peak)
+    return result
+
+
+def _wait(proc: subprocess.Popen, check_stop: Callable[[], None]) -> tuple[int, os.struct_rusage]:
+    """wait4 on the child, passing a stop request on to it."""
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = status  # reaped here: Popen must not wait for it again
+            return status, usage
+        try:
+            check_stop()
+        except StopRequested:
+            proc.send_signal(signal.SIGTERM)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = status
+            raise
+        time.sleep(0.2)
+
+
+def write_result(path: Path, result: HeadResult) -> None:
+    """The child's report to its parent."""
+    path.write_text(json.dumps(asdict(result)))

@@ -1,0 +1,63 @@
+"""A training run delivers what it can: each head behind its own failure boundary (its own
+process), failures in words, and a retry of lost heads with smaller settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from daemon.learn import registry
+from daemon.learn.isolation import HeadResult, exit_reason
+from daemon.learn.retry import RETRY_KEY, plan_retry, take_retry
+from storage.meta import get_meta
+from tests.test_learn_tiny import add_labelled, synthetic_rows
+
+
+def test_a_killed_head_is_reported_as_out_of_memory_with_its_peak() -> None:
+    code = "import os, signal; x = bytearray(300 * 2**20); os.kill(os.getpid(), signal.SIGKILL)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status
+    reason = exit_reason(status, "generative", usage.ru_maxrss / 1024)
+    assert reason.startswith("out of memory at 0.3 GB while training the generative head")
+    assert "SIGKILL" in reason and "code -9" not in reason
+
+
+def test_a_failing_head_in_its_own_process_leaves_the_others_competing(
+    config, database, tmp_path
+) -> None:
+    from daemon.learn.trainer import run_training
+
+    t = config.train
+    t.heads, t.profiles, t.min_train_rows = ["regression", "embedding"], ["transcript_only"], 8
+    t.base_model = str(tmp_path / "no-such-model")  # the regression head cannot load it
+    add_labelled(database, synthetic_rows(60))
+    config_file = tmp_path / "train-1.config.json"
+    config_file.write_text(config.model_dump_json())
+    report = run_training(config, database, "i1", "cpu", config_file=config_file)
+    (failed,) = report.failures
+    assert failed.kind == "regression" and "while training the regression head" in failed.error
+    assert failed.peak_rss_mb and failed.peak_rss_mb > 50  # measured by wait4 on the child
+    (ok,) = [h for h in report.heads if h.version]
+    assert ok.kind == "embedding" and ok.peak_rss_mb > 50
+    assert registry.promoted(database, "transcript_only").version == ok.version
+    assert any(line.startswith("promoted") for line in report.messages), report.messages
+
+
+def test_failed_llm_heads_are_retried_smaller_then_left_out(config, database) -> None:
+    lost = [HeadResult("transcript_only", "generative", error="out of memory at 21.0 GB")]
+    config.train.batch_size, config.train.max_length = 8, 512
+    line = plan_retry(database, config.train, lost)
+    assert "batch 4 and 256 tokens" in line
+    assert json.loads(get_meta(database, RETRY_KEY))["heads"] == ["generative"]
+    retry = take_retry(database, config)
+    assert retry.train.heads == ["generative"] and retry.train.profiles == ["transcript_only"]
+    assert (retry.train.batch_size, retry.train.max_length) == (4, 256)
+    assert take_retry(database, config) is None  # taken once
+    retry.train.batch_size, retry.train.max_length = 1, 128
+    assert "not retrying the generative head" in plan_retry(database, retry.train, lost)
+    assert get_meta(database, RETRY_KEY) is None
+    embedding_only = [HeadResult("full", "embedding", error="ValueError")]
+    assert plan_retry(database, config.train, embedding_only) is None
