@@ -379,7 +379,8 @@ def train_profile(
     config_file: Path | None = None,
 ) -> TrainingReport:
     """Train every head for one profile, each behind its own failure boundary (its own
-    process when `config_file` is given); promote the holdout winner if it earns it."""
+    process when `config_file` is given). Each candidate is promoted as soon as it is
+    ready if it beats the promoted model and the train-mean baseline on validation."""
     cfg = config.train
     report = TrainingReport()
     prep = prepare(db, profile, cfg)
@@ -398,9 +399,8 @@ def train_profile(
         check_stop()
         report.heads.append(head)
         report.messages.append(head.line())
-    candidates = [(h.holdout, h.version) for h in report.heads if h.version]
-    if candidates:
-        report.messages.append(registry.promote_if_better(db, max(candidates)[1]).reason)
+        if head.version:  # serve a better model at once, not after the slowest head
+            report.messages.append(registry.promote_if_better(db, head.version).reason)
     return report
 
 
