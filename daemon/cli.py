@@ -36,13 +36,19 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every command registered."""
-    parser = argparse.ArgumentParser(prog="lprd", description="LLM Personality Recognition Daemon")
+def build_parser(
+    commands: tuple[str, ...] = COMMANDS, exit_on_error: bool = True
+) -> argparse.ArgumentParser:
+    """The argument parser with the given commands registered (default: all)."""
+    parser = argparse.ArgumentParser(
+        prog="lprd",
+        description="LLM Personality Recognition Daemon",
+        exit_on_error=exit_on_error,
+    )
     parser.add_argument("--version", action="version", version=f"lprd {__version__}")
     _add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in commands:
         importlib.import_module(f"daemon.commands.{name}").register(sub)
     _accept_global_options_after(sub)
     return parser
@@ -65,9 +71,21 @@ def _accept_global_options_after(sub: argparse._SubParsersAction) -> None:
             _accept_global_options_after(action)
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse with only the named command's module imported: `lprd status` must not pay
+    for importing the daemon, its stages and numpy. Anything unclear: every command."""
+    named = tuple(a for a in argv if a in COMMANDS)[:1]
+    if named:
+        try:
+            return build_parser(named, exit_on_error=False).parse_args(argv)
+        except argparse.ArgumentError:
+            pass
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `lprd` script."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     # Called without arguments, lprd owns this process (the `lprd` script, `python -m
     # daemon`) and may lock it down; called from Python, it leaves the caller's alone.
     args.own_process = argv is None

@@ -34,7 +34,7 @@ from storage.models import (
     InboxFile,
     Video,
 )
-from storage.videos import register_video, sha256_of
+from storage.videos import forgotten, register_video, sha256_of, unforget
 
 log = logging.getLogger("lprd.inbox")
 SIDECAR_SUFFIX = ".labels.json"
@@ -238,7 +238,11 @@ class Inbox:
         if path.is_symlink() and not path.is_relative_to(self.root):
             path = path.resolve()  # named explicitly by the user: follow it
         problem = entry_problem(path, st)
-        verdict = FileVerdict(FILE_REJECTED, problem) if problem else self._safe_verdict(path)
+        verdict = (
+            FileVerdict(FILE_REJECTED, problem)
+            if problem
+            else self._safe_verdict(path, added_by_user=True)
+        )
         now = utcnow()
         with self.db.write() as session:
             row = _file_row(session, path)
@@ -270,17 +274,17 @@ class Inbox:
             f" ({verdict.reason})" if verdict.reason else "",
         )
 
-    def _safe_verdict(self, path: Path) -> FileVerdict:
+    def _safe_verdict(self, path: Path, added_by_user: bool = False) -> FileVerdict:
         """The verdict on a file; an error reading it is the file's rejection, not ours.
 
         Database errors are not caught: the caller waits those out.
         """
         try:
-            return self._verdict(path)
+            return self._verdict(path, added_by_user)
         except (OSError, RuntimeError, ValueError) as exc:
             return FileVerdict(FILE_REJECTED, unreadable_reason(exc))
 
-    def _verdict(self, path: Path) -> FileVerdict:
+    def _verdict(self, path: Path, added_by_user: bool = False) -> FileVerdict:
         if path.is_symlink():
             target = path.resolve()
             if not target.is_relative_to(self.root.resolve()):
@@ -305,7 +309,7 @@ class Inbox:
             )
         if path.stat().st_size == 0:
             return FileVerdict(FILE_REJECTED, "empty file (0 bytes): copy the video again")
-        return self._register(path)
+        return self._register(path, added_by_user)
 
     def _sidecar(self, path: Path) -> FileVerdict:
         from daemon.label_service import import_sidecar_labels
@@ -313,15 +317,27 @@ class Inbox:
         result = import_sidecar_labels(self.db, self.pipeline.plans, path)
         return FileVerdict(result.state, result.message)
 
-    def _register(self, path: Path) -> FileVerdict:
+    def _register(self, path: Path, added_by_user: bool = False) -> FileVerdict:
+        st = path.stat()
         sha = sha256_of(path)
         with self.db.write() as session:
+            gone = forgotten(session, sha)
+            if gone is not None and not added_by_user:
+                return FileVerdict(
+                    FILE_REJECTED,
+                    (
+                        f"this content was forgotten on {gone.forgotten_at:%Y-%m-%d %H:%M} UTC "
+                        f"(`lprd forget`, as '{gone.name}'); `lprd add` it to analyse it again"
+                    ),
+                )
+            unforget(session, sha)
             reg = register_video(
                 session,
                 sha256=sha,
                 name=path.name,
                 path=path.resolve(),
-                size_bytes=path.stat().st_size,
+                size_bytes=st.st_size,
+                mtime=st.st_mtime,
                 plans=self.pipeline.plans.values(),
             )
         if not reg.created:

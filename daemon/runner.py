@@ -4,7 +4,9 @@ knows nothing about the database, so tests and `lprd` tools can call it directly
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -38,8 +40,33 @@ class Outcome:
     seconds: float = 0.0
 
 
+# The disk is full or read-only: the environment's fault, cured by waiting, not the input's.
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def _disk_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def _storage_outcome(exc: OSError, ctx: StageContext, start: float) -> Outcome:
+    """A write that failed: wait for the disk (no attempt used), else a permanent error."""
+    seconds = time.monotonic() - start
+    what = f"{os.strerror(exc.errno) if exc.errno else exc} writing {exc.filename or 'the store'}"
+    if _disk_unavailable(exc):
+        delay = max(5.0, ctx.config.workers.backoff_base_s)
+        return Outcome(
+            RunOutcome.DEFERRED,
+            message=f"{what}: waiting {delay:.0f} s for space (no attempt used)",
+            retry_after_s=delay,
+            seconds=seconds,
+        )
+    return Outcome(
+        RunOutcome.PERMANENT, message=f"cannot store the result: {what}", seconds=seconds
+    )
 
 
 def execute(stage: Stage, ctx: StageContext) -> Outcome:
@@ -74,6 +101,8 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
     except TransientError as exc:
         return Outcome(RunOutcome.TRANSIENT, message=str(exc), seconds=time.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 - any bug in a stage must not kill the worker
+        if _disk_unavailable(exc):
+            return _storage_outcome(exc, ctx, start)
         log.exception("stage %s failed on %s", stage.name, ctx.video.name)
         kind = "out of memory" if _is_out_of_memory(exc) else "unexpected error"
         last = traceback.extract_tb(exc.__traceback__)[-1:]
@@ -83,8 +112,11 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
             message=f"{kind}: {type(exc).__name__}: {exc}{where}",
             seconds=time.monotonic() - start,
         )
-    target = ctx.artifact_path(artifact_filename(stage.name))
-    ctx.store.write_json(target, envelope)
+    try:
+        target = ctx.artifact_path(artifact_filename(stage.name))
+        ctx.store.write_json(target, envelope)
+    except OSError as exc:
+        return _storage_outcome(exc, ctx, start)
     outcome.artifact = ctx.store.relative(target)
     outcome.seconds = time.monotonic() - start
     return outcome

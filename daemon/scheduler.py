@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,11 +17,13 @@ log = logging.getLogger("lprd.scheduler")
 NEXT_RETRAIN_KEY = "next_retrain_check_at"
 
 
-def reap_job(config: Config, db: Database) -> None:
+def reap_job(
+    config: Config, db: Database, plans: Mapping[str, transitions.StagePlan] | None = None
+) -> None:
     """Return runs whose heartbeat stopped (a hung or dead worker) to pending."""
     cutoff = utcnow() - timedelta(seconds=config.workers.stale_after_s)
     with db.write() as session:
-        report = transitions.reap_stale(session, older_than=cutoff)
+        report = transitions.reap_stale(session, older_than=cutoff, plans=plans)
     if report.requeued or report.failed:
         log.warning("reaped stale runs: %d requeued, %d failed", report.requeued, report.failed)
 
@@ -41,7 +43,10 @@ def retrain_job(config: Config, db: Database) -> None:
 
 
 def build_scheduler(
-    config: Config, db: Database, rescan: Callable[[], object]
+    config: Config,
+    db: Database,
+    rescan: Callable[[], object],
+    plans: Mapping[str, transitions.StagePlan] | None = None,
 ) -> BackgroundScheduler:
     """A background scheduler with lprd's periodic jobs (not started)."""
     scheduler = BackgroundScheduler(
@@ -52,7 +57,7 @@ def build_scheduler(
         reap_job,
         "interval",
         seconds=max(5.0, config.workers.stale_after_s / 2),
-        args=(config, db),
+        args=(config, db, plans),
         id="reap",
     )
     first = utcnow() + timedelta(seconds=60)

@@ -25,7 +25,7 @@ from daemon.config import Config
 from daemon.errors import LprdError
 from daemon.home_lock import HomeLock
 from daemon.inbox import Inbox
-from daemon.learn.schedule import pid_alive
+from daemon.learn.schedule import pid_alive, reap_dead_training
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.privacy import disable_onnxruntime_telemetry, restrict
@@ -186,11 +186,11 @@ class Daemon:
                 session, pipeline.plans, fingerprints
             )
         with db.write() as session:
-            reaped = transitions.reap_stale(session, worker_ids=dead)
+            reaped = transitions.reap_stale(session, worker_ids=dead, plans=pipeline.plans)
         partials = store.remove_partials()
         log.info(
-            "start-up: %d stage rows added, %d re-queued for changed inputs, %d runs reaped "
-            "(%d failed for good), %d partial files removed",
+            "start-up: %d stage rows added, %d re-queued for changed inputs, %d interrupted "
+            "runs requeued (%d failed as crashing), %d partial files removed",
             added,
             requeued,
             reaped.requeued,
@@ -237,7 +237,7 @@ class Daemon:
         inbox = Inbox(self.config, svc.db, svc.store, svc.pipeline)
         self._guarded(inbox.scan)
         observer = None if self.until_idle else self._start_watcher(inbox)
-        scheduler = build_scheduler(self.config, svc.db, inbox.scan)
+        scheduler = build_scheduler(self.config, svc.db, inbox.scan, svc.pipeline.plans)
         scheduler.add_job(
             self._refresh_fingerprints,
             "interval",
@@ -325,8 +325,11 @@ class Daemon:
         while not self.stop_event.wait(interval):
             try:
                 with svc.db.write() as session:
-                    transitions.heartbeat(session, [w.worker_id for w in self.workers])
+                    claims = [(w.current, w.worker_id) for w in self.workers]
+                    busy = [(claim, owner) for claim, owner in claims if claim is not None]
+                    transitions.heartbeat(session, [c for c, _ in busy], [o for _, o in busy])
                 set_meta(svc.db, DAEMON_ALIVE_KEY, dbmod.utcnow().isoformat(timespec="seconds"))
+                reap_dead_training(svc.db)  # a killed training child: reaped within a beat
                 self.notifier.ping()
             except Exception:  # noqa: BLE001 - keep beating through a busy database
                 log.exception("heartbeat failed")
@@ -367,3 +370,7 @@ class Daemon:
                     pass
         svc.db.dispose()
         log.info("lprd stopped")
+
+    def stuck_workers(self) -> list[str]:
+        """Workers still inside a stage after the stop timeout (their runs were released)."""
+        return [w.worker_id for w in self.workers if w.is_alive()]

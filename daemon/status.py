@@ -30,9 +30,10 @@ DAEMON_ALIVE_KEY = "daemon_alive_at"
 
 
 def _stage_counts(
-    session,
+    session,  # noqa: ANN001
     order: list[str],
-    waiting_notes: list[dict[str, Any]],  # noqa: ANN001
+    waiting_notes: list[dict[str, Any]],
+    blocked_notes: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     counts: dict[str, dict[str, int]] = {}
     # stage_counts is maintained by triggers: constant time however many videos there are.
@@ -41,15 +42,14 @@ def _stage_counts(
     ):
         if n:
             counts.setdefault(stage, {})[status] = n
-    waiting: dict[str, int] = {}
-    for note in waiting_notes:
-        waiting[note["stage"]] = waiting.get(note["stage"], 0) + note["videos"]
+    waiting, blocked = _per_stage(waiting_notes), _per_stage(blocked_notes)
     stages = [s for s in order if s in counts] + sorted(set(counts) - set(order))
     return [
         {
             "stage": s,
             **{st: counts[s].get(st, 0) for st in STAGE_STATES},
             "waiting": waiting.get(s, 0),
+            "blocked": blocked.get(s, 0),
         }
         for s in stages
     ]
@@ -101,13 +101,21 @@ def _inbox(session, limit: int) -> dict[str, Any]:  # noqa: ANN001
     return {"states": states, "rejected": [{"file": n, "reason": r} for n, r in rejected]}
 
 
-def _waiting_notes(session) -> list[dict[str, Any]]:  # noqa: ANN001
+def _pending_notes(session, kind: ErrorKind) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Pending runs of one kind (waiting, blocked), grouped by stage and reason."""
     rows = session.execute(
         select(StageRun.stage, StageRun.last_error, func.count())
-        .where(StageRun.error_kind == ErrorKind.WAITING, StageRun.status == PENDING)
+        .where(StageRun.error_kind == kind, StageRun.status == PENDING)
         .group_by(StageRun.stage, StageRun.last_error)
     ).all()
     return [{"stage": s, "reason": r, "videos": n} for s, r, n in rows]
+
+
+def _per_stage(notes: list[dict[str, Any]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for note in notes:
+        totals[note["stage"]] = totals.get(note["stage"], 0) + note["videos"]
+    return totals
 
 
 def _models(session) -> list[dict[str, Any]]:  # noqa: ANN001
@@ -150,8 +158,9 @@ def gather_status(
     order = pipeline_order if pipeline_order is not None else Pipeline.default().order
     with db.read() as session:
         videos = session.execute(select(func.count()).select_from(Video)).scalar_one()
-        waiting = _waiting_notes(session)
-        stages = _stage_counts(session, order, waiting)
+        waiting = _pending_notes(session, ErrorKind.WAITING)
+        blocked = _pending_notes(session, ErrorKind.BLOCKED)
+        stages = _stage_counts(session, order, waiting, blocked)
         finished, per_min = _throughput(session)
         report = {
             "videos": videos,
@@ -163,9 +172,11 @@ def gather_status(
             "failures": _failures(session, limit),
             "inbox": _inbox(session, limit),
             "waiting": waiting,
+            "blocked": blocked,
             "models": _models(session),
         }
-    remaining = sum(s[PENDING] + s[RUNNING] - s["waiting"] for s in stages)
+    # Neither waiting nor blocked runs will run soon: they are not in the ETA.
+    remaining = sum(s[PENDING] + s[RUNNING] - s["waiting"] - s["blocked"] for s in stages)
     report["remaining_stage_runs"] = remaining
     report["eta_s"] = round(remaining / per_min * 60) if per_min > 0 and remaining else None
     report["next_retrain_check_at"] = get_meta(db, "next_retrain_check_at")

@@ -49,6 +49,8 @@ def _stage_table(report: dict[str, Any]) -> Table:
         cells = [str(row[s]) if row[s] else "·" for s in STAGE_STATES]
         if row["waiting"]:
             cells[0] += f" ({row['waiting']} waiting)"
+        if row.get("blocked"):
+            cells[0] += f" ({row['blocked']} blocked)"
         table.add_row(row["stage"], *cells)
     return table
 
@@ -98,6 +100,8 @@ def _summary_lines(report: dict[str, Any]) -> list[Text]:
         lines.append(
             Text(f"{note['videos']} × {note['stage']} waiting: {note['reason']}", style="yellow")
         )
+    for note in report.get("blocked", [])[:5]:
+        lines.append(Text(f"{note['videos']} × {note['stage']} {note['reason']}", style="red"))
     return lines
 
 

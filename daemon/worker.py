@@ -11,20 +11,22 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from daemon import runner
 from daemon.config import Config
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
-from daemon.stages.base import StageContext, VideoRef
+from daemon.stages.base import StageContext, VideoRef, artifact_filename
 from storage import transitions
 from storage.artifacts import ArtifactStore
-from storage.db import Database
+from storage.db import Database, is_locked
 from storage.models import Video
 from storage.states import RunOutcome
+from storage.videos import OriginalChanged, check_original
 
 log = logging.getLogger("lprd.worker")
 
@@ -56,6 +58,7 @@ class Worker(threading.Thread):
         self.services = services
         self.resource = resource
         self.current: transitions.ClaimedRun | None = None
+        self._claimed_sha: dict[int, str] = {}
 
     def run(self) -> None:
         svc = self.services
@@ -85,29 +88,98 @@ class Worker(threading.Thread):
         return True
 
     def _execute(self, claimed: transitions.ClaimedRun) -> None:
+        """Run a claimed stage; whatever happens, the claim ends in a transition."""
         svc = self.services
-        ctx = self._context(claimed.video_id)
-        stage = svc.pipeline[claimed.stage]
-        log.info(
-            "%s: %s on %s (attempt %d)",
-            self.worker_id,
-            stage.name,
-            ctx.video.name,
-            claimed.attempts,
-        )
-        outcome = runner.execute(stage, ctx)
         try:
-            record_outcome(svc, self.worker_id, claimed, outcome)
-        except transitions.TransitionError as exc:
-            log.warning("%s: %s", self.worker_id, exc)
+            stage = svc.pipeline[claimed.stage]
+            video = self._video(claimed)
+            ctx = self._context(video)
+            log.info(
+                "%s: %s on %s (attempt %d)",
+                self.worker_id,
+                stage.name,
+                ctx.video.name,
+                claimed.attempts,
+            )
+            if stage.reads_original:
+                self._check_original(video, ctx.video.path)
+            outcome = runner.execute(stage, ctx)
+            if stage.reads_original:
+                self._check_original(video, ctx.video.path)
+        except OriginalChanged as exc:
+            outcome = runner.Outcome(RunOutcome.PERMANENT, message=str(exc))
+            self._discard_artifact(claimed)
+        except Exception as exc:  # noqa: BLE001 - recorded as the run's failure below
+            log.exception("%s: %s could not run", self.worker_id, claimed.stage)
+            outcome = runner.Outcome(
+                RunOutcome.TRANSIENT, message=f"could not run: {type(exc).__name__}: {exc}"
+            )
+        self._record(claimed, outcome)
+        self._claimed_sha.pop(claimed.id, None)
 
-    def _context(self, video_id: int) -> StageContext:
+    def _record(self, claimed: transitions.ClaimedRun, outcome: runner.Outcome) -> None:
+        """Record the outcome, waiting out a locked database; never leave the row running."""
+        backoff = 0.5
+        while True:
+            try:
+                record_outcome(self.services, self.worker_id, claimed, outcome)
+                return
+            except transitions.TransitionError as exc:
+                log.warning("%s: %s", self.worker_id, exc)
+                self._drop_if_forgotten(claimed)
+                return
+            except Exception as exc:
+                if not is_locked(exc) or self.services.stop_event.is_set():
+                    # The row stops beating once this claim is dropped: the reaper takes it.
+                    log.exception("%s: could not record %s", self.worker_id, claimed.stage)
+                    return
+                log.warning(
+                    "%s: database locked; recording again in %.1f s", self.worker_id, backoff
+                )
+                self.services.stop_event.wait(backoff)
+                backoff = min(30.0, backoff * 2)
+
+    def _drop_if_forgotten(self, claimed: transitions.ClaimedRun) -> None:
+        """The video was forgotten while its stage ran: delete what the stage just wrote."""
         svc = self.services
         with svc.db.read() as session:
-            video = session.execute(select(Video).where(Video.id == video_id)).scalar_one()
-            ref = VideoRef(
-                video.id, video.sha256, video.name, svc.store.resolve_video_path(video.path)
-            )
+            video = session.get(Video, claimed.video_id)
+        sha = self._claimed_sha.pop(claimed.id, None)
+        if video is None and sha is not None:
+            with svc.db.read() as session:
+                again = session.execute(select(Video.id).where(Video.sha256 == sha)).first()
+            if again is None:
+                svc.store.delete_video(sha)
+                log.info(
+                    "%s: video %d was forgotten meanwhile; its output deleted",
+                    self.worker_id,
+                    claimed.video_id,
+                )
+
+    def _video(self, claimed: transitions.ClaimedRun) -> Video:
+        with self.services.db.read() as session:
+            video = session.execute(select(Video).where(Video.id == claimed.video_id)).scalar_one()
+        self._claimed_sha[claimed.id] = video.sha256
+        return video
+
+    def _check_original(self, video: Video, path: Path) -> None:
+        """Raise `OriginalChanged` unless `path` holds the registered content."""
+        touched = check_original(video, path)
+        if touched is not None:
+            video.mtime = touched
+            with self.services.db.write() as session:
+                session.execute(update(Video).where(Video.id == video.id).values(mtime=touched))
+
+    def _discard_artifact(self, claimed: transitions.ClaimedRun) -> None:
+        """Delete what a run wrote from content that was not the registered one."""
+        sha = self._claimed_sha.get(claimed.id)
+        if sha is not None:
+            target = self.services.store.video_dir(sha) / artifact_filename(claimed.stage)
+            target.unlink(missing_ok=True)
+
+    def _context(self, video: Video) -> StageContext:
+        svc = self.services
+        ref = VideoRef(video.id, video.sha256, video.name, svc.store.resolve_video_path(video.path))
         return StageContext(
             video=ref,
             config=svc.config,
@@ -159,6 +231,12 @@ def _record(
         )
         permanent = outcome.kind == RunOutcome.PERMANENT
         status = transitions.fail(
-            session, claimed.id, worker_id, outcome.message, permanent=permanent, retry=retry
+            session,
+            claimed.id,
+            worker_id,
+            outcome.message,
+            permanent=permanent,
+            retry=retry,
+            plans=svc.pipeline.plans,
         )
         log.warning("%s: %s -> %s: %s", worker_id, claimed.stage, status, outcome.message)

@@ -55,6 +55,8 @@ class Video(Base):
     name: Mapped[str] = mapped_column(String(512), nullable=False)
     path: Mapped[str] = mapped_column(Text, nullable=False)
     size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The original's mtime when registered: a change means its content must be checked.
+    mtime: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
 
     stage_runs: Mapped[list[StageRun]] = relationship(
@@ -80,6 +82,11 @@ class StageRun(Base):
     waiting_on: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    # Runs ended by the death of their process (kill -9, OOM killer, a crash): not
+    # attempts, since an outside kill is not the stage's fault.
+    interruptions: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
     last_error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(16))
     skip_reason: Mapped[str | None] = mapped_column(Text)
@@ -117,6 +124,16 @@ class StageCount(Base):
     stage: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class ForgottenVideo(Base):
+    """Content a user asked lprd to forget: not ingested again from the inbox."""
+
+    __tablename__ = "forgotten_videos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), nullable=False)
+    forgotten_at: Mapped[datetime] = mapped_column(nullable=False)
 
 
 class InboxFile(Base):

@@ -30,7 +30,9 @@ class ErrorKind(StrEnum):
     EXHAUSTED = "exhausted"  # transient failures used up the attempts
     TRANSIENT = "transient"  # will be retried after a delay
     WAITING = "waiting"  # deferred until what it needs exists, without using an attempt
-    REAPED = "reaped"  # its worker died; back in the queue
+    REAPED = "reaped"  # its worker died; back in the queue, the attempt given back
+    CRASHING = "crashing"  # its process died every time it ran: failed for good
+    BLOCKED = "blocked"  # pending behind a stage of the same video that failed for good
 
 
 class RunOutcome(StrEnum):

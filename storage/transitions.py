@@ -42,6 +42,10 @@ class RetryPolicy:
     max_attempts: int = 3
     backoff_base_s: float = 30.0
     backoff_max_s: float = 3600.0
+    # Deaths of the process while this stage ran, in a row, before the stage is blamed:
+    # kill -9 from outside is never its fault, but one that exhausts memory (the OOM
+    # killer) or crashes the process every time must not loop for ever.
+    max_interruptions: int = 25
 
     def delay_s(self, attempts: int) -> float:
         """Exponential backoff after the given attempt: base * 2^(attempts-1), capped."""
@@ -199,6 +203,7 @@ _COMPLETE = (
         last_error=None,
         error_kind=None,
         next_attempt_at=None,
+        interruptions=0,
         duration_s=(func.julianday(bindparam("now_text")) - func.julianday(_runs.c.started_at))
         * 86400.0,
     )
@@ -276,13 +281,17 @@ def fail(
     *,
     permanent: bool,
     retry: RetryPolicy,
+    plans: Mapping[str, StagePlan] | None = None,
 ) -> StageStatus:
     """running -> failed (permanent, or attempts used up) or back to pending after the
-    policy's delay. Returns the new status.
+    policy's delay. Returns the new status. With `plans`, a failure for good marks the
+    stages waiting on it as blocked, with the reason.
     """
     now = utcnow()
     attempts = session.execute(select(_runs.c.attempts).where(_runs.c.id == run_id)).scalar_one()
     if permanent or attempts >= retry.max_attempts:
+        if plans is not None:
+            block_downstream(session, run_id, error, plans)
         _guarded(
             session,
             run_id,
@@ -307,6 +316,26 @@ def fail(
         next_attempt_at=now + timedelta(seconds=retry.delay_s(attempts)),
     )
     return PENDING
+
+
+def block_downstream(
+    session: Session, run_id: int, error: str, plans: Mapping[str, StagePlan]
+) -> int:
+    """Mark the pending stages downstream of a failed run as blocked, saying why."""
+    video_id, stage = session.execute(
+        select(_runs.c.video_id, _runs.c.stage).where(_runs.c.id == run_id)
+    ).one()
+    below = sorted(downstream_of([stage], plans) - {stage})
+    if not below:
+        return 0
+    reason = f"blocked: {stage} failed ({error[:300]}); `lprd retry` after fixing it"
+    result = session.execute(
+        update(_runs)
+        .where(_runs.c.video_id == video_id, _runs.c.stage.in_(below))
+        .where(_runs.c.status == PENDING)
+        .values(error_kind=ErrorKind.BLOCKED, last_error=reason, updated_at=utcnow())
+    )
+    return result.rowcount
 
 
 def defer(session: Session, run_id: int, worker_id: str, reason: str, retry_after_s: float) -> None:
@@ -340,14 +369,19 @@ def release(session: Session, run_id: int, worker_id: str) -> None:
     )
 
 
-def heartbeat(session: Session, worker_ids: Sequence[str]) -> int:
-    """Refresh the heartbeat of every run the given workers own; returns how many."""
-    if not worker_ids:
+def heartbeat(session: Session, claims: Sequence[ClaimedRun], owners: Sequence[str]) -> int:
+    """Refresh the heartbeat of the runs workers are working on now; returns how many.
+
+    Only the claims a worker holds at this moment beat: a row a worker let go of
+    without a transition (it never should) goes stale and the reaper takes it.
+    """
+    if not claims:
         return 0
+    pairs = list(zip([c.id for c in claims], owners, strict=True))
     result = session.execute(
         update(_runs)
         .where(_runs.c.status == RUNNING)
-        .where(_runs.c.worker_id.in_(list(worker_ids)))
+        .where(or_(*[(_runs.c.id == rid) & (_runs.c.worker_id == own) for rid, own in pairs]))
         .values(heartbeat_at=utcnow())
     )
     return result.rowcount
@@ -374,15 +408,19 @@ def reap_stale(
     *,
     older_than: datetime | None = None,
     worker_ids: Sequence[str] | None = None,
+    plans: Mapping[str, StagePlan] | None = None,
 ) -> ReapReport:
-    """Return runs left `running` by dead workers to pending (or fail them when spent).
+    """Return runs left `running` by dead workers to pending, giving their attempt back.
 
-    `older_than` selects runs whose heartbeat is older (the periodic reaper);
-    `worker_ids` selects runs of workers known to be dead (start-up). Both may be given:
-    a run matching either is reaped.
+    The death of a process (kill -9, the OOM killer) is not the stage's fault, so it is
+    counted as an interruption, not an attempt; only a stage whose process died
+    `max_interruptions` times in a row while it ran is failed for good (it is likely the
+    one crashing it). `older_than` selects runs whose heartbeat is older (the periodic
+    reaper); `worker_ids` selects runs of workers known to be dead (start-up). Both may
+    be given: a run matching either is reaped.
     """
     now = utcnow()
-    query = select(_runs.c.id, _runs.c.attempts, _runs.c.max_attempts, _runs.c.worker_id)
+    query = select(_runs.c.id, _runs.c.stage, _runs.c.interruptions, _runs.c.worker_id)
     query = query.where(_runs.c.status == RUNNING)
     selectors = []
     if older_than is not None:
@@ -394,20 +432,26 @@ def reap_stale(
         return ReapReport(0, 0)
     query = query.where(or_(*selectors))
     requeued = failed = 0
-    for run_id, attempts, max_attempts, worker in session.execute(query).all():
-        if attempts >= max_attempts:
+    for run_id, stage, interruptions, worker in session.execute(query).all():
+        plan = (plans or {}).get(stage)
+        limit = (plan.retry if plan else RetryPolicy()).max_interruptions
+        interruptions += 1
+        if interruptions >= limit:
+            if plans is not None:
+                block_downstream(session, run_id, f"its process died {interruptions} times", plans)
             _guarded(
                 session,
                 run_id,
                 RUNNING,
                 None,
                 status=FAILED,
-                error_kind=ErrorKind.EXHAUSTED,
+                error_kind=ErrorKind.CRASHING,
+                interruptions=interruptions,
                 finished_at=now,
                 last_error=(
-                    f"the worker died while running this stage ({attempts} of "
-                    f"{max_attempts} attempts, last worker {worker}); it may crash the "
-                    "process: check the daemon log, then `lprd retry`"
+                    f"the process died {interruptions} times in a row while this stage ran "
+                    f"(last worker {worker}); the stage may be crashing it: check the "
+                    "daemon log, then `lprd retry`"
                 ),
             )
             failed += 1
@@ -419,9 +463,15 @@ def reap_stale(
                 None,
                 status=PENDING,
                 worker_id=None,
+                attempts=_runs.c.attempts - 1,
+                interruptions=interruptions,
                 heartbeat_at=None,
                 next_attempt_at=None,
-                last_error=f"worker {worker} stopped while running this stage; requeued",
+                last_error=(
+                    f"interrupted: worker {worker} died while running this stage "
+                    f"({interruptions} of {limit} before the stage is blamed); requeued "
+                    "without using an attempt"
+                ),
                 error_kind=ErrorKind.REAPED,
             )
             requeued += 1
@@ -473,6 +523,7 @@ def requeue(
             .values(
                 status=PENDING,
                 attempts=0,
+                interruptions=0,
                 last_error=None,
                 error_kind=None,
                 skip_reason=None,

@@ -7,12 +7,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.db import utcnow
-from storage.models import Description, InboxFile, Label, Prediction, StageRun, Video
+from storage.models import (
+    Description,
+    ForgottenVideo,
+    InboxFile,
+    Label,
+    Meta,
+    Prediction,
+    StageRun,
+    Video,
+)
 from storage.transitions import StagePlan, create_stage_runs
 
 HASH_CHUNK = 1 << 20
@@ -45,12 +54,23 @@ def register_video(
     path: Path,
     size_bytes: int,
     plans: Iterable[StagePlan],
+    mtime: float | None = None,
 ) -> Registration:
-    """INSERT OR IGNORE a video by content hash and create its stage rows when new."""
+    """INSERT OR IGNORE a video by content hash and create its stage rows when new.
+
+    Ids are never reused, not even those of forgotten videos: a stale reference (a
+    worker, a log line, an export) can never land on another video.
+    """
     stmt = (
         sqlite_insert(Video)
         .values(
-            sha256=sha256, name=name, path=str(path), size_bytes=size_bytes, created_at=utcnow()
+            id=_next_video_id(session),
+            sha256=sha256,
+            name=name,
+            path=str(path),
+            size_bytes=size_bytes,
+            mtime=mtime,
+            created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
@@ -59,6 +79,70 @@ def register_video(
     if created:
         create_stage_runs(session, video.id, plans)
     return Registration(video.id, sha256, created, None if created else video.name)
+
+
+VIDEO_ID_HIGH_WATER = "videos.highest_id_ever"
+
+
+def _next_video_id(session: Session) -> int:
+    highest = session.execute(select(func.max(Video.id))).scalar() or 0
+    forgotten = session.execute(select(Meta.value).where(Meta.key == VIDEO_ID_HIGH_WATER)).scalar()
+    return max(highest, int(forgotten or 0)) + 1
+
+
+def _remember_forgotten(session: Session, video: Video) -> None:
+    """Keep the id's high-water mark and the content hash of a forgotten video."""
+    high = session.execute(select(Meta.value).where(Meta.key == VIDEO_ID_HIGH_WATER)).scalar()
+    value = str(max(video.id, int(high or 0)))
+    stmt = sqlite_insert(Meta).values(key=VIDEO_ID_HIGH_WATER, value=value)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+    stmt = sqlite_insert(ForgottenVideo).values(
+        sha256=video.sha256, name=video.name, forgotten_at=utcnow()
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["sha256"], set_={"name": video.name, "forgotten_at": utcnow()}
+        )
+    )
+
+
+def forgotten(session: Session, sha256: str) -> ForgottenVideo | None:
+    """The record of a forgotten content, or None."""
+    return session.get(ForgottenVideo, sha256)
+
+
+def unforget(session: Session, sha256: str) -> None:
+    """The user adds this content again on purpose: it may be ingested again."""
+    session.execute(delete(ForgottenVideo).where(ForgottenVideo.sha256 == sha256))
+
+
+class OriginalChanged(Exception):  # noqa: N818 - reads as what happened
+    """The registered original is gone or now holds other content."""
+
+
+def check_original(video: Video, path: Path) -> float | None:
+    """Make sure `path` still holds exactly the registered content of `video`.
+
+    Size and mtime decide cheaply; only when they differ is the file hashed again.
+    Raises `OriginalChanged` with what a person can do; returns the new mtime when the
+    file was only touched (same content), else None.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise OriginalChanged(
+            f"the original file {path} is gone (deleted or moved after it was registered): "
+            "put it back and `lprd retry` the video, or `lprd forget` it"
+        ) from None
+    if st.st_size == video.size_bytes and st.st_mtime == video.mtime:
+        return None
+    if st.st_size != video.size_bytes or sha256_of(path) != video.sha256:
+        raise OriginalChanged(
+            f"the file {path} was overwritten with other content after it was registered; "
+            "the new content is registered as a video of its own, and this one's original "
+            "is gone"
+        )
+    return st.st_mtime
 
 
 def find_videos(session: Session, ref: str) -> list[Video]:
@@ -93,5 +177,7 @@ def forget_video(session: Session, video_id: int) -> list[str]:
     session.execute(delete(Description).where(Description.video_id == video_id))
     session.execute(delete(StageRun).where(StageRun.video_id == video_id))
     session.execute(delete(InboxFile).where(InboxFile.video_id == video_id))
+    if video is not None:
+        _remember_forgotten(session, video)
     session.execute(delete(Video).where(Video.id == video_id))
     return kept

@@ -10,13 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from daemon.cli import main
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError
 from daemon.learn.schedule import write_config_copy
+from storage.db import Database
+from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import without_file_read_override
+from tests.daemon_proc import inbox_states, stage_states, without_file_read_override
 from tests.media_factory import make_video, tone
 
 
@@ -216,3 +219,58 @@ def test_the_training_config_copy_holds_no_secret(tmp_path: Path) -> None:
     assert "hf_secretvalue123" not in copy.read_text()
     assert Config.model_validate_json(copy.read_text()).audio.hf_token is None
     assert env["HF_TOKEN"] == "hf_secretvalue123"  # the child still gets it
+
+
+def test_a_file_overwritten_after_registration_is_never_analysed_as_the_first(
+    tmp_path: Path, capsys
+) -> None:  # noqa: ANN001
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text(
+        'stages = ["probe", "extract_audio"]\n[inbox]\nstable_seconds = 0\n'
+    )
+    lprd(home, "init", capsys=capsys)
+    small = make_video(tmp_path / "small.mp4", seconds=1.0, size=(160, 120), audio=tone(1.0))
+    large = make_video(tmp_path / "large.mp4", seconds=3.0, size=(320, 240), audio=tone(3.0))
+    clip = home / "inbox" / "clip.mp4"
+    shutil.copy(small, clip)
+    assert lprd(home, "add", str(clip), capsys=capsys)[0] == 0
+    clip.write_bytes(large.read_bytes())  # overwritten in place, as `cp` does
+    assert lprd(home, "run", "--until-idle", capsys=capsys)[0] == 0
+    db = Database.at(home / "lprd.db")
+    states = inbox_states(db)
+    with db.read() as session:
+        videos = {v.id: v for v in session.scalars(select(Video))}
+        probes = {r.video_id: r for r in session.scalars(select(StageRun)) if r.stage == "probe"}
+    db.dispose()
+    assert len(videos) == 2 and states["clip.mp4"][0] == "registered", states
+    first, second = sorted(videos)
+    assert probes[first].status == "failed" and "overwritten" in probes[first].last_error
+    assert probes[second].status == "done"
+    first_dir = home / "store" / "artifacts" / videos[first].sha256[:2] / videos[first].sha256
+    assert not (first_dir / "probe.json").exists()  # nothing of the new content under the old hash
+    shown = json.loads(
+        (
+            home
+            / "store"
+            / "artifacts"
+            / videos[second].sha256[:2]
+            / videos[second].sha256
+            / "probe.json"
+        ).read_text()
+    )
+    assert "320" in json.dumps(shown["data"])
+
+
+def test_a_file_deleted_after_registration_is_said_to_be_gone(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text('stages = ["probe"]\n')
+    clip = make_video(tmp_path / "clip.mp4", seconds=1.0)
+    assert lprd(home, "add", str(clip), capsys=capsys)[0] == 0
+    clip.unlink()
+    assert lprd(home, "run", "--until-idle", capsys=capsys)[0] == 0
+    db = Database.at(home / "lprd.db")
+    probe = stage_states(db)[("clip.mp4", "probe")]
+    db.dispose()
+    assert probe.status == "failed" and "is gone" in probe.last_error, probe.last_error

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import random
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,8 +19,44 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import daemon_env, new_home, start_daemon, wait_for
+from tests.daemon_proc import (
+    daemon_env,
+    daemon_log,
+    inbox_states,
+    new_home,
+    start_daemon,
+    wait_for,
+    without_file_read_override,
+)
 from tests.media_factory import make_video, tone
+
+
+def _slow_stage_plugin(tmp_path: Path, finish_after_s: float = 1e9) -> Path:
+    """A test-only stage `slow` (after probe) that runs until told to stop, or until
+    `finish_after_s` have passed (then it succeeds and its artifact is written)."""
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "sitecustomize.py").write_text(
+        "import time\n"
+        "import daemon.stages as reg\n"
+        "from daemon.stages.base import Stage, StageResult\n"
+        "def run(ctx):\n"
+        "    start = time.monotonic()\n"
+        f"    while time.monotonic() - start < {finish_after_s}:\n"
+        "        ctx.check_stop()\n"
+        "        time.sleep(0.05)\n"
+        "    return StageResult(data={'slept': True}, backend='test')\n"
+        "import sys, types\n"
+        "mod = types.ModuleType('slow_stage')\n"
+        "mod.STAGE = Stage(name='slow', run=run, requires=('probe',))\n"
+        "sys.modules['slow_stage'] = mod\n"
+        "reg.STAGE_MODULES = (*reg.STAGE_MODULES, 'slow_stage')\n"
+    )
+    return plugin
+
+
+def _with_path(plugin: Path) -> str:
+    return f"{plugin}{':' + sys.path[0] if sys.path[0] else ''}"
 
 
 def _count(db: Database, status: str) -> int:
@@ -79,28 +119,12 @@ def test_sigterm_returns_the_running_stage_without_using_an_attempt(tmp_path: Pa
     inbox = home / "inbox"
     make_video(inbox / "long.mp4", seconds=1.0, audio=tone(1.0))
     db = Database.at(home / "lprd.db")
-    # A test-only stage that runs until told to stop.
-    plugin = tmp_path / "plugin"
-    plugin.mkdir()
-    (plugin / "sitecustomize.py").write_text(
-        "import time\n"
-        "import daemon.stages as reg\n"
-        "from daemon.stages.base import Stage\n"
-        "def run(ctx):\n"
-        "    while True:\n"
-        "        ctx.check_stop()\n"
-        "        time.sleep(0.05)\n"
-        "import sys, types\n"
-        "mod = types.ModuleType('slow_stage')\n"
-        "mod.STAGE = Stage(name='slow', run=run, requires=('probe',))\n"
-        "sys.modules['slow_stage'] = mod\n"
-        "reg.STAGE_MODULES = (*reg.STAGE_MODULES, 'slow_stage')\n"
-    )
+    plugin = _slow_stage_plugin(tmp_path)
     proc = start_daemon(
         home,
         LPRD_STAGES='["probe", "slow"]',
         LPRD_INBOX__STABLE_SECONDS="0",
-        PYTHONPATH=f"{plugin}{':' + sys.path[0] if sys.path[0] else ''}",
+        PYTHONPATH=_with_path(plugin),
     )
     try:
         assert wait_for(lambda: _count(db, "running") == 1, 60)
@@ -114,3 +138,287 @@ def test_sigterm_returns_the_running_stage_without_using_an_attempt(tmp_path: Pa
         slow = session.execute(select(StageRun).where(StageRun.stage == "slow")).scalar_one()
     db.dispose()
     assert (slow.status, slow.attempts, slow.worker_id) == ("pending", 0, None)
+
+
+def test_kill_9_during_a_stage_is_an_interruption_not_an_attempt(tmp_path: Path) -> None:
+    """Three outside kills during one stage leave it queued, its attempts untouched."""
+    home = new_home(tmp_path)
+    make_video(home / "inbox" / "long.mp4", seconds=1.0, audio=tone(1.0))
+    db = Database.at(home / "lprd.db")
+    plugin = _slow_stage_plugin(tmp_path)
+    env = {
+        "LPRD_STAGES": '["probe", "slow"]',
+        "LPRD_INBOX__STABLE_SECONDS": "0",
+        "PYTHONPATH": _with_path(plugin),
+    }
+
+    def started(times: int) -> bool:
+        with db.read() as session:
+            running = session.scalars(
+                select(StageRun.stage).where(StageRun.status == "running")
+            ).all()
+        return daemon_log(home).count("lprd running") == times and running == ["slow"]
+
+    for kill in range(3):
+        proc = start_daemon(home, **env)
+        try:
+            assert wait_for(lambda: started(kill + 1), 60), daemon_log(home)  # noqa: B023
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        # What the next start-up sees: a run left `running` by a dead process.
+    proc = start_daemon(home, **env)
+    try:
+        assert wait_for(lambda: started(4), 60), daemon_log(home)
+        with db.read() as session:
+            slow = session.execute(select(StageRun).where(StageRun.stage == "slow")).scalar_one()
+        assert slow.status == "running" and slow.attempts == 1, (slow.status, slow.last_error)
+        assert slow.interruptions == 3
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        db.dispose()
+
+
+# The analysis stages whose offline backends load fast (each restart loads them again).
+CHAOS_STAGES = '["probe", "extract_audio", "diarize", "speech_emotion", "analyze_face"]'
+
+
+def _running_in(db: Database, pid: int) -> bool:
+    """True when the daemon process `pid` is running a stage now."""
+    owner = f"{socket.gethostname()}:{pid}:%"
+    with db.read() as session:
+        return (
+            session.execute(
+                select(StageRun.id)
+                .where(StageRun.status == "running", StageRun.worker_id.like(owner))
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+
+def _finished(db: Database) -> int:
+    return _count(db, "done") + _count(db, "skipped")
+
+
+@requires_clips
+@pytest.mark.slow
+def test_chaos_kill_9_twenty_times_over_ten_real_clips(tmp_path: Path) -> None:
+    """Kills at random moments mid-stage; in the end every stage is done or skipped."""
+    home = new_home(tmp_path)
+    clips = real_clips()[:10]
+    for clip in clips:
+        shutil.copy(clip, home / "inbox" / clip.name)
+    db = Database.at(home / "lprd.db")
+    env = {"LPRD_STAGES": CHAOS_STAGES, "LPRD_INBOX__STABLE_SECONDS": "0"}
+    chance = random.Random(20)
+    kills = 0
+    while kills < 20:
+        before = _finished(db)
+        proc = start_daemon(home, **env)
+        try:
+            # Most kills strike while this process runs its first stages (often loading a
+            # model); every fourth waits for a stage to finish first, so long stages
+            # finish now and then too.
+            if kills % 4 == 3:
+                ready = lambda: _finished(db) > before  # noqa: B023, E731
+            else:
+                ready = lambda: _running_in(db, proc.pid)  # noqa: B023, E731
+            if not wait_for(ready, 120, interval=0.05):
+                break  # nothing left to do
+            time.sleep(chance.uniform(0.0, 0.8))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            kills += 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert kills >= 20, f"the work ended after {kills} kills: too little to test"
+    final = subprocess.run(
+        [sys.executable, "-m", "daemon", "run", "--until-idle"],
+        env=daemon_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert final.returncode == 0, final.stderr[-3000:]
+    with db.read() as session:
+        runs = session.scalars(select(StageRun)).all()
+        videos = session.execute(select(func.count()).select_from(Video)).scalar_one()
+    db.dispose()
+    assert videos == len(clips) and len(runs) == 5 * len(clips)
+    failed = [(r.video_id, r.stage, r.last_error) for r in runs if r.status == "failed"]
+    assert failed == []
+    assert {r.status for r in runs} <= {"done", "skipped"}
+    logs = daemon_log(home) + final.stderr
+    requeued = [int(n) for n in re.findall(r"(\d+) interrupted runs requeued", logs)]
+    assert sum(requeued) >= 20, requeued  # the kills really landed on running stages
+    assert list((home / "store").rglob("*.partial")) == []
+
+
+def test_a_failed_artifact_write_ends_in_a_transition_not_a_stuck_run(tmp_path: Path) -> None:
+    """The store refuses the write (read-only folder): the stage fails visibly, at once."""
+    home = new_home(tmp_path)
+    make_video(home / "inbox" / "clip.mp4", seconds=1.0, audio=tone(1.0))
+    artifacts = home / "store" / "artifacts"
+    artifacts.mkdir(parents=True)
+    artifacts.chmod(0o500)
+    db = Database.at(home / "lprd.db")
+    proc = start_daemon(
+        home,
+        LPRD_STAGES='["probe"]',
+        LPRD_INBOX__STABLE_SECONDS="0",
+        prefix=without_file_read_override(),
+    )
+    try:
+        assert wait_for(lambda: _count(db, "failed") == 1, 60), daemon_log(home)
+        with db.read() as session:
+            probe = session.execute(select(StageRun)).scalar_one()
+        assert probe.error_kind == "permanent" and "cannot store the result" in probe.last_error
+        assert proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db.dispose()
+
+
+def test_a_full_disk_waits_without_using_an_attempt(make_ctx, tmp_path: Path) -> None:  # noqa: ANN001
+    """ENOSPC while storing is the disk's fault: deferred with a delay, never failed."""
+    from daemon import runner
+    from daemon.pipeline import Pipeline
+
+    ctx = make_ctx(make_video(tmp_path / "clip.mp4", seconds=1.0))
+
+    def disk_full(path, data):  # noqa: ANN001, ANN202 - stands in for a full disk
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    ctx.store.write_json = disk_full
+    outcome = runner.execute(Pipeline.default(["probe"])["probe"], ctx)
+    assert outcome.kind == "deferred" and outcome.retry_after_s >= 5
+    assert "No space left on device" in outcome.message and "no attempt used" in outcome.message
+
+
+def test_forget_during_a_running_stage_leaves_nothing_and_is_remembered(tmp_path: Path) -> None:
+    home = new_home(tmp_path)
+    clip = make_video(home / "inbox" / "personal.mp4", seconds=1.0, audio=tone(1.0))
+    db = Database.at(home / "lprd.db")
+    plugin = _slow_stage_plugin(tmp_path, finish_after_s=3.0)
+    proc = start_daemon(
+        home,
+        LPRD_STAGES='["probe", "slow"]',
+        LPRD_INBOX__STABLE_SECONDS="0",
+        LPRD_INBOX__RESCAN_INTERVAL_S="1",
+        PYTHONPATH=_with_path(plugin),
+    )
+    lprd = [sys.executable, "-m", "daemon", "--home", str(home)]
+    try:
+        assert wait_for(lambda: _count(db, "running") == 1 and _count(db, "done") == 1, 60)
+        with db.read() as session:
+            sha = session.execute(select(Video.sha256)).scalar_one()
+        forget = subprocess.run(
+            [*lprd, "forget", "personal.mp4"], env=daemon_env(home), capture_output=True, text=True
+        )
+        assert forget.returncode == 0, forget.stderr
+        time.sleep(6)  # the stage finishes meanwhile; two rescans pass
+        assert list((home / "store" / "artifacts").rglob("*.json")) == []
+        assert not (home / "store" / "artifacts" / sha[:2] / sha).exists()
+        with db.read() as session:
+            assert session.execute(select(func.count()).select_from(Video)).scalar_one() == 0
+        states = inbox_states(db)
+        assert states["personal.mp4"][0] == "rejected" and "forgotten" in states["personal.mp4"][1]
+        # Added again on purpose: a new video, under an id never used before.
+        added = subprocess.run(
+            [*lprd, "add", str(clip)], env=daemon_env(home), capture_output=True, text=True
+        )
+        assert added.returncode == 0 and "registered" in added.stdout, added.stdout + added.stderr
+        with db.read() as session:
+            assert session.execute(select(Video.id)).scalar_one() == 2
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db.dispose()
+
+
+def test_a_killed_training_child_is_reaped_at_once_with_its_candidate(tmp_path: Path) -> None:
+    from daemon.learn import registry
+    from storage.db import utcnow
+    from storage.models import ModelVersion, TrainingRun
+    from tests.test_learn_registry import candidate
+
+    home = new_home(tmp_path)
+    db = Database.at(home / "lprd.db")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs: the child was killed
+    with db.write() as session:
+        session.add(
+            TrainingRun(status="running", trigger="manual", pid=gone.pid, started_at=utcnow())
+        )
+    candidate(db, "half-trained", 0.9)
+    proc = start_daemon(home)
+    try:
+
+        def reaped() -> bool:
+            with db.read() as session:
+                run = session.execute(select(TrainingRun)).scalar_one()
+            return run.status == "failed"
+
+        assert wait_for(reaped, 15), daemon_log(home)  # a heartbeat, not the hourly check
+        with db.read() as session:
+            run = session.execute(select(TrainingRun)).scalar_one()
+            left = session.execute(select(func.count()).select_from(ModelVersion)).scalar_one()
+        assert "ended without reporting" in run.error and left == 0
+        assert registry.all_versions(db) == []
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db.dispose()
+
+
+def test_a_stage_that_ignores_the_stop_is_released_and_the_daemon_exits_cleanly(
+    tmp_path: Path,
+) -> None:
+    home = new_home(tmp_path)
+    make_video(home / "inbox" / "clip.mp4", seconds=1.0, audio=tone(1.0))
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "sitecustomize.py").write_text(
+        "import time\n"
+        "import daemon.stages as reg\n"
+        "from daemon.stages.base import Stage\n"
+        "def run(ctx):\n"
+        "    time.sleep(3600)  # deaf to the stop, like a long native call\n"
+        "import sys, types\n"
+        "mod = types.ModuleType('deaf_stage')\n"
+        "mod.STAGE = Stage(name='deaf', run=run, requires=('probe',))\n"
+        "sys.modules['deaf_stage'] = mod\n"
+        "reg.STAGE_MODULES = (*reg.STAGE_MODULES, 'deaf_stage')\n"
+    )
+    db = Database.at(home / "lprd.db")
+    proc = start_daemon(
+        home,
+        LPRD_STAGES='["probe", "deaf"]',
+        LPRD_INBOX__STABLE_SECONDS="0",
+        LPRD_WORKERS__STOP_TIMEOUT_S="1",
+        PYTHONPATH=_with_path(plugin),
+    )
+    try:
+        assert wait_for(lambda: _count(db, "running") == 1 and _count(db, "done") == 1, 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, daemon_log(home)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with db.read() as session:
+        deaf = session.execute(select(StageRun).where(StageRun.stage == "deaf")).scalar_one()
+    db.dispose()
+    assert (deaf.status, deaf.attempts) == ("pending", 0)
+    assert "returned to pending" in daemon_log(home)

@@ -115,7 +115,9 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
             assert run.status == "failed" and run.error_kind == "permanent"
             assert "corrupt, truncated or not a video" in run.last_error
             assert run.attempts == 1
-            assert runs[(name, "extract_audio")].status == "pending"  # blocked, visibly
+            blocked = runs[(name, "extract_audio")]
+            assert blocked.status == "pending" and blocked.error_kind == "blocked"  # visibly
+            assert "probe failed" in blocked.last_error
         assert runs[("voice only.mp4", "probe")].status == "done"
         assert runs[("voice only.mp4", "extract_audio")].status == "done"
         silent = runs[("silent.mp4", "extract_audio")]

@@ -111,7 +111,9 @@ def test_guard_rejects_a_stale_worker(database: Database) -> None:
     with pytest.raises(tr.TransitionError):
         complete(database, run.id, "w1")
     again = claim(database, "cpu", "w2")
-    assert again.id == run.id and again.attempts == 2
+    # A dead worker is an interruption, not an attempt of the stage.
+    assert again.id == run.id and again.attempts == 1
+    assert status_of(database, 1, "a").interruptions == 1
     with pytest.raises(tr.TransitionError):
         complete(database, run.id, "w1")  # wrong owner
     complete(database, run.id, "w2")
@@ -154,20 +156,28 @@ def test_release_and_defer_give_the_attempt_back(database: Database) -> None:
     assert claim(database, "cpu", "w") is None
 
 
-def test_reap_fails_runs_whose_attempts_are_spent(database: Database) -> None:
-    [vid] = add_videos(database, 1, {"a": tr.StagePlan("a", (), "cpu", tr.RetryPolicy(1))})
+def test_reap_fails_a_stage_whose_process_keeps_dying(database: Database) -> None:
+    policy = tr.RetryPolicy(max_attempts=1, max_interruptions=2)
+    plans = {"a": tr.StagePlan("a", (), "cpu", policy)}
+    [vid] = add_videos(database, 1, plans)
+    late = utcnow() + timedelta(seconds=1)
     claim(database, "cpu", "dead")
-    report = write(database, tr.reap_stale, older_than=utcnow() + timedelta(seconds=1))
+    report = write(database, tr.reap_stale, older_than=late, plans=plans)
+    assert report == tr.ReapReport(requeued=1, failed=0)  # one attempt allowed, none used
+    claim(database, "cpu", "dead again")
+    report = write(database, tr.reap_stale, older_than=late, plans=plans)
     assert report == tr.ReapReport(requeued=0, failed=1)
     row = status_of(database, vid, "a")
-    assert row.status == FAILED and "died" in row.last_error
+    assert (
+        row.status == FAILED and row.error_kind == "crashing" and "died 2 times" in row.last_error
+    )
 
 
 def test_heartbeat_keeps_live_runs_from_the_reaper(database: Database) -> None:
     add_videos(database, 1)
-    claim(database, "cpu", "alive")
+    run = claim(database, "cpu", "alive")
     cutoff = utcnow()
-    assert write(database, tr.heartbeat, ["alive"]) == 1
+    assert write(database, tr.heartbeat, [run], ["alive"]) == 1
     assert write(database, tr.reap_stale, older_than=cutoff) == tr.ReapReport(0, 0)
     assert status_of(database, 1, "a").status == RUNNING
 
@@ -222,3 +232,30 @@ def test_training_runs_close_through_the_same_guard(database: Database) -> None:
     with database.read() as session:
         row = session.get(TrainingRun, run_id)
         assert (row.status, row.error, row.model_version) == ("done", None, "v1")
+
+
+def test_a_permanent_failure_blocks_its_downstream_stages_visibly(database: Database) -> None:
+    from daemon.status import gather_status
+
+    [vid, other] = add_videos(database, 2)
+    run = claim(database, "cpu", "w")
+    write(
+        database,
+        tr.fail,
+        run.id,
+        "w",
+        "corrupt file",
+        permanent=True,
+        retry=tr.RetryPolicy(),
+        plans=PLANS,
+    )
+    for stage in ("b", "c"):
+        row = status_of(database, vid, stage)
+        assert row.status == PENDING and row.error_kind == "blocked"
+        assert "a failed" in row.last_error and "corrupt file" in row.last_error
+    assert status_of(database, other, "b").error_kind is None
+    report = gather_status(database, ["a", "b", "c"])
+    assert report["remaining_stage_runs"] == 3  # the other video's a, b, c; not the blocked two
+    assert {s["stage"]: s["blocked"] for s in report["stages"]} == {"a": 0, "b": 1, "c": 1}
+    write(database, tr.requeue, PLANS, video_ids=[vid])  # `lprd retry` unblocks them
+    assert status_of(database, vid, "b").error_kind is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from daemon.config import Config
 
@@ -29,4 +30,12 @@ def handle(args: argparse.Namespace, config: Config) -> int:
                 "network: off (only local sockets; allow_downloads = true lifts this)"
             )
 
-    return Daemon(config, until_idle=args.until_idle).run()
+    daemon = Daemon(config, until_idle=args.until_idle)
+    code = daemon.run()
+    if daemon.stuck_workers() and getattr(args, "own_process", False):
+        # A stage still inside native code (a CTranslate2 or torch thread) would abort the
+        # interpreter's shutdown ("terminate called without an active exception"): its run
+        # is already back in the queue, so leave at once.
+        logging.shutdown()
+        os._exit(code)
+    return code

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from daemon.learn.data import labelled_count
 from daemon.privacy import redacted
 from storage.db import Database, utcnow
 from storage.models import ModelVersion, TrainingRun
-from storage.states import TrainingStatus
+from storage.states import ModelState, TrainingStatus
 from storage.transitions import guarded_update
 
 log = logging.getLogger("lprd.learn")
@@ -70,13 +70,25 @@ def finish_run(
     )
 
 
-def _close(db: Database, run_id: int, status: TrainingStatus, error: str) -> bool:
+def _fail_dead_run(db: Database, run_id: int, error: str) -> bool:
+    """Close a run whose process ended without reporting, and drop its unfinished candidates.
+
+    One training runs at a time, so the candidates registered since its start are its own.
+    """
     with db.write() as session:
-        return finish_run(session, run_id, status, error)
+        started_at = session.get(TrainingRun, run_id).started_at
+        if not finish_run(session, run_id, FAILED, error):
+            return False
+        session.execute(
+            delete(ModelVersion)
+            .where(ModelVersion.state == ModelState.CANDIDATE)
+            .where(ModelVersion.created_at >= started_at)
+        )
+    return True
 
 
 def reap_dead_training(db: Database) -> int:
-    """Mark running runs whose process is gone as failed; returns how many."""
+    """Fail running runs whose process is gone (and their candidates); returns how many."""
     with db.read() as session:
         runs = list(session.scalars(select(TrainingRun).where(TrainingRun.status == RUNNING)))
     reaped = 0
@@ -85,7 +97,7 @@ def reap_dead_training(db: Database) -> int:
             msg = (
                 f"the training process (pid {run.pid}) ended without reporting; see {run.log_path}"
             )
-            reaped += _close(db, run.id, FAILED, msg)
+            reaped += _fail_dead_run(db, run.id, msg)
     return reaped
 
 
@@ -118,7 +130,7 @@ def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = status  # reaped here: Popen must not wait for it again
     why = ended_reason(status, usage.ru_maxrss / 1024, "in training", "the training")
-    if _close(db, run_id, FAILED, why):
+    if _fail_dead_run(db, run_id, why):
         log.warning("training run %d failed: %s", run_id, why)
 
 

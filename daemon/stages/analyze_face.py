@@ -120,6 +120,7 @@ def backends_info(config: Config) -> list[BackendInfo]:
 STAGE = Stage(
     name="analyze_face",
     run=run,
+    reads_original=True,
     requires=("probe",),
     resource="cpu",
     version="2",

@@ -96,6 +96,9 @@ class Stage:
     requires: tuple[str, ...] = ()
     resource: Resource = "cpu"
     retry: RetryPolicy = RetryPolicy()
+    # Opens the original video file (not only other stages' artifacts): its content is
+    # checked against the registered hash around each run.
+    reads_original: bool = False
     version: str = "1"
     description: str = ""
     # The parts of the config that change this stage's output; part of its fingerprint.

@@ -56,6 +56,7 @@ def run(ctx: StageContext) -> StageResult:
 STAGE = Stage(
     name="extract_audio",
     run=run,
+    reads_original=True,
     requires=("probe",),
     resource="cpu",
     version="1",

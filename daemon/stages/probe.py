@@ -26,6 +26,7 @@ def run(ctx: StageContext) -> StageResult:
 STAGE = Stage(
     name="probe",
     run=run,
+    reads_original=True,
     requires=(),
     resource="cpu",
     retry=RetryPolicy(max_attempts=2),
