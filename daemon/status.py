@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from daemon.config import Config
-from daemon.pipeline import Pipeline
+from daemon.stages import registered_names
 from storage.db import Database, utcnow
 from storage.meta import get_meta
 from storage.models import (
@@ -155,7 +155,8 @@ def gather_status(
     config: Config | None = None,
 ) -> dict[str, Any]:
     """Everything `lprd status` shows, as plain data."""
-    order = pipeline_order if pipeline_order is not None else Pipeline.default().order
+    # The registry's order, by name: loading the stages would import numpy and PyAV.
+    order = pipeline_order if pipeline_order is not None else registered_names()
     with db.read() as session:
         videos = session.execute(select(func.count()).select_from(Video)).scalar_one()
         waiting = _pending_notes(session, ErrorKind.WAITING)

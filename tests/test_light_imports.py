@@ -43,3 +43,28 @@ def test_dashboard_and_report_stay_light(tmp_path) -> None:  # noqa: ANN001
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_status_json_imports_neither_the_daemon_nor_numpy(tmp_path) -> None:  # noqa: ANN001
+    """`lprd status --json` stays fast on a busy machine: it loads what reading needs."""
+    from daemon.stages import registered_names, registered_stages
+
+    assert registered_names() == [stage.name for stage in registered_stages()]
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['lprd', '--home', {str(tmp_path)!r}, 'status', '--json']\n"
+        "try:\n"
+        "    runpy.run_module('daemon', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = [m for m in ('numpy', 'av', 'daemon.service', 'daemon.inbox') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "daemon", "--home", str(tmp_path), "init"],
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '"videos": 0' in proc.stdout

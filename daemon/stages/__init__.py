@@ -26,6 +26,11 @@ STAGE_MODULES = (
 )
 
 
+def registered_names() -> list[str]:
+    """The registered stages' names in pipeline order, without importing them."""
+    return [name.rsplit(".", 1)[-1] for name in STAGE_MODULES]
+
+
 def registered_stages() -> list[Stage]:
     """Import every stage module and return their STAGE objects, in pipeline order."""
     return [importlib.import_module(name).STAGE for name in STAGE_MODULES]
