@@ -10,7 +10,8 @@ transcripts are imported and described (`lprd labels import`, `lprd labels descr
 (the defaults keep a CPU run within minutes). It reports the time until every clip has
 a score and until the first scheduled training promotes a model (each also as a ratio to
 the clips' total duration, measured in the same run), the daemon's peak RSS (VmHWM), each
-head's peak RSS in its own training process, and which model served each clip.
+head's peak RSS in its own training process (it waits for the training to end), and
+which model served each clip.
 The last line is one JSON object with every figure.
 """
 
@@ -124,8 +125,10 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
         state = progress(home / "lprd.db")
         if first_promotion is None and any(m.promoted_at for m in state["models"]):
             first_promotion = time.monotonic() - start
-        if len(state["served"]) >= len(clips):
+        if all_scored is None and len(state["served"]) >= len(clips):
             all_scored = time.monotonic() - start
+        training = any(r.status == "running" for r in state["runs"]) or not state["runs"]
+        if all_scored is not None and not training:  # wait for every head's peak RSS
             break
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(60)

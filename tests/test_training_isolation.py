@@ -61,3 +61,20 @@ def test_failed_llm_heads_are_retried_smaller_then_left_out(config, database) ->
     assert get_meta(database, RETRY_KEY) is None
     embedding_only = [HeadResult("full", "embedding", error="ValueError")]
     assert plan_retry(database, config.train, embedding_only) is None
+
+
+def test_a_head_that_cannot_fit_is_skipped_with_both_figures() -> None:
+    from types import SimpleNamespace
+
+    from daemon.config import TrainConfig
+    from daemon.learn.memory import activation_bytes, available_bytes, fit_problem
+
+    smollm2 = SimpleNamespace(hidden_size=576, num_attention_heads=9, num_hidden_layers=30)
+    small = TrainConfig(batch_size=1, max_length=64)
+    assert activation_bytes(smollm2, small, "cpu") < 200 * 2**20
+    assert fit_problem("regression", smollm2, small, "cpu") is None
+    huge = TrainConfig(batch_size=1024, max_length=32768)
+    assert activation_bytes(smollm2, huge, "cpu") > available_bytes("cpu")
+    message = fit_problem("generative", smollm2, huge, "cpu")
+    assert message.startswith("skipped the generative head: a training step needs about ")
+    assert "at batch 1024 and 32768 tokens" in message and "GB is free" in message

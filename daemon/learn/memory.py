@@ -1,9 +1,10 @@
-"""A rough estimate of an LLM head's peak training memory, checked before it starts.
+"""A rough estimate of an LLM head's training memory, checked before it starts.
 
-Weights at the dtype they are loaded in, activations kept for the backward pass (the
-per-layer figure of Korthikanti et al., "Reducing Activation Recomputation in Large
-Transformer Models", scaled to the dtype), the LoRA optimiser state and the Python/torch
-runtime. It errs on the high side; a head that does not fit is skipped with the figures.
+The base model is already loaded when the check runs, so what is still to come is a
+training step's activations, kept for the backward pass: the per-layer figure of
+Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models",
+scaled to the dtype. It errs on the high side; a head that does not fit in the memory
+that is free is skipped with both figures.
 """
 
 from __future__ import annotations
@@ -11,28 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.config import TrainConfig
-
-RUNTIME_BYTES = 900 * 2**20  # interpreter, torch, tokenizer, data, the embedding encoder
-
-
-def parameter_count(conf: Any) -> int:
-    """Parameters of a decoder-only transformer from its config."""
-    h, layers = conf.hidden_size, conf.num_hidden_layers
-    heads = conf.num_attention_heads
-    kv = getattr(conf, "num_key_value_heads", None) or heads
-    inter = getattr(conf, "intermediate_size", None) or 4 * h
-    head_dim = getattr(conf, "head_dim", None) or h // heads
-    attention = h * heads * head_dim * 2 + h * kv * head_dim * 2
-    per_layer = attention + 3 * h * inter + 2 * h
-    tied = getattr(conf, "tie_word_embeddings", True)
-    return conf.vocab_size * h * (1 if tied else 2) + layers * per_layer + h
-
-
-def estimate_peak_bytes(conf: Any, cfg: TrainConfig, device: str, four_bit: bool) -> int:
-    """Peak memory of one LoRA training step plus evaluation, in bytes."""
-    weight_bytes = 0.5 if four_bit else (2 if device == "cuda" else 4)
-    weights = parameter_count(conf) * weight_bytes
-    return int(weights + activation_bytes(conf, cfg, device) + RUNTIME_BYTES)
 
 
 def available_bytes(device: str) -> int:
