@@ -18,7 +18,7 @@ from daemon.errors import PermanentError
 from daemon.learn.backbone import BaseSpec, load_tokenizer
 
 MINILM, LLM = "minilm", "llm"
-LLM_LAYER_SHARE = 0.5  # the middle layer: better for regression than the last one
+LLM_LAYER_SHARE = 0.5  # the middle layer: the last ones specialise in the next token
 LLM_MAX_TOKENS = 256
 LLM_BATCH = 16
 
