@@ -143,7 +143,7 @@ How it was said:
 - Pauses: 4 pauses (16.0 per minute), 0.52 s on average (typical pause length), speech fills 86% of the talking time.
 - Pitch: mean 212 Hz (typical for a woman's voice), varying by 3.1 semitones (typical variation), range 9.5 semitones.
 - Loudness: -19.2 LUFS (a typical level for online video), varying by 4.5 dB over the speech.
-- Voice quality: jitter 1.20% (somewhat irregular), shimmer 5.1% (somewhat irregular), harmonics-to-noise ratio 12.0 dB (clear), 63% of the audio frames voiced.
+- Voice quality: jitter 1.20%, shimmer 5.1%, harmonics-to-noise ratio 12.0 dB, 63% of the audio frames voiced.
 - Emotion heard in the voice: neutral 62%, happy 21%, sad 8%; the leading emotion changes 2.0 times per minute.
 
 Face:

@@ -39,7 +39,7 @@ def test_build_takes_percentile_cuts_and_keeps_shipped_norms_without_enough_clip
     assert sample["clips"] == 40 and sample["videos"][0] == "clip000.mp4"
     assert rebuilt.replaced["word_rate_video_wps"] == 40
     assert rebuilt.kept["blinks_per_min"] == 0 and rebuilt.kept["pitch_mean_hz_male"] == 0
-    assert "jitter_local" not in rebuilt.raw["norms"]  # a clinical threshold, not a comparison
+    assert "loudness_lufs" not in rebuilt.raw["norms"]  # a broadcast standard, not other people
 
 
 def test_local_norms_overlay_the_shipped_ones(tmp_path) -> None:

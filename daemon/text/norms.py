@@ -51,8 +51,8 @@ class Norms:
         bands is a contradiction. A longer phrase wins over one it contains ("much faster
         than most" is not also "faster than most"); a phrase counts where a comparison
         stands, closing a parenthesis ("a clear smile" is no harmonics-to-noise "clear");
-        a phrase several norms share belongs to the norm whose name's first word (jitter,
-        shimmer) comes last before it."""
+        a phrase several norms share belongs to the norm whose name's first word ("pitch",
+        "speech") comes last before it."""
         phrases: dict[str, list[tuple[Norm, int]]] = {}
         for norm in self.norms.values():
             for band, words in enumerate(norm.words):

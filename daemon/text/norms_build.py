@@ -4,8 +4,8 @@ The shipped norms come from the literature and the First Impressions transcripts
 that has processed many clips of its own can compare each clip with those instead: for
 every "more / less than most" norm, the 10th, 25th, 75th and 90th percentiles of the
 measure over the videos whose stages finished become the cuts (the shipped words stay).
-Norms that are thresholds rather than comparisons with other people (loudness standards,
-clinical jitter, shimmer and HNR limits) are not rebuilt. A measure with fewer than
+Norms that are standards rather than comparisons with other people (recording loudness)
+are not rebuilt. A measure with fewer than
 `min_clips` values keeps its shipped cuts. The result goes to HOME/norms.json with the
 clips it came from; its version enters describe's fingerprint, so every description is
 rebuilt.
