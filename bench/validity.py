@@ -268,19 +268,25 @@ def measure_rows(results: dict, reencoded: dict | None) -> list[dict[str, Any]]:
     return rows
 
 
-def contradictions(results: dict) -> list[str]:
-    """Clips whose description compares one quantity twice with different answers."""
+def comparisons(results: dict) -> dict[str, Any]:
+    """Clips whose description compares one quantity twice with different answers, and
+    how the clips spread over each quantity's bands (a norm that puts most clips on one
+    side of "than most" does not describe these speakers' majority)."""
     from daemon.text.describe import DescribeInputs, StageInput, build_description
     from daemon.text.norms import load_norms
 
-    norms, bad = load_norms(), []
+    norms, bad, bands = load_norms(), [], {}
     for name, out in results.items():
         stages = {s: StageInput((out.get(s) or {}).get("status", "absent"), summary(out, s))
                   for s in STAGES[1:]}  # fmt: skip
         text = build_description(DescribeInputs(data(out, "probe"), stages), max_tokens=4096)
-        if any(len(bands) > 1 for bands in norms.compared_bands(text).values()):
-            bad.append(name)
-    return bad
+        for quantity, found in norms.compared_bands(text).items():
+            if len(found) > 1:
+                bad.append(name)
+            for band in found:
+                counts = bands.setdefault(quantity, [0] * 5)
+                counts[band] += 1
+    return {"contradicting": sorted(set(bad)), "bands": bands}
 
 
 def _fmt(x: Any) -> str:
@@ -314,7 +320,10 @@ def print_report(rows: list[dict], checks: dict[str, Any]) -> None:
           f"{n['real']}")  # fmt: skip
     print(f"expression changes per min: described {e['described']}, "
           f"7-class model raw {e['classifier_raw']}")  # fmt: skip
-    print(f"descriptions with contradicting comparisons: {checks['contradictions']}")
+    c = checks["comparisons"]
+    print(f"descriptions with contradicting comparisons: {c['contradicting']}")
+    print("clips per comparison band (lowest to highest): "
+          + ", ".join(f"{q} {b}" for q, b in sorted(c["bands"].items())))  # fmt: skip
     if checks["unstable"] is not None:
         print(
             f"measures moving more than half their spread under re-encoding: {checks['unstable']}"
@@ -354,7 +363,7 @@ def main() -> int:
         "blinks": blink_check(results, vcfg.blink_threshold),
         "nods": nod_check(results),
         "expressions": expression_check(results, vcfg.sample_fps),
-        "contradictions": contradictions(results),
+        "comparisons": comparisons(results),
         "unstable": None if reencoded is None else
         [r["measure"] for r in rows if r.get("ratio") is not None and r["ratio"] >= 0.5],
     }  # fmt: skip

@@ -1,6 +1,7 @@
 """Stage `prosody`: how the subject speaks (pitch, loudness, rate, pauses, voice quality).
 
-Output: `summary` (daemon/features.py ProsodySummary), `speech_s`, `syllables_acoustic`
+Output: `summary` (daemon/features.py ProsodySummary), `speech_s`, `pitch_search_hz` (the
+speaker's F0 search range from the first pitch pass), `syllables_acoustic`
 (the syllable-nuclei count, the speaking rate's fallback without a transcript), `pauses`
 ([start, end] s), `withheld` ({measure: reason} for measures that failed their check on
 this clip and are None in the summary), eGeMAPSv02 functionals and `series` (F0 every
@@ -114,6 +115,7 @@ def run(ctx: StageContext) -> StageResult:
     data = {
         "subject": subject,
         "speech_s": round(speech_s, 3),
+        "pitch_search_hz": pitch["range_hz"],
         "syllables_acoustic": syllables,
         "pauses": [[round(a, 3), round(b, 3)] for a, b in gaps],
         "rms_dbfs": round(signal.rms_dbfs(x), 2),
@@ -163,7 +165,7 @@ STAGE = Stage(
     run=run,
     requires=("diarize", "transcribe"),
     resource="cpu",
-    version="2",
+    version="3",
     description="pitch, loudness, speech rate, pauses, voice quality, eGeMAPSv02",
     config_key=config_key,
 )
