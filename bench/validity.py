@@ -189,7 +189,7 @@ def smile_check(results: dict, threshold: float) -> dict[str, Any]:
 
 def blink_check(results: dict, threshold: float) -> dict[str, Any]:
     """Blink counts from the blendshapes against counts from the eye aspect ratio."""
-    from daemon.visual import summary as vs
+    from daemon.visual import events as vs
 
     shapes, ear, withheld = [], [], []
     for name, s in face_frames(results):

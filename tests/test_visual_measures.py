@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from daemon.visual import actions, geometry, nods, summary
+from daemon.visual import actions, events, geometry, nods
 from daemon.visual.landmarks import Face
 from daemon.visual.subject import SubjectTracker
 from tests.pose_tracks import make_track, match
@@ -22,7 +22,7 @@ def test_blinks_count_open_to_shut_transitions_within_face_runs() -> None:
     closed = [0.1, 0.8, 0.1, 0.1, 0.9, 0.9, 0.1, None, 0.7]
     s = _series(blink=closed, face=[v is not None for v in closed])
     # Shut at 1 and 4-5 inside the first run; index 8 starts a new run already shut.
-    assert summary.blink_count(s, 0.5) == 2
+    assert events.blink_count(s, 0.5) == 2
 
 
 def test_nods_on_synthetic_tracks_are_found_with_high_precision_and_recall() -> None:
@@ -70,15 +70,15 @@ def test_nods_are_counted_per_run_of_face_frames() -> None:
     t, pitch = _quiet()
     pitch[20:24] += [-4.0, -8.0, -8.0, -3.0]
     s = _series(pitch=[float(p) for p in pitch])
-    assert summary.nod_count(s, 4.0) == 1
+    assert events.nod_count(s, 4.0) == 1
     s["face"][21] = False  # the face is lost in the middle of the dip
     s["pitch"][21] = None
-    assert summary.nod_count(s, 4.0) == 0
+    assert events.nod_count(s, 4.0) == 0
 
 
 def test_head_movement_is_angular_speed_between_consecutive_face_frames() -> None:
     s = _series(yaw=[0.0, 3.0, 3.0], pitch=[0.0, 4.0, 4.0], roll=[0.0, 0.0, 0.0])
-    assert summary.head_movement(s) == pytest.approx(np.mean([5.0 / 0.2, 0.0]))
+    assert events.head_movement(s) == pytest.approx(np.mean([5.0 / 0.2, 0.0]))
 
 
 def test_expression_flicker_shorter_than_the_dwell_is_no_change() -> None:
@@ -103,16 +103,16 @@ def test_expression_changes_come_from_held_action_states() -> None:
     columns = {key: [0.0] * len(smile) for key in actions.SERIES_KEY.values()}
     columns["au_smile"] = smile
     s = _series(**columns)
-    assert summary.expression_changes(s, 0.2) == 1  # a 0.4 s smile is flicker; 2 s is not
+    assert events.expression_changes(s, 0.2) == 1  # a 0.4 s smile is flicker; 2 s is not
     assert actions.shares(s)["smile"] == pytest.approx(12 / 32)
 
 
 def test_blinks_from_eye_aspect_ratio_use_the_clip_s_own_open_eye_level() -> None:
     ear = [0.3] * 5 + [0.1] + [0.3] * 5 + [0.12, 0.1] + [0.3] * 3
     s = _series(ear=ear)
-    assert summary.ear_blink_count(s) == 2
+    assert events.ear_blink_count(s) == 2
     narrow = _series(ear=[v / 3 for v in ear])  # narrower eyes, same blinks
-    assert summary.ear_blink_count(narrow) == 2
+    assert events.ear_blink_count(narrow) == 2
 
 
 def _face(x0: float, y0: float, x1: float, y1: float) -> Face:

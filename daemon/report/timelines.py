@@ -220,7 +220,7 @@ def nod_spans(f: FaceSeries) -> list[list[float]]:
     if f.summary.get("nods_per_min") is None or "pitch" not in f.s:
         return []
     from daemon.config.visual import VisualConfig
-    from daemon.visual.summary import nod_moments
+    from daemon.visual.events import nod_moments
 
     moments = nod_moments(f.s, VisualConfig().nod_min_deg)
     return [[round(t - NOD_HALF_S, 2), round(t + NOD_HALF_S, 2)] for t in moments]

@@ -25,7 +25,8 @@ def _expected_frames(probe: dict[str, Any], sample_fps: float) -> int:
 def run(ctx: StageContext) -> StageResult:
     """Analyse the subject's face and upper body over sampled frames of the video."""
     from daemon.visual import analyze, backends
-    from daemon.visual.summary import summarise, withheld
+    from daemon.visual.checks import withheld
+    from daemon.visual.summary import summarise
 
     probe = ctx.upstream("probe").data
     if not probe.get("video"):
