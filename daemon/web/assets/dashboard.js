@@ -63,23 +63,31 @@
     setTimeout(tick, every);
   }
 
+  // One line per feature profile: versions of different profiles are scored on different texts.
   function plotModels(el) {
     const versions = JSON.parse(document.getElementById("models-data").textContent);
     const xs = versions.map((_, i) => i + 1);
+    const profiles = [...new Set(versions.map((v) => v.profile))];
+    const colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+    const acc = (u, v) => (v == null ? "–" : v.toFixed(4));
+    const series = [{ label: "version", value: (u, v) => (v == null || !versions[v - 1] ? "–" : versions[v - 1].version) }];
+    const data = [xs];
+    profiles.forEach((profile, i) => {
+      const color = colors[i % colors.length];
+      const pick = (key) => versions.map((v) => (v.profile === profile ? v[key] : undefined));
+      series.push({ label: `${profile} model`, stroke: color, width: 2, spanGaps: true, points: { show: true, size: 8 }, value: acc });
+      series.push({ label: `${profile} train-mean baseline`, stroke: color, dash: [6, 4], width: 1, spanGaps: true, points: { show: true, size: 5 }, value: acc });
+      data.push(pick("val_mean_accuracy"), pick("baseline"));
+    });
     const opts = {
-      width: Math.max(480, el.clientWidth), height: 260,
+      width: Math.max(480, el.clientWidth), height: 260, series,
       scales: { x: { time: false, range: [0.5, versions.length + 0.5] } },
       axes: [
         { label: "model version (oldest first)", splits: () => xs, values: (u, splits) => splits.map((v) => (versions[v - 1] ? `v${v}` : "")) },
         { label: "validation mean accuracy", size: 70 },
       ],
-      series: [
-        { label: "version", value: (u, v) => (v == null || !versions[v - 1] ? "–" : versions[v - 1].version) },
-        { label: "model", stroke: "#1f77b4", width: 2, points: { show: true, size: 8 }, value: (u, v) => (v == null ? "–" : v.toFixed(4)) },
-        { label: "train-mean baseline", stroke: "#667085", dash: [6, 4], width: 1.5, points: { show: true, size: 6 }, value: (u, v) => (v == null ? "–" : v.toFixed(4)) },
-      ],
     };
-    new uPlot(opts, [xs, versions.map((v) => v.val_mean_accuracy), versions.map((v) => v.baseline)], el);
+    new uPlot(opts, data, el);
     document.body.dataset.charts = "1";
   }
 
