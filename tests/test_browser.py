@@ -181,8 +181,14 @@ def _serve(home: Path, host: str, port: int, **env: str) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=15)
+    """Stop a process this test started (SIGTERM, then SIGKILL if it does not end)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def _only_local(context) -> list[str]:  # noqa: ANN001
@@ -268,9 +274,9 @@ def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
             assert not log.errors, log.errors
             assert not external, external
     finally:
-        if daemon is not None:
-            daemon.wait(timeout=60)
         _stop(proc)
+        if daemon is not None:
+            _stop(daemon)
 
 
 def _outward_address() -> str | None:
