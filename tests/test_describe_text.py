@@ -17,7 +17,7 @@ from daemon.text.describe import (
     build_description,
     transcript_only_description,
 )
-from daemon.text.fmt import estimate_tokens
+from daemon.text.fmt import clean_age_range, clean_label, estimate_tokens
 from daemon.text.norms import load_norms, parse_norms
 
 PROBE = {
@@ -302,6 +302,22 @@ def test_no_description_compares_one_quantity_twice_with_different_answers(
     for quantity, bands in load_norms().compared_bands(text).items():
         assert len(bands) == 1, (quantity, bands, text)
     assert "Speaking rate:" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("25-32", "25-32"), ("61+", "61+"), (" 25 - 32 ", "25-32"), ("{", ""), ("young", ""), (7, "")],
+)
+def test_age_range_is_a_range_or_nothing(raw: object, expected: str) -> None:
+    assert clean_age_range(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("开心/happy", "happy"), ("Female", "female"), ("{x}", "x"), ("[]", ""), ("a_b", "a b")],
+)
+def test_a_label_keeps_only_words(raw: str, expected: str) -> None:
+    assert clean_label(raw) == expected
 
 
 # --- property test: no field value breaks the text --------------------------------------

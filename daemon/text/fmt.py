@@ -12,6 +12,9 @@ import re
 import unicodedata
 from typing import Any
 
+_NOT_LABEL = re.compile(r"[^\w\s-]|_")
+_AGE_RANGE = re.compile(r"\d{1,3}(-\d{1,3}|\+)")
+
 # Digits, letter runs of up to 8, and single marks: close to how BPE vocabularies split text.
 _TOKEN = re.compile(r"\d|[^\W\d_]{1,8}|[^\w\s]|_")
 # Calibrated on lprd descriptions against the SmolLM2 tokenizer (digits split singly): the
@@ -72,7 +75,15 @@ def clean_label(value: Any, max_chars: int = 40) -> str:
     text = clean_text(value, max_chars=200)
     if "/" in text:
         text = text.rsplit("/", 1)[-1]
-    return text.strip().lower()[:max_chars]
+    # A label names a class: anything but letters, digits, spaces and hyphens is not one.
+    text = " ".join(_NOT_LABEL.sub(" ", text).split())
+    return text.lower()[:max_chars]
+
+
+def clean_age_range(value: Any) -> str:
+    """An age range such as '25-32' or '61+', or '' for anything else."""
+    text = clean_text(value, max_chars=20).replace(" ", "")
+    return text if _AGE_RANGE.fullmatch(text) else ""
 
 
 def join_words(items: list[str]) -> str:

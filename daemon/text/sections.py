@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.text.fmt import clean_label, clean_text, count, fixed, join_words, number, pct, plural
+from daemon.text.fmt import (
+    clean_age_range,
+    clean_label,
+    count,
+    fixed,
+    join_words,
+    number,
+    pct,
+    plural,
+)
 from daemon.text.layout import Block
 from daemon.text.norms import Norms
 
@@ -111,7 +120,7 @@ def appearance_line(face: Mapping[str, Any] | None) -> str | None:
     if face is None:
         return None
     parts = []
-    age_range = clean_text(face.get("apparent_age_range"), max_chars=20)
+    age_range = clean_age_range(face.get("apparent_age_range"))
     age = number(face.get("apparent_age"), 0.0, 120.0)
     if age_range:
         parts.append(f"apparent age {age_range} years")
