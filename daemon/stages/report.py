@@ -15,16 +15,17 @@ from storage.models import Video
 
 def run(ctx: StageContext) -> StageResult:
     """Render the report from the recorded outputs and write it atomically."""
-    from daemon.pipeline import Pipeline
     from daemon.report import default_report_path
     from daemon.report.make import report_html, write_report
     from daemon.report.render import REPORT_TEMPLATE_VERSION
+    from daemon.stages import registered_stages
 
     with ctx.db.read() as session:
         video = session.get(Video, ctx.video.id)
     if video is None:
         raise PermanentError(f"video #{ctx.video.id} is no longer in the database")
-    html = report_html(ctx.db, ctx.store, video, Pipeline.default().order)
+    order = [stage.name for stage in registered_stages()]  # the pipeline's order
+    html = report_html(ctx.db, ctx.store, video, order)
     target = default_report_path(ctx.config.home_dir, video.sha256)
     size = write_report(ctx.store, target, html)
     return StageResult(
