@@ -4,25 +4,29 @@ process), failures in words, and a retry of lost heads with smaller settings."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 from daemon.learn import registry
-from daemon.learn.isolation import HeadResult, exit_reason
+from daemon.learn.isolation import HeadResult, exit_reason, wait_child
 from daemon.learn.retry import RETRY_KEY, plan_retry, take_retry
 from storage.meta import get_meta
 from tests.test_learn_tiny import add_labelled, synthetic_rows
 
 
-def test_a_killed_head_is_reported_as_out_of_memory_with_its_peak() -> None:
-    code = "import os, signal; x = bytearray(300 * 2**20); os.kill(os.getpid(), signal.SIGKILL)"
+def test_a_killed_head_is_reported_as_out_of_memory_with_its_own_peak() -> None:
+    # The parent holds 600 MB: a child's peak must not include it (wait4's ru_maxrss would).
+    parent_ballast = bytearray(600 * 2**20)
+    code = (
+        "import os, signal, time; x = bytearray(300 * 2**20); time.sleep(1.0); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = status
-    reason = exit_reason(status, "generative", usage.ru_maxrss / 1024)
-    assert reason.startswith("out of memory at 0.3 GB while training the generative head")
+    status, peak_mb = wait_child(proc, interval_s=0.05)
+    reason = exit_reason(status, "generative", peak_mb)
+    assert reason.startswith("out of memory at 0.3 GB while training the generative head"), reason
     assert "SIGKILL" in reason and "code -9" not in reason
+    assert len(parent_ballast) == 600 * 2**20
 
 
 def test_a_failing_head_in_its_own_process_leaves_the_others_competing(
@@ -39,7 +43,7 @@ def test_a_failing_head_in_its_own_process_leaves_the_others_competing(
     report = run_training(config, database, "i1", "cpu", config_file=config_file)
     (failed,) = report.failures
     assert failed.kind == "regression" and "while training the regression head" in failed.error
-    assert failed.peak_rss_mb and failed.peak_rss_mb > 50  # measured by wait4 on the child
+    assert failed.peak_rss_mb and failed.peak_rss_mb > 50  # the child's own VmHWM, polled while it ran
     (ok,) = [h for h in report.heads if h.version]
     assert ok.kind == "embedding" and ok.peak_rss_mb > 50
     assert registry.promoted(database, "transcript_only").version == ok.version

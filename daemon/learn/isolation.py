@@ -1,9 +1,11 @@
 """Each head of a training run in its own child process, so that one head running out of
 memory or being killed costs only that head: the others still compete for promotion.
 
-The parent waits for the child with wait4, which also gives the child's peak resident
-memory, whether it exited or was killed; a failure is recorded in words ("out of memory
-at 21.0 GB while training the generative head"), never as a bare exit code.
+The parent polls the child's own memory high-water mark (VmHWM) while it waits, so the
+peak is known whether the child exited or was killed; a failure is recorded in words ("out
+of memory at 21.0 GB while training the generative head"), never as a bare exit code.
+(wait4's ru_maxrss is no substitute: on Linux it includes the parent's resident memory at
+the moment of the fork, so a 3 GB parent would report every head as at least 3 GB.)
 """
 
 from __future__ import annotations
@@ -135,8 +137,7 @@ def run_head_in_child(
     cmd = [sys.executable, "-m", "daemon.learn.head_job", str(config_file), profile, kind, tag]
     start = time.monotonic()
     proc = subprocess.Popen([*cmd, device, str(result_file)], stdin=subprocess.DEVNULL)
-    status, usage = _wait(proc, check_stop)
-    peak = usage.ru_maxrss / 1024
+    status, peak = wait_child(proc, check_stop)
     result = HeadResult(profile, kind, peak_rss_mb=peak, seconds=time.monotonic() - start)
     if result_file.exists():
         reported = json.loads(result_file.read_text())
@@ -147,21 +148,44 @@ def run_head_in_child(
     return result
 
 
-def _wait(proc: subprocess.Popen, check_stop: Callable[[], None]) -> tuple[int, os.struct_rusage]:
-    """wait4 on the child, passing a stop request on to it."""
+def child_peak_mb(pid: int) -> float | None:
+    """The child's own peak resident memory so far (VmHWM), in MB; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def wait_child(
+    proc: subprocess.Popen,
+    check_stop: Callable[[], None] = lambda: None,
+    interval_s: float = 0.2,
+) -> tuple[int, float | None]:
+    """Wait for the child, passing a stop request on to it; (wait status, peak MB).
+
+    The peak is the highest VmHWM seen while polling; ru_maxrss only where /proc has none.
+    """
+    peak: float | None = None
     while True:
+        seen = child_peak_mb(proc.pid)
+        if seen is not None:
+            peak = max(peak or 0.0, seen)
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = status  # reaped here: Popen must not wait for it again
-            return status, usage
+            return status, peak if peak is not None else usage.ru_maxrss / 1024
         try:
             check_stop()
         except StopRequested:
             proc.send_signal(signal.SIGTERM)
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, _ = os.wait4(proc.pid, 0)
             proc.returncode = status
             raise
-        time.sleep(0.2)
+        time.sleep(interval_s)
 
 
 def write_result(path: Path, result: HeadResult) -> None:

@@ -125,11 +125,10 @@ def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
 
 def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
     """Reap the child and fail the run, saying how it ended, if it did not close it itself."""
-    from daemon.learn.isolation import ended_reason
+    from daemon.learn.isolation import ended_reason, wait_child
 
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = status  # reaped here: Popen must not wait for it again
-    why = ended_reason(status, usage.ru_maxrss / 1024, "in training", "the training")
+    status, peak = wait_child(proc, interval_s=1.0)
+    why = ended_reason(status, peak, "in training", "the training")
     if _fail_dead_run(db, run_id, why):
         log.warning("training run %d failed: %s", run_id, why)
 
