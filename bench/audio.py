@@ -34,8 +34,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=0, help="limit the number of clips")
     args = parser.parse_args()
+    from bench.wer import wer
     from daemon import media
-    from daemon.audio.wer import wer
 
     clips = sorted((FI_DIR / "clips").glob("*.mp4"))[: args.clips or None]
     if not clips:

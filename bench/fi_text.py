@@ -45,7 +45,7 @@ SHORT = {
 }
 
 
-def build_db(home: Path):  # noqa: ANN201 - storage.db.Database
+def build_db(home: Path):  # storage.db.Database
     """A fresh database with the official labels and transcript-only descriptions."""
     from daemon.labels.store import import_labels
     from daemon.text.transcript_only import build_transcript_descriptions
@@ -59,7 +59,7 @@ def build_db(home: Path):  # noqa: ANN201 - storage.db.Database
     return db
 
 
-def head_config(head: str, args: argparse.Namespace):  # noqa: ANN201 - TrainConfig
+def head_config(head: str, args: argparse.Namespace):  # -> TrainConfig
     """The training settings of one head: every row for ridge heads, a CPU budget for LLMs."""
     from daemon.config import TrainConfig
     from daemon.learn.embedding import RIDGE_HEADS

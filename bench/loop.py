@@ -107,7 +107,7 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
     lprd(home, env, "init")
     lprd(home, env, "labels", "import", *map(str, PICKLES))
     lprd(home, env, "labels", "describe")
-    log = open(home / "daemon.log", "ab")  # noqa: SIM115 - closed below
+    log = open(home / "daemon.log", "ab")  # closed below
     start = time.monotonic()
     daemon = subprocess.Popen(
         [sys.executable, "-m", "daemon", "--home", str(home), "run"],

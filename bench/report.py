@@ -47,7 +47,7 @@ def process(home: Path, clips: list[Path]) -> None:
     lprd(["--home", str(home), "run", "--until-idle"])
 
 
-def browser_seconds(context, url: str) -> float:  # noqa: ANN001
+def browser_seconds(context, url: str) -> float:
     """Seconds from navigation until the report's script has drawn every chart."""
     page = context.new_page()
     start = time.perf_counter()

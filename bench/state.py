@@ -116,7 +116,7 @@ def raw_update_rate(db: Database, count: int) -> float:
     return len(ids) / (time.perf_counter() - start)
 
 
-def timed(fn, repeats: int) -> float:  # noqa: ANN001
+def timed(fn, repeats: int) -> float:
     """Median seconds of `repeats` calls."""
     samples = []
     for _ in range(repeats):

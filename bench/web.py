@@ -45,7 +45,7 @@ def add_failures(db: Database, videos: int) -> None:
         )
 
 
-def median_ms(fn, repeats: int) -> float:  # noqa: ANN001
+def median_ms(fn, repeats: int) -> float:
     return timed(fn, repeats) * 1000
 
 

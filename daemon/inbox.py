@@ -4,7 +4,9 @@ Filesystem events and rescans only *observe* paths. A path is processed once its
 and mtime have stayed the same for `inbox.stable_seconds` (so files still being copied
 wait), then it is registered as a video (by content hash: the same content under two
 names is one video), recorded as a duplicate, or rejected with a reason a person can
-act on. Nothing in the inbox is ever modified.
+act on. A file's content is never modified: with `inbox.originals = "leave"` (the
+default) nothing in the inbox changes; with "move" a registered video's original is moved
+into the store (`store/originals/`), and the video row points there.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ from storage.models import (
     FILE_REGISTERED,
     FILE_REJECTED,
     FILE_WAITING,
+    SIDECAR_SUFFIX,
     InboxFile,
     Video,
 )
 from storage.videos import forgotten, register_video, sha256_of, unforget
 
 log = logging.getLogger("lprd.inbox")
-SIDECAR_SUFFIX = ".labels.json"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from daemon.labels.files import HASH_PREFIX
 from daemon.labels.sidecars import SidecarResult, import_sidecar
 from daemon.labels.store import ImportReport, import_labels
 from storage.db import Database
-from storage.models import Video
+from storage.models import HASH_PREFIX, Video
 from storage.transitions import StagePlan, requeue
 
 

@@ -18,7 +18,7 @@ CORRUPT_HINT = (
 )
 
 
-def _open(path: Path):  # noqa: ANN202 - av is imported lazily
+def _open(path: Path):  # av is imported lazily
     import av
 
     try:

@@ -6,7 +6,6 @@ so two workers asking at once load a model once.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections.abc import Callable, Hashable
@@ -67,17 +66,3 @@ class ModelCache:
         """Keys of the models currently in memory."""
         with self._guard:
             return list(self._models)
-
-    def unload(self, key: Hashable | None = None) -> None:
-        """Drop one model (or all) and free GPU memory where torch is loaded."""
-        with self._guard:
-            if key is None:
-                self._models.clear()
-            else:
-                self._models.pop(key, None)
-        gc.collect()
-        import sys
-
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()

@@ -31,7 +31,7 @@ def reap_job(
 def retrain_job(config: Config, db: Database) -> None:
     """Start a training when enough new labelled descriptions have accumulated."""
     try:
-        from daemon.learn.schedule import maybe_start_training
+        from daemon.learn.supervisor import maybe_start_training
     except ImportError:
         log.debug("training is not available in this installation")
         return

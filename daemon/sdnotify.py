@@ -42,8 +42,5 @@ class SystemdNotifier:
     def ping(self) -> None:
         self.notify("WATCHDOG=1")
 
-    def status(self, text: str) -> None:
-        self.notify(f"STATUS={text}")
-
     def stopping(self) -> None:
         self.notify("STOPPING=1")

@@ -30,7 +30,7 @@ DAEMON_ALIVE_KEY = "daemon_alive_at"
 
 
 def _stage_counts(
-    session,  # noqa: ANN001
+    session,
     order: list[str],
     waiting_notes: list[dict[str, Any]],
     blocked_notes: list[dict[str, Any]],
@@ -55,7 +55,7 @@ def _stage_counts(
     ]
 
 
-def _throughput(session) -> tuple[int, float]:  # noqa: ANN001
+def _throughput(session) -> tuple[int, float]:
     """Stage runs that ended (done, skipped or failed) in the window, and the rate per minute.
 
     A pure range count on the finished_at index: filtering on status as well made SQLite
@@ -68,7 +68,7 @@ def _throughput(session) -> tuple[int, float]:  # noqa: ANN001
     return finished, finished / THROUGHPUT_WINDOW.total_seconds() * 60
 
 
-def _failures(session, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
+def _failures(session, limit: int) -> list[dict[str, Any]]:
     rows = session.execute(
         select(Video.id, Video.name, StageRun.stage, StageRun.last_error, StageRun.finished_at)
         .join(Video, Video.id == StageRun.video_id)
@@ -88,7 +88,7 @@ def _failures(session, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
     ]
 
 
-def _inbox(session, limit: int) -> dict[str, Any]:  # noqa: ANN001
+def _inbox(session, limit: int) -> dict[str, Any]:
     states = dict(
         session.execute(select(InboxFile.state, func.count()).group_by(InboxFile.state)).all()
     )
@@ -101,7 +101,7 @@ def _inbox(session, limit: int) -> dict[str, Any]:  # noqa: ANN001
     return {"states": states, "rejected": [{"file": n, "reason": r} for n, r in rejected]}
 
 
-def _pending_notes(session, kind: ErrorKind) -> list[dict[str, Any]]:  # noqa: ANN001
+def _pending_notes(session, kind: ErrorKind) -> list[dict[str, Any]]:
     """Pending runs of one kind (waiting, blocked), grouped by stage and reason."""
     rows = session.execute(
         select(StageRun.stage, StageRun.last_error, func.count())
@@ -118,7 +118,7 @@ def _per_stage(notes: list[dict[str, Any]]) -> dict[str, int]:
     return totals
 
 
-def _models(session) -> list[dict[str, Any]]:  # noqa: ANN001
+def _models(session) -> list[dict[str, Any]]:
     rows = session.execute(
         select(
             ModelVersion.version,
@@ -142,7 +142,7 @@ def _models(session) -> list[dict[str, Any]]:  # noqa: ANN001
 
 def _training(db: Database, config: Config | None) -> dict[str, Any] | None:
     try:
-        from daemon.learn.schedule import training_status
+        from daemon.learn.supervisor import training_status
     except ImportError:
         return None
     return training_status(db, config)

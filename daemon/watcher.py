@@ -14,7 +14,7 @@ log = logging.getLogger("lprd.watcher")
 
 
 class _InboxEventHandler(FileSystemEventHandler):
-    def __init__(self, inbox: Inbox, wake) -> None:  # noqa: ANN001
+    def __init__(self, inbox: Inbox, wake) -> None:
         self.inbox = inbox
         self.wake = wake
 
@@ -28,7 +28,7 @@ class _InboxEventHandler(FileSystemEventHandler):
         self.wake()
 
 
-def start_watcher(inbox: Inbox, wake) -> Observer:  # noqa: ANN001
+def start_watcher(inbox: Inbox, wake) -> Observer:
     """Start a recursive observer on the inbox; events only hint, the DB decides."""
     observer = Observer()
     observer.schedule(_InboxEventHandler(inbox, wake), str(inbox.root), recursive=True)

@@ -46,7 +46,7 @@ def is_locked(exc: BaseException) -> bool:
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _on_connect(dbapi_conn, _record) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred-only).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -57,7 +57,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # noqa: ANN001
+    def _on_begin(conn) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -107,7 +107,7 @@ def migrations_dir() -> Path:
     return Path(migrations.__file__).resolve().parent
 
 
-def alembic_config(url: str):  # noqa: ANN201 - alembic is imported lazily
+def alembic_config(url: str):  # alembic is imported lazily
     """An Alembic Config pointing at lprd's migrations and the given database."""
     from alembic.config import Config
 

@@ -36,6 +36,11 @@ FILE_REGISTERED = FileState.REGISTERED
 FILE_DUPLICATE = FileState.DUPLICATE
 FILE_REJECTED = FileState.REJECTED
 
+# How the labels table names things: a clip known only by content is `sha256:<hex>`, and
+# the source of a label that came as a sidecar beside its video ends in this suffix.
+HASH_PREFIX = "sha256:"
+SIDECAR_SUFFIX = ".labels.json"
+
 # The five traits plus the interview score, in the order lprd reports them.
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 TARGETS = (*TRAITS, "interview")

@@ -129,7 +129,7 @@ def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePl
             session.execute(_SET_WAITING, {"vid": video_id, "stg": stage, "waiting": waiting})
 
 
-def _runnable_query(order_by_due: bool):  # noqa: ANN202
+def _runnable_query(order_by_due: bool):
     """A claim candidate query built once; per-call values are bound parameters."""
     query = select(_runs.c.id).where(
         _runs.c.status == PENDING,

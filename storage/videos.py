@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from storage.db import utcnow
 from storage.models import (
+    HASH_PREFIX,
+    SIDECAR_SUFFIX,
     Description,
     ForgottenVideo,
     InboxFile,
@@ -155,9 +157,6 @@ def find_videos(session: Session, ref: str) -> list[Video]:
     return list(session.scalars(select(Video).where(or_(*conditions)).order_by(Video.id)))
 
 
-SIDECAR_SUFFIX = ".labels.json"
-
-
 def forget_video(session: Session, video_id: int) -> list[str]:
     """Delete every database row about a video (the caller deletes its files).
 
@@ -165,7 +164,7 @@ def forget_video(session: Session, video_id: int) -> list[str]:
     dataset file are kept. Returns the sources of the labels kept for its clip name.
     """
     video = session.get(Video, video_id)
-    names = [video.name, f"sha256:{video.sha256}"] if video is not None else []
+    names = [video.name, HASH_PREFIX + video.sha256] if video is not None else []
     labels = session.scalars(select(Label).where(Label.clip_name.in_(names))).all()
     kept = []
     for label in labels:

@@ -53,7 +53,7 @@ def start_daemon(
     **env: str,
 ) -> subprocess.Popen:
     """Start `python -m daemon run` in the background (under `prefix`, e.g. a tracer)."""
-    out = open(log or home / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
+    out = open(log or home / "daemon.log", "ab")  # owned by the process
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "daemon", "run", *args],
         env=daemon_env(home, **env),

@@ -70,7 +70,7 @@ def make_audio_only(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     return path
 
 
-def _write_audio(out, stream, samples: np.ndarray, rate: int) -> None:  # noqa: ANN001
+def _write_audio(out, stream, samples: np.ndarray, rate: int) -> None:
     chunk = 1024
     for start in range(0, len(samples), chunk):
         block = samples[start : start + chunk].astype(np.float32).reshape(1, -1)

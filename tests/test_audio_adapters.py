@@ -20,7 +20,7 @@ from tests.audio_helpers import ENGINEER, clip, espeak, requires_espeak, silence
 SV_TAGS = ["<|en|>", "<|NEUTRAL|>", "<|HAPPY|>", "<|Speech|>", "<|Laughter|>", "<|withitn|>"]
 
 
-def random_pyannote_pipeline(tmp_path):  # noqa: ANN001, ANN201
+def random_pyannote_pipeline(tmp_path):
     """pyannote 4's SpeakerDiarization (VBx clustering) over random real-architecture models."""
     import torch
     from pyannote.audio.core.plda import PLDA
@@ -108,7 +108,7 @@ def test_pyannote_load_failure_is_permanent_with_a_hint(tmp_path) -> None:
         pyannote_backend.load_pipeline(folder, None, "cpu")
 
 
-def tiny_sensevoice(tmp_path, force_token: str | None = None):  # noqa: ANN001, ANN201
+def tiny_sensevoice(tmp_path, force_token: str | None = None):
     """funasr's AutoModel building SenseVoiceSmall (tiny, random) with a tiny tokenizer."""
     import sentencepiece as spm
     import torch

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from daemon.audio.wer import wer
+from bench.wer import wer
 from daemon.runner import execute
 from daemon.stages import diarize, prosody, speech_emotion, transcribe
 from daemon.stages.extract_audio import STAGE as EXTRACT

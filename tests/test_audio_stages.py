@@ -17,7 +17,7 @@ from tests.media_factory import make_video, tone
 AUDIO_STAGES = (diarize.STAGE, transcribe.STAGE, speech_emotion.STAGE, prosody.STAGE)
 
 
-def run_chain(ctx):  # noqa: ANN001, ANN201
+def run_chain(ctx):
     """probe -> extract_audio -> the four audio stages; the outcome of each by name."""
     outcomes = {}
     for stage in (PROBE, EXTRACT, *AUDIO_STAGES):
@@ -25,7 +25,7 @@ def run_chain(ctx):  # noqa: ANN001, ANN201
     return outcomes
 
 
-def artifact(ctx, name: str) -> dict:  # noqa: ANN001
+def artifact(ctx, name: str) -> dict:
     return ctx.store.read_json(ctx.artifact_path(f"{name}.json"))
 
 
@@ -100,7 +100,7 @@ def test_two_voices_give_two_speakers_and_the_longer_talker_is_the_subject(
     assert first["speaker"] == "SPEAKER_00" and abs(first["end"] - host_end) < 0.5
 
 
-def _expect_all_skipped(ctx, fragment: str) -> None:  # noqa: ANN001
+def _expect_all_skipped(ctx, fragment: str) -> None:
     out = run_chain(ctx)
     assert out["diarize"].kind == "skipped", out["diarize"].message
     assert fragment in out["diarize"].message

@@ -62,7 +62,7 @@ def _video(home: Path, name: str) -> tuple[Database, Video]:
         return db, session.query(Video).filter_by(name=name).one()
 
 
-def _open(context, url: str):  # noqa: ANN001, ANN202
+def _open(context, url: str):
     page = context.new_page()
     log = PageLog()
     log.watch(page)
@@ -191,11 +191,11 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def _only_local(context) -> list[str]:  # noqa: ANN001
+def _only_local(context) -> list[str]:
     """Abort any request that would leave this machine; return what was attempted."""
     attempted: list[str] = []
 
-    def handle(route) -> None:  # noqa: ANN001
+    def handle(route) -> None:
         url = route.request.url
         if url.startswith(("http://127.0.0.1", "data:")):
             route.continue_()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from daemon.cli import main
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError
-from daemon.learn.schedule import write_config_copy
+from daemon.learn.supervisor import write_config_copy
 from storage.db import Database
 from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
@@ -23,13 +23,13 @@ from tests.daemon_proc import inbox_states, stage_states, without_file_read_over
 from tests.media_factory import make_video, tone
 
 
-def lprd(home: Path, *args: str, capsys=None) -> tuple[int, str]:  # noqa: ANN001
+def lprd(home: Path, *args: str, capsys=None) -> tuple[int, str]:
     code = main(["--home", str(home), *args])
     out = capsys.readouterr().out if capsys else ""
     return code, out
 
 
-def test_init_twice_is_harmless(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_init_twice_is_harmless(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     assert lprd(home, "init", capsys=capsys)[0] == 0
     config_file = home / "lprd.toml"
@@ -75,7 +75,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert config.inbox_dir == home.resolve() / "inbox"
 
 
-def test_add_show_retry_forget(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_add_show_retry_forget(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     (home).mkdir()
     (home / "lprd.toml").write_text('stages = ["probe", "extract_audio"]\n')
@@ -103,7 +103,7 @@ def test_add_show_retry_forget(tmp_path: Path, capsys) -> None:  # noqa: ANN001
 
 
 @requires_clips
-def test_originals_can_be_moved_into_the_store(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_originals_can_be_moved_into_the_store(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "lprd.toml").write_text(
@@ -120,17 +120,17 @@ def test_originals_can_be_moved_into_the_store(tmp_path: Path, capsys) -> None: 
     assert "probe" in out and "done" in out
 
 
-def test_models_lists_backends(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_models_lists_backends(tmp_path: Path, capsys) -> None:
     code, out = lprd(tmp_path / "home", "models", capsys=capsys)
     assert code == 0 and "stage backends" in out
 
 
-def test_status_before_init_says_what_to_do(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_status_before_init_says_what_to_do(tmp_path: Path, capsys) -> None:
     code, out = lprd(tmp_path / "nothing", "status", capsys=capsys)
     assert code == 1 and "lprd init" in out
 
 
-def test_forget_deletes_sidecar_labels_and_keeps_dataset_labels(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_forget_deletes_sidecar_labels_and_keeps_dataset_labels(tmp_path: Path, capsys) -> None:
     from storage.db import Database, utcnow
     from storage.models import Label
 
@@ -223,7 +223,7 @@ def test_the_training_config_copy_holds_no_secret(tmp_path: Path) -> None:
 
 def test_a_file_overwritten_after_registration_is_never_analysed_as_the_first(
     tmp_path: Path, capsys
-) -> None:  # noqa: ANN001
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "lprd.toml").write_text(
@@ -262,7 +262,7 @@ def test_a_file_overwritten_after_registration_is_never_analysed_as_the_first(
     assert "320" in json.dumps(shown["data"])
 
 
-def test_a_file_deleted_after_registration_is_said_to_be_gone(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_file_deleted_after_registration_is_said_to_be_gone(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "lprd.toml").write_text('stages = ["probe"]\n')

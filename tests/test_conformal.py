@@ -44,7 +44,7 @@ def test_small_calibration_sets_give_the_whole_range() -> None:
     assert conformal.interval(0.02, 0.1) == [0.0, 0.12]
 
 
-def test_calibration_round_trip(tmp_path) -> None:  # noqa: ANN001
+def test_calibration_round_trip(tmp_path) -> None:
     assert conformal.load_calibration(tmp_path) is None
     calibration = conformal.residuals(*noisy_rows(50, 0.1, seed=3))
     conformal.save_calibration(tmp_path, calibration, "holdout")

@@ -289,14 +289,14 @@ def test_a_failed_artifact_write_ends_in_a_transition_not_a_stuck_run(tmp_path: 
         db.dispose()
 
 
-def test_a_full_disk_waits_without_using_an_attempt(make_ctx, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_full_disk_waits_without_using_an_attempt(make_ctx, tmp_path: Path) -> None:
     """ENOSPC while storing is the disk's fault: deferred with a delay, never failed."""
     from daemon import runner
     from daemon.pipeline import Pipeline
 
     ctx = make_ctx(make_video(tmp_path / "clip.mp4", seconds=1.0))
 
-    def disk_full(path, data):  # noqa: ANN001, ANN202 - stands in for a full disk
+    def disk_full(path, data):  # stands in for a full disk
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     ctx.store.write_json = disk_full

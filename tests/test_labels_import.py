@@ -168,7 +168,7 @@ def test_bad_sidecars_are_rejected_with_a_reason(database, tmp_path) -> None:
         assert session.scalar(select(func.count()).select_from(Label)) == 0
 
 
-def test_official_transcript_labels_requeue_describe(config, database, tmp_path) -> None:  # noqa: ANN001
+def test_official_transcript_labels_requeue_describe(config, database, tmp_path) -> None:
     """A changed label re-runs describe for its video: the video's transcript-only
     description quotes the label's official transcript whatever describe.transcript says."""
     import json as _json

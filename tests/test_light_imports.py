@@ -9,7 +9,7 @@ import sys
 HEAVY = ("torch", "pyannote", "funasr", "unsloth", "transformers", "mediapipe", "cv2")
 
 
-def test_status_path_stays_light(tmp_path) -> None:  # noqa: ANN001
+def test_status_path_stays_light(tmp_path) -> None:
     code = (
         "import sys\n"
         "import daemon, daemon.cli, daemon.stages, daemon.watcher, daemon.status\n"
@@ -25,7 +25,7 @@ def test_status_path_stays_light(tmp_path) -> None:  # noqa: ANN001
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_dashboard_and_report_stay_light(tmp_path) -> None:  # noqa: ANN001
+def test_dashboard_and_report_stay_light(tmp_path) -> None:
     code = (
         "import sys\n"
         "from starlette.testclient import TestClient\n"
@@ -45,7 +45,7 @@ def test_dashboard_and_report_stay_light(tmp_path) -> None:  # noqa: ANN001
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_status_json_imports_neither_the_daemon_nor_numpy(tmp_path) -> None:  # noqa: ANN001
+def test_status_json_imports_neither_the_daemon_nor_numpy(tmp_path) -> None:
     """`lprd status --json` stays fast on a busy machine: it loads what reading needs."""
     from daemon.stages import registered_names, registered_stages
 

@@ -13,7 +13,7 @@ from storage.models import Base
 from tests.conftest import REPO
 
 
-def test_upgrade_head_matches_the_orm(tmp_path) -> None:  # noqa: ANN001
+def test_upgrade_head_matches_the_orm(tmp_path) -> None:
     db_path = tmp_path / "m.db"
     upgrade(db_path)
     engine = make_engine(sqlite_url(db_path))
@@ -23,7 +23,7 @@ def test_upgrade_head_matches_the_orm(tmp_path) -> None:  # noqa: ANN001
     assert diff == []
 
 
-def test_alembic_cli_upgrade_head(tmp_path) -> None:  # noqa: ANN001
+def test_alembic_cli_upgrade_head(tmp_path) -> None:
     db_path = tmp_path / "cli.db"
     env = {"LPRD_DB_URL": sqlite_url(db_path), "PATH": ""}
     proc = subprocess.run(
@@ -42,7 +42,7 @@ def test_alembic_cli_upgrade_head(tmp_path) -> None:  # noqa: ANN001
     assert version == head_revision()
 
 
-def test_upgrade_twice_is_harmless_and_backs_up_old_schemas(tmp_path) -> None:  # noqa: ANN001
+def test_upgrade_twice_is_harmless_and_backs_up_old_schemas(tmp_path) -> None:
     db_path = tmp_path / "twice.db"
     assert upgrade(db_path) is None
     assert upgrade(db_path) is None  # already at head: nothing to back up

@@ -41,7 +41,7 @@ def _rows(n: int, seed: int) -> tuple[list[str], list[dict]]:
     return texts, ys
 
 
-def test_numeric_head_learns_a_measure_and_reports_on_fresh_rows(tmp_path) -> None:  # noqa: ANN001
+def test_numeric_head_learns_a_measure_and_reports_on_fresh_rows(tmp_path) -> None:
     fit_x, fit_y = _rows(200, 1)
     hold_x, hold_y = _rows(60, 2)
     model, info = NumericModel.fit(fit_x, fit_y, hold_x, hold_y)

@@ -17,7 +17,7 @@ FULL = "\n\n".join(
 )
 
 
-def word_counter(texts):  # noqa: ANN001, ANN201 - a stand-in model inside the test
+def word_counter(texts):  # a stand-in model inside the test
     """Extraversion rises with 'loud' and 'smiles'; every other target ignores the text."""
     out = []
     for text in texts:
@@ -27,7 +27,7 @@ def word_counter(texts):  # noqa: ANN001, ANN201 - a stand-in model inside the t
     return out
 
 
-def by_section(reasons, target):  # noqa: ANN001, ANN201
+def by_section(reasons, target):
     return {r["section"]: r["contribution"] for r in reasons[target]}
 
 
@@ -51,7 +51,7 @@ def test_contributions_have_signs_sizes_and_order() -> None:
 def test_absent_section_contributes_exactly_zero() -> None:
     calls = []
 
-    def counting(texts):  # noqa: ANN001, ANN202
+    def counting(texts):
         calls.append(len(texts))
         return word_counter(texts)
 

@@ -12,7 +12,7 @@ from storage.db import Database
 from storage.videos import register_video
 
 
-def _noop(ctx) -> StageResult:  # noqa: ANN001
+def _noop(ctx) -> StageResult:
     return StageResult(data={}, backend="none")
 
 

@@ -20,7 +20,7 @@ PLANS = {
 }
 
 
-def add_videos(db: Database, n: int, plans=PLANS) -> list[int]:  # noqa: ANN001
+def add_videos(db: Database, n: int, plans=PLANS) -> list[int]:
     ids = []
     with db.write() as session:
         for i in range(n):
@@ -78,7 +78,7 @@ def test_dependencies_gate_claims(database: Database) -> None:
     assert third.stage == "c"  # skipped counts as done downstream
 
 
-def test_two_workers_never_claim_the_same_run(database: Database, config) -> None:  # noqa: ANN001
+def test_two_workers_never_claim_the_same_run(database: Database, config) -> None:
     add_videos(database, 60, {"a": PLANS["a"]})
     claimed: list[int] = []
     lock = threading.Lock()
@@ -217,7 +217,7 @@ def test_retry_policy_doubles_the_delay_up_to_its_cap() -> None:
 
 
 def test_training_runs_close_through_the_same_guard(database: Database) -> None:
-    from daemon.learn.schedule import finish_run
+    from daemon.learn.supervisor import finish_run
     from storage.models import TrainingRun
     from storage.states import TrainingStatus
 

@@ -18,12 +18,12 @@ PORTRAIT = CLIPS_DIR / "9KAqOrdiZ4I.002.mp4"
 LOW_FPS = CLIPS_DIR / "upgv7xmOb1I.002.mp4"
 
 
-def _run(ctx):  # noqa: ANN001, ANN202
+def _run(ctx):
     assert execute(probe.STAGE, ctx).kind == "done"
     return execute(analyze_face.STAGE, ctx)
 
 
-def _envelope(ctx) -> dict:  # noqa: ANN001
+def _envelope(ctx) -> dict:
     return json.loads(ctx.artifact_path("analyze_face.json").read_text())
 
 

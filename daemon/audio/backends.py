@@ -3,6 +3,8 @@ present."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from daemon.audio import pyannote_backend, sensevoice_backend, whisper_backend
 from daemon.audio.weights import local_dir
 from daemon.config import AudioConfig
@@ -34,7 +36,7 @@ def emotion_backend(cfg: AudioConfig) -> str:
     return choice
 
 
-def emotion2vec_source(cfg: AudioConfig):  # noqa: ANN201 - Path | None
+def emotion2vec_source(cfg: AudioConfig) -> Path | None:
     """The local emotion2vec folder, None when its weights are not here."""
     return local_dir(cfg.emotion2vec_model, sensevoice_backend.MARKER)
 
@@ -48,6 +50,6 @@ def require(found: object, what: str, setting: str) -> None:
         )
 
 
-def whisper_dir(cfg: AudioConfig):  # noqa: ANN201 - Path | None
+def whisper_dir(cfg: AudioConfig) -> Path | None:
     """The Whisper model folder in use."""
     return whisper_backend.model_dir(cfg.whisper_model_dir)

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from daemon.config import Config
+from daemon.home import prepare_home
 from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
-from daemon.service import prepare_home
 from storage.artifacts import ArtifactStore
 from storage.states import FileState
 

@@ -6,7 +6,7 @@ import argparse
 
 from daemon.config import CONFIG_FILENAME, Config, load_config
 from daemon.defaults import render_default_config
-from daemon.service import prepare_home
+from daemon.home import prepare_home
 
 
 def register(sub: argparse._SubParsersAction) -> None:

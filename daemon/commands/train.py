@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
-    from daemon.learn.schedule import start_training, training_status
+    from daemon.learn.supervisor import start_training, training_status
 
     db = open_db(config)
     run, message = start_training(config, db, trigger="manual", wait=not args.background)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.models import TARGETS
+from daemon.config import VIDEO_EXTENSIONS
+from storage.models import HASH_PREFIX, TARGETS
 
 SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
@@ -28,8 +29,6 @@ SPLIT_ALIASES = {
     "dev": "validation",
     "test": "test",
 }
-VIDEO_EXTENSIONS = ("mp4", "avi", "mov", "mkv", "flv", "wmv", "webm")
-HASH_PREFIX = "sha256:"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 CLIP_KEYS = ("clip_name", "clip", "file_name", "filename", "video", "videoname", "name")
 HASH_KEYS = ("sha256", "hash", "content_hash")
@@ -82,6 +81,12 @@ def split_from_name(path: Path) -> str | None:
 def normalise_split(value: Any) -> str | None:
     """A split name from a file or column, or None if it is not one of the known splits."""
     return SPLIT_ALIASES.get(str(value).strip().lower()) if value not in (None, "") else None
+
+
+def group_of(clip_name: str) -> str | None:
+    """The group a clip belongs to: for First Impressions, the YouTube id before the first
+    dot; None for a clip known only by its content hash."""
+    return None if clip_name.startswith(HASH_PREFIX) else clip_name.split(".", 1)[0] or None
 
 
 def check_clip_name(name: Any) -> str | None:

@@ -11,12 +11,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.labels.files import VIDEO_EXTENSIONS, Problems, check_clip_name, rows_to_records
+from daemon.config import VIDEO_EXTENSIONS
+from daemon.labels.files import Problems, check_clip_name, rows_to_records
 from daemon.labels.store import ImportReport, LabelImportError, import_records
 from storage.db import Database
+from storage.models import SIDECAR_SUFFIX
 from storage.states import FileState
 
-SUFFIX = ".labels.json"
 REJECTED = FileState.REJECTED
 
 
@@ -24,7 +25,7 @@ def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
     """(clip name, '') or (None, why it cannot be told)."""
     if isinstance(data, dict) and isinstance(data.get("clip_name"), str):
         return data["clip_name"], ""
-    name = path.name[: -len(SUFFIX)]
+    name = path.name[: -len(SIDECAR_SUFFIX)]
     if check_clip_name(name) is None:
         return name, ""
     beside = sorted(
@@ -37,7 +38,7 @@ def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
     found = f"videos {beside}" if beside else "no video"
     return None, (
         f"cannot tell which video these labels belong to ({found} named '{name}.*' beside it): "
-        f"name the file after the video, e.g. '{name}.mp4{SUFFIX}', or add a \"clip_name\" key"
+        f"name the file after the video, e.g. '{name}.mp4{SIDECAR_SUFFIX}', or add a \"clip_name\" key"
     )
 
 

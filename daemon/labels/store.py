@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 
 from daemon.errors import LprdError
 from daemon.labels.files import (
-    HASH_PREFIX,
     LabelRecord,
     Problems,
     check_clip_name,
+    group_of,
     read_label_file,
 )
 from storage.db import Database, utcnow
-from storage.models import TARGETS, Label, Video
+from storage.models import HASH_PREFIX, TARGETS, Label, Video
 
 NEUROTICISM_NOTE = (
     "'neuroticism' is stored under its First Impressions name but behaves as emotional "
@@ -59,11 +59,6 @@ class ImportReport:
     with_transcripts: int = 0
     by_split: dict[str, int] = field(default_factory=dict)
     touched: list[str] = field(default_factory=list)  # clip names added or changed
-
-
-def group_of(clip_name: str) -> str | None:
-    """The group a clip belongs to: for First Impressions, the YouTube id before the first dot."""
-    return None if clip_name.startswith(HASH_PREFIX) else clip_name.split(".", 1)[0] or None
 
 
 def expand_paths(paths: Iterable[Path], problems: Problems) -> list[Path]:

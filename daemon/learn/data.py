@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 
+from daemon.labels.files import group_of
 from storage.db import Database
 from storage.models import TARGETS, Description, Label
-
-TRAIN_SPLITS = ("train", None)
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,12 @@ class Example:
     template_version: str
 
 
-def group_of(clip_name: str, group_id: str | None) -> str:
-    """The YouTube id (part before the first dot) unless the label names a group."""
-    return group_id or clip_name.split(".", 1)[0]
+def _group(clip_name: str, group_id: str | None) -> str:
+    """The label's group, else the clip's (the YouTube id), else the clip itself."""
+    return group_id or group_of(clip_name) or clip_name
 
 
-def _split_filter(split: str):  # noqa: ANN202 - a SQLAlchemy clause
+def _split_filter(split: str):  # a SQLAlchemy clause
     if split == "train":
         return or_(Label.split == "train", Label.split.is_(None))
     return Label.split == split
@@ -62,7 +61,7 @@ def load_examples(
             examples.append(
                 Example(
                     desc.clip_name,
-                    group_of(desc.clip_name, label.group_id),
+                    _group(desc.clip_name, label.group_id),
                     desc.text,
                     scores,
                     desc.template_version,

@@ -27,7 +27,7 @@ from daemon.errors import PermanentError, StopRequested
 log = logging.getLogger("lprd.learn")
 
 
-class HeadSkipped(PermanentError):
+class HeadSkipped(PermanentError):  # noqa: N818 - a signal, not a failure
     """A head that was not started, e.g. because it cannot fit in the memory that is free."""
 
 

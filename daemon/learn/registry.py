@@ -11,13 +11,21 @@ import json
 from dataclasses import dataclass
 
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from storage.db import Database, utcnow
 from storage.models import ModelVersion
 from storage.states import ModelState
 
 CANDIDATE, PROMOTED, RETIRED = ModelState.CANDIDATE, ModelState.PROMOTED, ModelState.RETIRED
+
+
+def promoted_query(profile: str | None = None) -> Select:
+    """The promoted model versions: the one of `profile`, or one per profile."""
+    query = select(ModelVersion).where(ModelVersion.state == PROMOTED)
+    if profile is not None:
+        query = query.where(ModelVersion.feature_profile == profile)
+    return query
 
 
 @dataclass(frozen=True)
@@ -63,12 +71,7 @@ def promote_if_better(db: Database, version: str) -> Decision:
                 f"{version} ({cand.val_mean_accuracy:.4f}) does not beat the train-mean "
                 f"baseline ({base if base is None else f'{base:.4f}'})",
             )
-        current = session.execute(
-            select(ModelVersion).where(
-                ModelVersion.feature_profile == cand.feature_profile,
-                ModelVersion.state == PROMOTED,
-            )
-        ).scalar_one_or_none()
+        current = session.execute(promoted_query(cand.feature_profile)).scalar_one_or_none()
         if current is not None and (current.val_mean_accuracy or 0.0) >= cand.val_mean_accuracy:
             return Decision(
                 False,
@@ -86,22 +89,14 @@ def promote_if_better(db: Database, version: str) -> Decision:
 def promoted(db: Database, profile: str) -> ModelVersion | None:
     """The promoted model of a feature profile, if any."""
     with db.read() as session:
-        return session.execute(
-            select(ModelVersion).where(
-                ModelVersion.feature_profile == profile, ModelVersion.state == PROMOTED
-            )
-        ).scalar_one_or_none()
+        return session.execute(promoted_query(profile)).scalar_one_or_none()
 
 
 def promoted_versions(db: Database) -> dict[str, str]:
     """{feature profile: promoted version}; the predict stage's fingerprint input."""
     with db.read() as session:
-        rows = session.execute(
-            select(ModelVersion.feature_profile, ModelVersion.version).where(
-                ModelVersion.state == PROMOTED
-            )
-        ).all()
-    return dict(sorted(rows))
+        rows = session.scalars(promoted_query()).all()
+    return dict(sorted((row.feature_profile, row.version) for row in rows))
 
 
 def get_version(db: Database, version: str) -> ModelVersion | None:

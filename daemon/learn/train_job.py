@@ -11,28 +11,26 @@ import sys
 import traceback
 from pathlib import Path
 
-from sqlalchemy import select
-
 from daemon.config import Config
 from daemon.learn.isolation import stop_flag
+from daemon.learn.registry import promoted_query
 from daemon.learn.retry import plan_retry
-from daemon.learn.schedule import finish_run
+from daemon.learn.supervisor import finish_run
 from daemon.learn.trainer import run_training
 from daemon.model_cache import resolve_device
 from storage.db import Database
 from storage.models import ModelVersion
-from storage.states import ModelState, TrainingStatus
+from storage.states import TrainingStatus
 
 log = logging.getLogger("lprd.learn")
 
 
 def _promoted_in_run(db: Database, tag: str) -> str | None:
+    """The version this run promoted (its versions end in `-<tag>`), if any."""
+    query = promoted_query().where(ModelVersion.version.like(f"%-{tag}"))
     with db.read() as session:
-        return session.execute(
-            select(ModelVersion.version).where(
-                ModelVersion.state == ModelState.PROMOTED, ModelVersion.version.like(f"%-{tag}")
-            )
-        ).scalar_one_or_none()
+        row = session.scalars(query).one_or_none()
+        return row.version if row is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:

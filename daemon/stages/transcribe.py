@@ -43,7 +43,7 @@ def _speaker_of(span: tuple[float, float], turn_list: list[turns.Turn]) -> str |
     return best
 
 
-def _whisper(ctx: StageContext, audio: signal.Audio, diar: dict[str, Any]):  # noqa: ANN202
+def _whisper(ctx: StageContext, audio: signal.Audio, diar: dict[str, Any]):
     from daemon.audio import whisper_backend
     from daemon.audio.resample import to_rate
 
@@ -61,7 +61,7 @@ def _whisper(ctx: StageContext, audio: signal.Audio, diar: dict[str, Any]):  # n
     return out, whisper_backend.model_name(path)
 
 
-def _sensevoice(ctx: StageContext, audio: signal.Audio, diar: dict[str, Any]):  # noqa: ANN202
+def _sensevoice(ctx: StageContext, audio: signal.Audio, diar: dict[str, Any]):
     from daemon.audio import sensevoice_backend as sv
     from daemon.audio.resample import to_rate
 

@@ -15,13 +15,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from daemon.labels.files import HASH_PREFIX
 from daemon.labels.store import NEUROTICISM_NOTE, has_all_scores
 from daemon.text.describe import PROFILE_FULL, TEMPLATE_VERSION
 from daemon.text.norms import load_norms
 from daemon.text.prompt import SYSTEM_PROMPT, build_messages, format_answer
 from storage.db import Database
-from storage.models import TARGETS, Description, Label, Video
+from storage.models import HASH_PREFIX, TARGETS, Description, Label, Video
 
 FORMATS = ("chat", "alpaca", "jsonl")
 

@@ -44,7 +44,7 @@ def _dictionary() -> dict[str, int]:
 
 
 @cache
-def _hyphenator():  # noqa: ANN202
+def _hyphenator():
     import pyphen
 
     return pyphen.Pyphen(lang="en_US")

@@ -30,7 +30,7 @@ def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return w, h
 
 
-def _frame_time(frame, stream, fallback: float) -> float:  # noqa: ANN001 - av types
+def _frame_time(frame, stream, fallback: float) -> float:  # av types
     if frame.pts is not None and stream.time_base:
         return float(frame.pts * Fraction(stream.time_base))
     return fallback

@@ -45,7 +45,7 @@ def open_read_only(path: Path) -> Database:
     db = Database.at(path)
 
     @event.listens_for(db.engine, "connect")
-    def _query_only(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _query_only(dbapi_conn, _record) -> None:
         dbapi_conn.execute("PRAGMA query_only=ON")
 
     return db

@@ -50,14 +50,14 @@ def check_bind(host: str, token: str | None) -> None:
 class TokenMiddleware:
     """ASGI middleware answering 401 to any request without the token."""
 
-    def __init__(self, app, token: str) -> None:  # noqa: ANN001
+    def __init__(self, app, token: str) -> None:
         self.app = app
         self.token = token
 
     def _matches(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -74,7 +74,7 @@ class TokenMiddleware:
             await _unauthorized(send)
 
 
-async def _redirect_setting_cookie(scope, query: dict[str, str], token: str, send) -> None:  # noqa: ANN001
+async def _redirect_setting_cookie(scope, query: dict[str, str], token: str, send) -> None:
     query.pop("token", None)
     location = scope["path"] + (f"?{urlencode(query)}" if query else "")
     cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
@@ -88,7 +88,7 @@ async def _redirect_setting_cookie(scope, query: dict[str, str], token: str, sen
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _unauthorized(send) -> None:  # noqa: ANN001
+async def _unauthorized(send) -> None:
     body = (
         b"<!doctype html><title>lprd: token required</title><h1>401: token required</h1>"
         b"<p>This dashboard needs its token: open it once as <code>/?token=...</code>, or send "

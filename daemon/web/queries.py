@@ -32,18 +32,18 @@ VIDEO_STATES = (FAILED, RUNNING, PENDING, DONE)
 LIST_MAX_ROWS = 5_000
 
 
-def _probe(*statuses: str):  # noqa: ANN202 - a SQL expression
+def _probe(*statuses: str):  # a SQL expression
     """Per-video check through the (video_id, stage) index. The unary `+` keeps SQLite from
     using the status index here, which would scan every row of that status per video."""
     status = literal_column(f"+{StageRun.__tablename__}.status", type_=StageRun.status.type)
     return exists().where(StageRun.video_id == Video.id, status.in_(statuses))
 
 
-def _listed(*conditions: Any):  # noqa: ANN202 - a SQL expression
+def _listed(*conditions: Any):  # a SQL expression
     return Video.id.in_(select(StageRun.video_id).where(*conditions))
 
 
-def _has(rows: dict[str, int], status: str):  # noqa: ANN202 - a SQL expression
+def _has(rows: dict[str, int], status: str):  # a SQL expression
     return (
         _listed(StageRun.status == status)
         if rows.get(status, 0) <= LIST_MAX_ROWS
@@ -51,13 +51,13 @@ def _has(rows: dict[str, int], status: str):  # noqa: ANN202 - a SQL expression
     )
 
 
-def _status_rows(session) -> dict[str, int]:  # noqa: ANN001
+def _status_rows(session) -> dict[str, int]:
     """Stage rows per status, from the trigger-maintained counts (constant time)."""
     stmt = select(StageCount.status, func.sum(StageCount.n)).group_by(StageCount.status)
     return {status: int(n or 0) for status, n in session.execute(stmt)}
 
 
-def state_condition(session, state: str, last_stage: str | None = None):  # noqa: ANN001, ANN201
+def state_condition(session, state: str, last_stage: str | None = None):
     """SQL condition selecting videos whose overall state is `state`, planned for speed."""
     rows = _status_rows(session)
     if state == FAILED:
@@ -98,7 +98,7 @@ def _conditions(
     session,
     state: str | None,
     query: str | None,
-    last_stage: str | None,  # noqa: ANN001
+    last_stage: str | None,
 ) -> list[Any]:
     conditions = []
     if state:
@@ -156,12 +156,12 @@ def video_page(
     )
 
 
-def _exists(session, conditions: list[Any], bound: Any) -> bool:  # noqa: ANN001
+def _exists(session, conditions: list[Any], bound: Any) -> bool:
     """Whether a video matching `conditions` lies beyond `bound` (an id comparison)."""
     return session.execute(select(Video.id).where(*conditions, bound).limit(1)).first() is not None
 
 
-def _progress(session, ids: list[int]) -> dict[int, dict[str, int]]:  # noqa: ANN001
+def _progress(session, ids: list[int]) -> dict[int, dict[str, int]]:
     """video id -> {stage status: count} for the listed videos only."""
     counts: dict[int, dict[str, int]] = {}
     if not ids:

@@ -1,4 +1,4 @@
-"""Starting trainings: in a child process with its own log, one at a time.
+"""Starting and supervising trainings: each in a child process with its own log, one at a time.
 
 The child (`python -m daemon.learn.train_job`) does all the heavy work, so an
 out-of-memory kill ends the child only; the daemon notices the dead process and marks the

@@ -1,0 +1,60 @@
+"""lprd's home folder: its folders, made private, and its migrated database, ready for
+any command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy.exc import DatabaseError
+
+from daemon.config import Config
+from daemon.errors import LprdError
+from daemon.privacy import restrict
+from storage import db as dbmod
+
+log = logging.getLogger("lprd.daemon")
+
+
+def prepare_home(config: Config) -> dbmod.Database:
+    """Create the folders, migrate the database (backing it up first) and open it."""
+    for folder in (config.home_dir, config.inbox_dir, config.store_dir, config.logs_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    private_home(config)
+    refuse_unusable_database(config.database_path)
+    try:
+        backup = dbmod.upgrade(config.database_path)
+    except DatabaseError as exc:
+        if dbmod.is_locked(exc):
+            raise
+        raise LprdError(
+            f"{config.database_path} cannot be used ({exc.orig or exc}); it may be corrupt. "
+            f"To start over, move it aside (mv {config.database_path} "
+            f"{config.database_path}.broken) and run `lprd init`: every video in the inbox "
+            "is then processed again"
+        ) from None
+    if backup:
+        log.info("database migrated; the previous version is backed up at %s", backup)
+    return dbmod.Database.at(
+        config.database_path, busy_timeout_ms=int(config.workers.busy_timeout_s * 1000)
+    )
+
+
+def private_home(config: Config) -> None:
+    """Only lprd's user may enter the home or read its database (made before the umask)."""
+    restrict(config.home_dir, 0o700)
+    for suffix in ("", "-wal", "-shm"):
+        restrict(Path(f"{config.database_path}{suffix}"), 0o600)
+
+
+def refuse_unusable_database(path: Path) -> None:
+    """A zero-byte database would silently become a new, empty one: refuse instead."""
+    if path.exists() and path.is_file() and path.stat().st_size == 0:
+        raise LprdError(
+            f"{path} is empty (0 bytes): lprd will not silently start a new database and "
+            "process every video again. To start over on purpose, delete it "
+            f"(rm {path}) and run `lprd init`; to recover, restore it from a backup "
+            f"({path}.*.bak if a migration made one)"
+        )
+    if path.exists() and not path.is_file():
+        raise LprdError(f"{path} is not a file: paths.database must name the database file")
