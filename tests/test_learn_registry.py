@@ -71,3 +71,15 @@ def test_versions_table_lists_every_model(database):
     console.print(registry.model_versions_table(database))
     text = console.export_text()
     assert "shown" in text and "promoted" in text and "0.9000" in text
+
+
+def test_a_run_that_promotes_two_profiles_names_both(database):
+    from daemon.learn.train_job import promoted_in_run
+
+    assert promoted_in_run(database, "r7") is None
+    registry.promote_if_better(database, candidate(database, "full-numeric-r7", 0.90))
+    registry.promote_if_better(
+        database, candidate(database, "transcript_only-embedding-r7", 0.90, profile="transcript_only")
+    )
+    registry.promote_if_better(database, candidate(database, "full-numeric-r6", 0.89))
+    assert promoted_in_run(database, "r7") == "full-numeric-r7, transcript_only-embedding-r7"

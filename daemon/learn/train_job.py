@@ -25,12 +25,12 @@ from storage.states import TrainingStatus
 log = logging.getLogger("lprd.learn")
 
 
-def _promoted_in_run(db: Database, tag: str) -> str | None:
-    """The version this run promoted (its versions end in `-<tag>`), if any."""
+def promoted_in_run(db: Database, tag: str) -> str | None:
+    """The versions this run promoted (theirs end in `-<tag>`), one per profile, or None."""
     query = promoted_query().where(ModelVersion.version.like(f"%-{tag}"))
     with db.read() as session:
-        row = session.scalars(query).one_or_none()
-        return row.version if row is not None else None
+        versions = sorted(row.version for row in session.scalars(query))
+    return ", ".join(versions) or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             finish_run(session, int(run_id), TrainingStatus.FAILED, error)
         return 1
-    version = _promoted_in_run(db, tag)
+    version = promoted_in_run(db, tag)
     failures = "; ".join(h.line() for h in report.failures) or None
     retry = plan_retry(db, config.train, report.failures)
     if retry:
