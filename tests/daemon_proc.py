@@ -62,6 +62,17 @@ def start_daemon(
     )
 
 
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process a test started (SIGTERM, then SIGKILL if it does not end)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.2) -> bool:
     """Poll until `predicate()` is true; False on timeout."""
     deadline = time.monotonic() + timeout

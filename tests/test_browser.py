@@ -27,7 +27,7 @@ from storage.db import Database
 from storage.models import TARGETS, Video
 from tests.browser import PageLog, chromium, requires_browser, screenshot
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import start_daemon, wait_for
+from tests.daemon_proc import start_daemon, stop_process, wait_for
 from tests.media_factory import make_video
 
 pytestmark = [requires_browser, requires_clips, pytest.mark.slow]
@@ -180,17 +180,6 @@ def _serve(home: Path, host: str, port: int, **env: str) -> subprocess.Popen:
     return proc
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process this test started (SIGTERM, then SIGKILL if it does not end)."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def _only_local(context) -> list[str]:
     """Abort any request that would leave this machine; return what was attempted."""
     attempted: list[str] = []
@@ -274,9 +263,9 @@ def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
             assert not log.errors, log.errors
             assert not external, external
     finally:
-        _stop(proc)
+        stop_process(proc)
         if daemon is not None:
-            _stop(daemon)
+            stop_process(daemon)
 
 
 def _outward_address() -> str | None:
@@ -305,4 +294,4 @@ def test_token_is_enforced_on_a_public_bind(home) -> None:
             assert page.locator("#videos-table tr[data-state]").count() == 3
             assert page.goto(base + "/api/status").status == 200
     finally:
-        _stop(proc)
+        stop_process(proc)

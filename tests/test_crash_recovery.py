@@ -25,6 +25,7 @@ from tests.daemon_proc import (
     inbox_states,
     new_home,
     start_daemon,
+    stop_process,
     wait_for,
     without_file_read_override,
 )
@@ -283,9 +284,7 @@ def test_a_failed_artifact_write_ends_in_a_transition_not_a_stuck_run(tmp_path: 
         assert probe.error_kind == "permanent" and "cannot store the result" in probe.last_error
         assert proc.poll() is None
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_process(proc)
         db.dispose()
 
 
@@ -341,9 +340,7 @@ def test_forget_during_a_running_stage_leaves_nothing_and_is_remembered(tmp_path
         with db.read() as session:
             assert session.execute(select(Video.id)).scalar_one() == 2
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_process(proc)
         db.dispose()
 
 
@@ -377,9 +374,7 @@ def test_a_killed_training_child_is_reaped_at_once_with_its_candidate(tmp_path: 
         assert "ended without reporting" in run.error and left == 0
         assert registry.all_versions(db) == []
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_process(proc)
         db.dispose()
 
 

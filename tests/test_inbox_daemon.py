@@ -26,6 +26,7 @@ from tests.daemon_proc import (
     new_home,
     stage_states,
     start_daemon,
+    stop_process,
     wait_for,
     without_file_read_override,
 )
@@ -176,9 +177,7 @@ def test_hostile_inbox_entries_are_rejected_and_the_daemon_stays_up(tmp_path: Pa
         assert len(odd) == 1 and states[odd[0]][0] == "rejected"
         assert "not valid UTF-8" in states[odd[0]][1], states[odd[0]]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_process(proc)
         db.dispose()
     # And again at the next start: the same entries no longer stop anything.
     again = start_daemon(home, "--until-idle", prefix=without_file_read_override())
@@ -206,9 +205,7 @@ def test_a_database_locked_longer_than_the_busy_timeout_is_waited_out(tmp_path: 
         assert proc.poll() is None
     finally:
         holder.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_process(proc)
         db.dispose()
 
 
