@@ -27,9 +27,9 @@ def context(home: Path, models: Any) -> BenchEnv:
 
     config = load_config(home=home, env={})
     config.home_dir.mkdir(parents=True, exist_ok=True)
-    dbmod.upgrade(config.database_path)
+    dbmod.upgrade(config.database_url)
     return BenchEnv(
-        config, dbmod.Database.at(config.database_path), ArtifactStore(config.store_dir), models
+        config, dbmod.Database(config.database_url), ArtifactStore(config.store_dir), models
     )
 
 

@@ -76,8 +76,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(home=Path(tmp), env={})
-        upgrade(config.database_path)
-        db = Database.at(config.database_path)
+        upgrade(config.database_url)
+        db = Database(config.database_url)
         populate(db, Pipeline.default(), args.videos)
         add_failures(db, args.videos)
         size = config.serve.page_size

@@ -17,34 +17,44 @@ log = logging.getLogger("lprd.daemon")
 
 
 def prepare_home(config: Config) -> dbmod.Database:
-    """Create the folders, migrate the database (backing it up first) and open it."""
+    """Create the folders, migrate the database (a SQLite file is backed up first) and
+    open it."""
     for folder in (config.home_dir, config.inbox_dir, config.store_dir, config.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
     private_home(config)
-    refuse_unusable_database(config.database_path)
+    url = config.database_url
+    sqlite_file = dbmod.sqlite_path(url)
+    if sqlite_file is not None:
+        refuse_unusable_database(sqlite_file)
     try:
-        backup = dbmod.upgrade(config.database_path)
+        backup = dbmod.upgrade(url)
     except DatabaseError as exc:
         if dbmod.is_locked(exc):
             raise
+        if sqlite_file is None:
+            raise LprdError(
+                f"database {dbmod.safe_url(url)} cannot be used ({exc.orig or exc}); "
+                "check database.url, the server and the account's rights"
+            ) from None
         raise LprdError(
-            f"{config.database_path} cannot be used ({exc.orig or exc}); it may be corrupt. "
-            f"To start over, move it aside (mv {config.database_path} "
-            f"{config.database_path}.broken) and run `lprd init`: every video in the inbox "
+            f"{sqlite_file} cannot be used ({exc.orig or exc}); it may be corrupt. "
+            f"To start over, move it aside (mv {sqlite_file} "
+            f"{sqlite_file}.broken) and run `lprd init`: every video in the inbox "
             "is then processed again"
         ) from None
     if backup:
         log.info("database migrated; the previous version is backed up at %s", backup)
-    return dbmod.Database.at(
-        config.database_path, busy_timeout_ms=int(config.workers.busy_timeout_s * 1000)
-    )
+    return dbmod.Database(url, busy_timeout_ms=int(config.workers.busy_timeout_s * 1000))
 
 
 def private_home(config: Config) -> None:
     """Only lprd's user may enter the home or read its database (made before the umask)."""
     restrict(config.home_dir, 0o700)
+    sqlite_file = dbmod.sqlite_path(config.database_url)
+    if sqlite_file is None:
+        return  # the server keeps its own files
     for suffix in ("", "-wal", "-shm"):
-        restrict(Path(f"{config.database_path}{suffix}"), 0o600)
+        restrict(Path(f"{sqlite_file}{suffix}"), 0o600)
 
 
 def refuse_unusable_database(path: Path) -> None:

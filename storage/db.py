@@ -1,7 +1,11 @@
-"""Engine and sessions for lprd's SQLite database (WAL, busy timeout, foreign keys).
+"""Engine and sessions for lprd's database: SQLite (the default) or PostgreSQL.
 
-Write transactions that must not interleave (claims, transitions) use `BEGIN IMMEDIATE`
-so SQLite takes the write lock up front instead of failing half-way with SQLITE_BUSY.
+On SQLite (WAL, busy timeout, foreign keys), write transactions that must not interleave
+(claims, transitions) use `BEGIN IMMEDIATE` so SQLite takes the write lock up front
+instead of failing half-way with SQLITE_BUSY. PostgreSQL locks rows, not the database:
+claims lock theirs with `FOR UPDATE SKIP LOCKED` (storage/transitions.py), and a lock
+wait longer than the busy timeout fails with `lock_not_available`, which `is_locked`
+recognises like SQLite's "database is locked".
 """
 
 from __future__ import annotations
@@ -13,11 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL connections per engine: one per worker thread plus the service's own
+# threads (scheduler, reaper, inbox) fit in the pool; bursts may overflow it.
+PG_POOL_SIZE = 8
+PG_MAX_OVERFLOW = 16
+# SQLSTATEs of a transaction that lost a race and may simply be tried again:
+# lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
+PG_RETRYABLE = {"55P03", "40001", "40P01"}
 
 
 def utcnow() -> datetime:
@@ -30,21 +43,82 @@ def sqlite_url(db_path: Path | str) -> str:
     return f"sqlite:///{Path(db_path)}"
 
 
-def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
-    """Create an engine with lprd's SQLite settings applied to every connection."""
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **kwargs)
-    if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, busy_timeout_ms)
-    return engine
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` name lprd's PostgreSQL driver, psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    """True when `url` names a SQLite database."""
+    return make_url(normalize_url(url)).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory SQLite database."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """(the URL without its password, the password or None): a password can then travel
+    to a child process in its environment (PGPASSWORD) instead of a file."""
+    parsed = make_url(normalize_url(url))
+    if parsed.password is None:
+        return url, None
+    # URL.set() treats None as "unchanged"; the URL is a named tuple, so replace the field.
+    return parsed._replace(password=None).render_as_string(hide_password=False), parsed.password
+
+
+def make_engine(
+    url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, read_only: bool = False, **kwargs: Any
+) -> Engine:
+    """Create an engine with lprd's settings for its backend applied to every connection;
+    `read_only` makes every write fail (the dashboard)."""
+    url = normalize_url(url)
+    if is_sqlite(url):
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **kwargs)
+        _configure_sqlite(engine, busy_timeout_ms, read_only)
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", PG_POOL_SIZE)
+        kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
+        kwargs.setdefault("pool_recycle", 1800)
+    # A server restart or a dropped connection must not break a long-running daemon.
+    kwargs.setdefault("pool_pre_ping", True)
+    options = f"-c lock_timeout={int(busy_timeout_ms)} -c timezone=UTC"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    return create_engine(url, connect_args={"options": options}, **kwargs)
 
 
 def is_locked(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked/busy": another writer held it past the timeout."""
+    """True when a transaction lost a race and may be tried again: SQLite's "database is
+    locked/busy" (another writer held it past the timeout), PostgreSQL's lock timeout,
+    serialization failure or deadlock."""
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in PG_RETRYABLE:
+        return True
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def dialect_insert(session: Session):
+    """`insert` of the session's dialect, with its `on_conflict_do_*` (both backends have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred-only).
@@ -54,6 +128,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -65,9 +141,11 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 class Database:
     """The engine plus two session factories: plain (reads) and immediate (writes)."""
 
-    def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        self.url = url
-        self.engine = make_engine(url, busy_timeout_ms)
+    def __init__(
+        self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, read_only: bool = False
+    ) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(url, busy_timeout_ms, read_only=read_only)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
@@ -77,6 +155,11 @@ class Database:
     def at(cls, db_path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
         """Open the SQLite database file at `db_path`."""
         return cls(sqlite_url(db_path), busy_timeout_ms)
+
+    @property
+    def dialect(self) -> str:
+        """The backend: "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -91,7 +174,8 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """A `BEGIN IMMEDIATE` transaction, committed on success, rolled back on error."""
+        """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed on success, rolled
+        back on error."""
         with self._write() as session, session.begin():
             yield session
 
@@ -121,7 +205,7 @@ def current_revision(url: str) -> str | None:
     """The Alembic revision the database is at, or None for a new database."""
     from alembic.runtime.migration import MigrationContext
 
-    engine = make_engine(url)
+    engine = make_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table("alembic_version"):
@@ -142,18 +226,29 @@ def head_revision() -> str:
     return heads[0]
 
 
-def upgrade(db_path: Path) -> str | None:
-    """Bring the database at `db_path` to the newest schema; back it up first if it exists.
+def is_initialised(url: str) -> bool:
+    """True when the database exists and has been migrated (`lprd init` ran)."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return False  # do not let a check create an empty SQLite file
+    return current_revision(url) is not None
 
-    Returns the path of the backup, or None when no backup was needed.
+
+def upgrade(target: Path | str) -> str | None:
+    """Bring the database (a SQLite file path or a URL) to the newest schema.
+
+    A SQLite file that exists is backed up first; returns the path of the backup, or
+    None when no backup was made (PostgreSQL is backed up with its own tools).
     """
     from alembic import command
 
-    url = sqlite_url(db_path)
+    url = sqlite_url(target) if isinstance(target, Path) else normalize_url(target)
+    db_path = sqlite_path(url)
     backup = None
-    current = current_revision(url) if db_path.exists() else None
-    if current is not None and current != head_revision():
-        backup = f"{db_path}.{current}.bak"
-        shutil.copy2(db_path, backup)
+    if db_path is not None and db_path.exists():
+        current = current_revision(url)
+        if current is not None and current != head_revision():
+            backup = f"{db_path}.{current}.bak"
+            shutil.copy2(db_path, backup)
     command.upgrade(alembic_config(url), "head")
     return backup

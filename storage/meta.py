@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import Meta
 
 
 def set_meta(db: Database, key: str, value: str) -> None:
     """Insert or replace one value."""
-    stmt = sqlite_insert(Meta).values(key=key, value=value)
-    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value})
     with db.write() as session:
-        session.execute(stmt)
+        stmt = dialect_insert(session)(Meta).values(key=key, value=value)
+        session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
 
 
 def get_meta(db: Database, key: str) -> str | None:

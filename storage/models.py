@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -22,6 +23,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.states import FINISHED_STATES as FINISHED_STATES  # re-exported
 from storage.states import FileState, ModelState, StageStatus, TrainingStatus
+
+# Byte sizes of videos: 64-bit on PostgreSQL (its INTEGER stops at 2 GiB); SQLite's
+# INTEGER is 64-bit already, and its schema stays as migration 0001 made it.
+FILE_SIZE = BigInteger().with_variant(Integer(), "sqlite")
 
 # Short names of the stage and inbox-file states, for the many modules that import them
 # from here; the vocabulary itself is defined in storage/states.py.
@@ -59,7 +64,7 @@ class Video(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(512), nullable=False)
     path: Mapped[str] = mapped_column(Text, nullable=False)
-    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    size_bytes: Mapped[int] = mapped_column(FILE_SIZE, nullable=False)
     # The original's mtime when registered: a change means its content must be checked.
     mtime: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
@@ -151,7 +156,7 @@ class InboxFile(Base):
     name: Mapped[str] = mapped_column(String(512), nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
-    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(FILE_SIZE)
     mtime: Mapped[float | None] = mapped_column(Float)
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"))
     first_seen_at: Mapped[datetime] = mapped_column(nullable=False)
@@ -228,6 +233,7 @@ class ModelVersion(Base):
             "feature_profile",
             unique=True,
             sqlite_where=text(f"state = '{ModelState.PROMOTED}'"),
+            postgresql_where=text(f"state = '{ModelState.PROMOTED}'"),
         ),
     )
 
@@ -244,7 +250,8 @@ class TrainingRun(Base):
     log_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     labelled_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    model_version: Mapped[str | None] = mapped_column(String(64))
+    # Every version the run promoted, one per feature profile, joined by ", ".
+    model_version: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column()
 
@@ -254,6 +261,7 @@ class TrainingRun(Base):
             "status",
             unique=True,
             sqlite_where=text(f"status = '{TrainingStatus.RUNNING}'"),
+            postgresql_where=text(f"status = '{TrainingStatus.RUNNING}'"),
         ),
     )
 

@@ -144,9 +144,16 @@ def _runnable_query(order_by_due: bool):
 
 
 # Two index walks instead of one OR: retries that are due first (oldest due first), then
-# fresh work in registration order (the claim index ends in the rowid).
-_DUE_RETRY = _runnable_query(order_by_due=True)
-_FRESH = _runnable_query(order_by_due=False)
+# fresh work in registration order (the claim index ends in the rowid). On SQLite the
+# write lock (`db.write()`) makes a claim atomic; on PostgreSQL each claimer locks the
+# row it picks and skips rows others have locked, so claimers never wait on each other.
+_CANDIDATES = {
+    "sqlite": (_runnable_query(order_by_due=True), _runnable_query(order_by_due=False)),
+    "postgresql": (
+        _runnable_query(order_by_due=True).with_for_update(skip_locked=True),
+        _runnable_query(order_by_due=False).with_for_update(skip_locked=True),
+    ),
+}
 _CLAIM = (
     update(_runs)
     .where(_runs.c.id == bindparam("run_id"), _runs.c.status == PENDING)
@@ -168,47 +175,64 @@ def claim_next(
 ) -> ClaimedRun | None:
     """Take the next runnable stage of a resource class, or None.
 
-    Atomic when the session's transaction holds the write lock (`db.write()`).
+    Atomic when the session's transaction is a `db.write()`: SQLite's write lock, or
+    PostgreSQL's row lock (`FOR UPDATE SKIP LOCKED`) on the run it picks.
     `stages` limits the claim to the stages this daemon runs (None: any).
     """
     now = utcnow()
     if stages is None:
         stages = list(session.scalars(select(_runs.c.stage).distinct()))
     params = {"resource": resource, "stages": list(stages), "now": now}
-    run_id = session.execute(_DUE_RETRY, params).scalar()
-    run_id = run_id or session.execute(_FRESH, params).scalar()
+    due_retry, fresh = _CANDIDATES[dialect_of(session)]
+    run_id = session.execute(due_retry, params).scalar()
+    run_id = run_id or session.execute(fresh, params).scalar()
     if run_id is None:
         return None
     row = session.execute(_CLAIM, {"run_id": run_id, "worker_id": worker_id, "now": now}).first()
     return ClaimedRun(*row) if row else None
 
 
-_COMPLETE = (
-    update(_runs)
-    .where(
-        _runs.c.id == bindparam("run_id"),
-        _runs.c.status == RUNNING,
-        _runs.c.worker_id == bindparam("owner"),
+def dialect_of(session: Session) -> str:
+    """The backend of the session's database: "sqlite" or "postgresql"."""
+    return session.get_bind().dialect.name
+
+
+def _duration_s(dialect: str):
+    """Seconds from the run's start to the bound `now`, in the dialect's date arithmetic."""
+    if dialect == "postgresql":
+        return func.extract("epoch", bindparam("now") - _runs.c.started_at)
+    return (func.julianday(bindparam("now_text")) - func.julianday(_runs.c.started_at)) * 86400.0
+
+
+def _complete_statement(dialect: str):
+    return (
+        update(_runs)
+        .where(
+            _runs.c.id == bindparam("run_id"),
+            _runs.c.status == RUNNING,
+            _runs.c.worker_id == bindparam("owner"),
+        )
+        .values(
+            status=bindparam("status"),
+            skip_reason=bindparam("skip_reason"),
+            backend=bindparam("backend"),
+            model=bindparam("model"),
+            fingerprint=bindparam("fingerprint"),
+            artifact=bindparam("artifact"),
+            summary=bindparam("summary"),
+            finished_at=bindparam("now"),
+            updated_at=bindparam("now"),
+            last_error=None,
+            error_kind=None,
+            next_attempt_at=None,
+            interruptions=0,
+            duration_s=_duration_s(dialect),
+        )
+        .returning(_runs.c.video_id)
     )
-    .values(
-        status=bindparam("status"),
-        skip_reason=bindparam("skip_reason"),
-        backend=bindparam("backend"),
-        model=bindparam("model"),
-        fingerprint=bindparam("fingerprint"),
-        artifact=bindparam("artifact"),
-        summary=bindparam("summary"),
-        finished_at=bindparam("now"),
-        updated_at=bindparam("now"),
-        last_error=None,
-        error_kind=None,
-        next_attempt_at=None,
-        interruptions=0,
-        duration_s=(func.julianday(bindparam("now_text")) - func.julianday(_runs.c.started_at))
-        * 86400.0,
-    )
-    .returning(_runs.c.video_id)
-)
+
+
+_COMPLETE = {dialect: _complete_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _changed_meanwhile(run_id: int, expect: str, owner: str | None) -> TransitionError:
@@ -267,7 +291,7 @@ def complete(
         "now": now,
         "now_text": now.isoformat(sep=" "),
     }
-    video_id = session.execute(_COMPLETE, params).scalar()
+    video_id = session.execute(_COMPLETE[dialect_of(session)], params).scalar()
     if video_id is None:
         raise _changed_meanwhile(run_id, RUNNING, worker_id)
     refresh_waiting(session, video_id, plans)

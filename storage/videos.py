@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage.db import utcnow
+from storage.db import dialect_insert, utcnow
 from storage.models import (
     HASH_PREFIX,
     SIDECAR_SUFFIX,
@@ -63,8 +62,9 @@ def register_video(
     Ids are never reused, not even those of forgotten videos: a stale reference (a
     worker, a log line, an export) can never land on another video.
     """
+    serialize_registrations(session)
     stmt = (
-        sqlite_insert(Video)
+        dialect_insert(session)(Video)
         .values(
             id=_next_video_id(session),
             sha256=sha256,
@@ -75,8 +75,9 @@ def register_video(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(Video.id)
     )
-    created = session.execute(stmt).rowcount == 1
+    created = session.execute(stmt).scalar() is not None
     video = session.execute(select(Video).where(Video.sha256 == sha256)).scalar_one()
     if created:
         create_stage_runs(session, video.id, plans)
@@ -84,6 +85,18 @@ def register_video(
 
 
 VIDEO_ID_HIGH_WATER = "videos.highest_id_ever"
+# Key of the PostgreSQL advisory lock that serializes registrations (see below).
+REGISTRATION_LOCK = 0x6C707264  # "lprd"
+
+
+def serialize_registrations(session: Session) -> None:
+    """On PostgreSQL, take the registration lock until the transaction ends.
+
+    New ids are the highest ever + 1 (never reused), so two hosts registering at the
+    same moment must take turns; SQLite's write lock (`db.write()`) already does this.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(REGISTRATION_LOCK)))
 
 
 def _next_video_id(session: Session) -> int:
@@ -96,9 +109,10 @@ def _remember_forgotten(session: Session, video: Video) -> None:
     """Keep the id's high-water mark and the content hash of a forgotten video."""
     high = session.execute(select(Meta.value).where(Meta.key == VIDEO_ID_HIGH_WATER)).scalar()
     value = str(max(video.id, int(high or 0)))
-    stmt = sqlite_insert(Meta).values(key=VIDEO_ID_HIGH_WATER, value=value)
+    insert = dialect_insert(session)
+    stmt = insert(Meta).values(key=VIDEO_ID_HIGH_WATER, value=value)
     session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
-    stmt = sqlite_insert(ForgottenVideo).values(
+    stmt = insert(ForgottenVideo).values(
         sha256=video.sha256, name=video.name, forgotten_at=utcnow()
     )
     session.execute(

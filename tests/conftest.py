@@ -1,8 +1,15 @@
 """Shared fixtures: a real database built by the real migrations, a store, a config,
-media made with PyAV, and the real First Impressions clips from ../shared."""
+media made with PyAV, and the real First Impressions clips from ../shared.
+
+Tests marked `both_backends` run twice: on SQLite and on a throwaway PostgreSQL server
+(tests/pg_server.py), one fresh database per test; where no server can start, the
+PostgreSQL runs skip and say what is missing.
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +21,7 @@ from daemon.stages.base import StageContext, VideoRef
 from storage import db as dbmod
 from storage.artifacts import ArtifactStore
 from storage.videos import register_video, sha256_of
+from tests.pg_server import PgServer, PgUnavailableError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -28,6 +36,54 @@ def real_clips() -> list[Path]:
 
 requires_clips = pytest.mark.skipif(not real_clips(), reason="../shared clips are not present")
 
+BACKENDS = ("sqlite", "postgresql")
+PG_TEMPLATE = "lprd_template"  # migrated once; each test's database is a copy of it
+_pg_names = itertools.count(1)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run `both_backends` tests once per backend (the `backend` fixture's value)."""
+    if metafunc.definition.get_closest_marker("both_backends") and (
+        "backend" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test: "sqlite" unless it is a `both_backends` test."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the session, with a migrated template database."""
+    try:
+        server = PgServer.start()
+    except PgUnavailableError as exc:
+        pytest.skip(f"PostgreSQL tests skipped: no server could start: {exc}")
+    try:
+        dbmod.upgrade(server.create_database(PG_TEMPLATE))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database (a copy of the template), dropped after."""
+    name = f"lprd_test_{next(_pg_names)}"
+    yield pg_server.create_database(name, template=PG_TEMPLATE)
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def empty_pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh PostgreSQL database with no schema, dropped after."""
+    name = f"lprd_empty_{next(_pg_names)}"
+    yield pg_server.create_database(name)
+    pg_server.drop_database(name)
+
 
 @pytest.fixture(scope="session")
 def model_cache() -> ModelCache:
@@ -36,17 +92,22 @@ def model_cache() -> ModelCache:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    """A config whose home is a fresh temp folder, ignoring the caller's environment."""
-    return load_config(home=tmp_path / "home", env={})
+def config(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Config:
+    """A config whose home is a fresh temp folder, ignoring the caller's environment;
+    on PostgreSQL its `database.url` names a fresh migrated database."""
+    config = load_config(home=tmp_path / "home", env={})
+    if backend == "postgresql":
+        config.database.url = request.getfixturevalue("pg_url")
+    return config
 
 
 @pytest.fixture
-def database(config: Config) -> dbmod.Database:
-    """A SQLite database built by `alembic upgrade head`."""
+def database(config: Config) -> Iterator[dbmod.Database]:
+    """The config's database, built by `alembic upgrade head`."""
     config.home_dir.mkdir(parents=True, exist_ok=True)
-    dbmod.upgrade(config.database_path)
-    database = dbmod.Database.at(config.database_path)
+    if config.database.url is None:
+        dbmod.upgrade(config.database_path)  # a PostgreSQL one is a copy of a migrated one
+    database = dbmod.Database(config.database_url)
     yield database
     database.dispose()
 

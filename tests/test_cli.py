@@ -75,6 +75,35 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert config.inbox_dir == home.resolve() / "inbox"
 
 
+def test_database_url_defaults_to_the_sqlite_file_and_can_be_overridden(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    config = load_config(home=home, env={})
+    assert config.database_url == f"sqlite:///{home.resolve() / 'lprd.db'}"
+    url = "postgresql+psycopg://lprd:pw@db.example/lprd"
+    assert load_config(home=home, env={"LPRD_DATABASE__URL": url}).database_url == url
+    with pytest.raises(ConfigError, match=r"database\.url"):
+        load_config(home=home, env={"LPRD_DATABASE__URL": "mysql://x/y"})
+
+
+@pytest.mark.both_backends
+def test_init_and_status_use_the_configured_database(
+    tmp_path: Path, config: Config, backend: str, capsys
+) -> None:
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    url = config.database_url if backend == "postgresql" else f"sqlite:///{home}/elsewhere.db"
+    (home / "lprd.toml").write_text(f'[database]\nurl = "{url}"\n')
+    code, out = lprd(home, "status", capsys=capsys)
+    if backend == "sqlite":  # a fresh file; the PostgreSQL database is already migrated
+        assert code == 1 and "run `lprd init` first" in out
+        assert not (home / "elsewhere.db").exists(), "a status check must not create it"
+    assert lprd(home, "init", capsys=capsys)[0] == 0
+    code, out = lprd(home, "status", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["videos"] == 0
+    assert (home / "elsewhere.db").exists() == (backend == "sqlite")
+    assert not (home / "lprd.db").exists()
+
+
 def test_add_show_retry_forget(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     (home).mkdir()
@@ -219,6 +248,12 @@ def test_the_training_config_copy_holds_no_secret(tmp_path: Path) -> None:
     assert "hf_secretvalue123" not in copy.read_text()
     assert Config.model_validate_json(copy.read_text()).audio.hf_token is None
     assert env["HF_TOKEN"] == "hf_secretvalue123"  # the child still gets it
+    url = "postgresql+psycopg://lprd:dbsecret99@db.example:5432/lprd"
+    config = load_config(home=tmp_path, env={"LPRD_DATABASE__URL": url})
+    env = write_config_copy(config, copy)
+    assert "dbsecret99" not in copy.read_text() and env["PGPASSWORD"] == "dbsecret99"
+    child = Config.model_validate_json(copy.read_text())
+    assert child.database_url == "postgresql+psycopg://lprd@db.example:5432/lprd"
 
 
 def test_a_file_overwritten_after_registration_is_never_analysed_as_the_first(

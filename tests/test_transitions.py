@@ -1,4 +1,5 @@
-"""Guarded stage-run transitions on a real SQLite database built by the migrations."""
+"""Guarded stage-run transitions on real databases built by the migrations: SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from storage import transitions as tr
 from storage.db import Database, utcnow
 from storage.models import DONE, FAILED, PENDING, RUNNING, SKIPPED, StageRun
 from storage.videos import register_video
+
+pytestmark = pytest.mark.both_backends
 
 PLANS = {
     "a": tr.StagePlan("a", (), "cpu", tr.RetryPolicy(3)),
@@ -84,7 +87,7 @@ def test_two_workers_never_claim_the_same_run(database: Database, config) -> Non
     lock = threading.Lock()
 
     def work(name: str) -> None:
-        db = Database.at(config.database_path)  # own connection, as another worker process
+        db = Database(config.database_url)  # own connection, as another worker process
         while (run := claim(db, "cpu", name)) is not None:
             with lock:
                 claimed.append(run.id)

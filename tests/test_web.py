@@ -64,7 +64,7 @@ def test_status_api_has_the_figures_of_lprd_status(client, config, database) -> 
 
 
 def test_the_database_is_opened_read_only(config, database) -> None:
-    ro = open_read_only(config.database_path)
+    ro = open_read_only(config.database_url)
     with pytest.raises(OperationalError, match="readonly"), ro.write() as session:
         session.execute(update(Video).values(name="x"))
     ro.dispose()

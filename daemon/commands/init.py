@@ -7,6 +7,7 @@ import argparse
 from daemon.config import CONFIG_FILENAME, Config, load_config
 from daemon.defaults import render_default_config
 from daemon.home import prepare_home
+from storage.db import safe_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +28,6 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     print(f"config   {config_file}{'  (created)' if created else '  (kept)'}")
     print(f"inbox    {config.inbox_dir}")
     print(f"store    {config.store_dir}")
-    print(f"database {config.database_path}")
+    print(f"database {safe_url(config.database_url)}")
     print(f"next: `lprd --home {config.home_dir} run`, then drop videos into the inbox")
     return 0

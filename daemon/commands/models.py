@@ -40,14 +40,14 @@ def backends_table(config: Config, pipeline: Pipeline) -> Table:
 def handle(args: argparse.Namespace, config: Config) -> int:
     console = Console()
     console.print(backends_table(config, Pipeline.default()))
-    if config.database_path.exists():
+    from storage.db import Database, is_initialised
+
+    if is_initialised(config.database_url):
         try:
             from daemon.learn.registry import model_versions_table
         except ImportError:
             return 0
-        from storage.db import Database
-
-        db = Database.at(config.database_path)
+        db = Database(config.database_url)
         console.print(model_versions_table(db))
         db.dispose()
     return 0

@@ -19,13 +19,14 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
     from daemon.web.app import create_app
     from daemon.web.auth import check_bind, serve_token
+    from storage.db import is_initialised, safe_url
 
     host = args.host or config.serve.host
     port = args.port or config.serve.port
     token = serve_token(config)
     check_bind(host, token)
-    if not config.database_path.exists():
-        print(f"no database at {config.database_path}: run `lprd init` first")
+    if not is_initialised(config.database_url):
+        print(f"no database at {safe_url(config.database_url)}: run `lprd init` first")
         return 1
     app = create_app(config, token)
     where = f"http://{host}:{port}/"

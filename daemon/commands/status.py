@@ -7,7 +7,7 @@ import json
 import time
 
 from daemon.config import Config
-from storage.db import Database
+from storage.db import Database, is_initialised, safe_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.status import gather_status
 
-    if not config.database_path.exists():
-        print(f"no database at {config.database_path}: run `lprd init` first")
+    if not is_initialised(config.database_url):
+        print(f"no database at {safe_url(config.database_url)}: run `lprd init` first")
         return 1
-    db = Database.at(config.database_path)
+    db = Database(config.database_url)
     try:
         if args.json:
             print(json.dumps(gather_status(db, config=config), indent=1))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from daemon.config.audio import AudioConfig
 from daemon.config.base import Section
@@ -26,6 +26,7 @@ CONFIG_FILENAME = "lprd.toml"
 ENV_PREFIX = "LPRD_"
 # Variables read directly, not as LPRD_SECTION__FIELD overrides.
 DIRECT_ENV = {"LPRD_HOME", "LPRD_SERVE_TOKEN"}
+DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 VIDEO_EXTENSIONS = ["mp4", "avi", "mov", "mkv", "flv", "wmv", "webm"]
 
 
@@ -36,6 +37,22 @@ class PathsConfig(Section):
     store: Path | None = Field(None, description="Artifact store (default: HOME/store).")
     database: Path | None = Field(None, description="SQLite database file (default: HOME/lprd.db).")
     logs: Path | None = Field(None, description="Log folder (default: HOME/logs).")
+
+
+class DatabaseConfig(Section):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database: sqlite:///PATH, or "
+        "postgresql+psycopg://USER:PASSWORD@HOST/DB to share one queue between hosts "
+        "(default: the SQLite file paths.database).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(DATABASE_SCHEMES):
+            raise ValueError("must start with sqlite:/// or postgresql:// (postgresql+psycopg://)")
+        return url
 
 
 class InboxConfig(Section):
@@ -131,6 +148,7 @@ class Config(Section):
         "INFO", description="Log level."
     )
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
@@ -153,7 +171,13 @@ class Config(Section):
 
     @property
     def database_path(self) -> Path:
+        """The SQLite database file (paths.database; not used when database.url is set)."""
         return self._under_home(self.paths.database, "lprd.db")
+
+    @property
+    def database_url(self) -> str:
+        """Where the database is: database.url, else the SQLite file database_path."""
+        return self.database.url or f"sqlite:///{self.database_path}"
 
     @property
     def logs_dir(self) -> Path:

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(config.train.threads)
-    db = Database.at(config.database_path)
+    db = Database(config.database_url)
     result = HeadResult(profile, kind)
     start = time.monotonic()
     try:

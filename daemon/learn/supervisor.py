@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from daemon.config import Config
 from daemon.learn.data import labelled_count
 from daemon.privacy import redacted
-from storage.db import Database, utcnow
+from storage.db import Database, split_password, utcnow
 from storage.models import ModelVersion, TrainingRun
 from storage.states import ModelState, TrainingStatus
 from storage.transitions import guarded_update
@@ -136,11 +136,16 @@ def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
 def write_config_copy(config: Config, path: Path) -> dict[str, str]:
     """Write the config a training child reads; returns the child's environment.
 
-    The copy holds no secret (it sits in the logs folder): the token travels in the
-    child's environment instead.
+    The copy holds no secret (it sits in the logs folder): the token and the database
+    password travel in the child's environment instead.
     """
-    path.write_text(json.dumps(redacted(config.model_dump(mode="json"))))
+    data = redacted(config.model_dump(mode="json"))
     env = dict(os.environ)
+    if config.database.url:
+        data["database"]["url"], password = split_password(config.database.url)
+        if password is not None:
+            env["PGPASSWORD"] = password
+    path.write_text(json.dumps(data))
     if config.audio.token():
         env["HF_TOKEN"] = config.audio.token()
     return env

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     check_stop, _ = stop_flag()
-    db = Database.at(config.database_path)
+    db = Database(config.database_url)
     tag = f"r{run_id}"
     try:
         device = resolve_device(config.device)

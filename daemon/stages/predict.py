@@ -18,13 +18,12 @@ import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from daemon.config import Config
 from daemon.errors import PermanentError, StageDeferred, StageSkipped
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
 from daemon.text.describe import PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY
-from storage.db import utcnow
+from storage.db import dialect_insert, utcnow
 from storage.models import TARGETS, Description, ModelVersion, Prediction
 from storage.states import ModelState
 
@@ -73,9 +72,11 @@ def choose_model(ctx: StageContext, texts: dict[str, str]) -> tuple[str, ModelVe
 
 def _save(ctx: StageContext, version: str, scores: dict[str, float], details: dict) -> None:
     values = {**scores, "details_json": json.dumps(details), "created_at": utcnow()}
-    stmt = sqlite_insert(Prediction).values(video_id=ctx.video.id, model_version=version, **values)
-    stmt = stmt.on_conflict_do_update(index_elements=["video_id", "model_version"], set_=values)
     with ctx.db.write() as session:
+        stmt = dialect_insert(session)(Prediction).values(
+            video_id=ctx.video.id, model_version=version, **values
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=["video_id", "model_version"], set_=values)
         session.execute(stmt)
 
 
@@ -134,12 +135,13 @@ def config_key(config: Config) -> dict[str, Any]:
 
 
 def _backends(config: Config) -> list[BackendInfo]:
-    if not config.database_path.exists():
+    from storage.db import Database, is_initialised
+
+    if not is_initialised(config.database_url):
         return []
     from daemon.learn.registry import promoted_versions
-    from storage.db import Database
 
-    db = Database.at(config.database_path)
+    db = Database(config.database_url)
     try:
         versions = promoted_versions(db)
     finally:

@@ -1,7 +1,8 @@
 """The read-only dashboard: a Starlette app over lprd's database and artifact store.
 
 Every route is GET (Starlette answers 405 to anything else) and the database connection
-is opened with `PRAGMA query_only`, so no page can change anything. Nothing here imports
+is opened read-only (`PRAGMA query_only` on SQLite, read-only transactions on
+PostgreSQL), so no page can change anything. Nothing here imports
 torch or any model library.
 """
 
@@ -9,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from html import escape
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,15 +40,9 @@ ASSET_KEYS = {
 PAGES = (("/", "Status"), ("/videos", "Videos"), ("/failures", "Failures"), ("/models", "Models"))
 
 
-def open_read_only(path: Path) -> Database:
-    """The database, every connection of it set to `query_only` (writes raise)."""
-    db = Database.at(path)
-
-    @event.listens_for(db.engine, "connect")
-    def _query_only(dbapi_conn, _record) -> None:
-        dbapi_conn.execute("PRAGMA query_only=ON")
-
-    return db
+def open_read_only(url: str) -> Database:
+    """The database, every connection of it read-only (writes raise)."""
+    return Database(url, read_only=True)
 
 
 class Dashboard:
@@ -56,7 +50,7 @@ class Dashboard:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = open_read_only(config.database_path)
+        self.db = open_read_only(config.database_url)
         self.store = ArtifactStore(config.store_dir)
         self.order = Pipeline.default(config.stages).order
         self.env = environment("daemon.web")

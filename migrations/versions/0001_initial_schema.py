@@ -39,6 +39,70 @@ _COUNT_TRIGGERS = [
     """,
 ]
 
+# The same bookkeeping in PL/pgSQL. An update that moves a row between two cells locks
+# the two counter rows in one fixed order, so two such updates cannot deadlock.
+_PG_COUNT_FUNCTION = """
+CREATE FUNCTION stage_runs_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO stage_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
+        ON CONFLICT (stage, status) DO UPDATE SET n = stage_counts.n + 1;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE stage_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
+    ELSIF (OLD.stage, OLD.status) < (NEW.stage, NEW.status) THEN
+        UPDATE stage_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
+        INSERT INTO stage_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
+        ON CONFLICT (stage, status) DO UPDATE SET n = stage_counts.n + 1;
+    ELSE
+        INSERT INTO stage_counts (stage, status, n) VALUES (NEW.stage, NEW.status, 1)
+        ON CONFLICT (stage, status) DO UPDATE SET n = stage_counts.n + 1;
+        UPDATE stage_counts SET n = n - 1 WHERE stage = OLD.stage AND status = OLD.status;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+_PG_COUNT_TRIGGERS = [
+    """
+    CREATE TRIGGER stage_runs_count_insert AFTER INSERT ON stage_runs
+    FOR EACH ROW EXECUTE FUNCTION stage_runs_count()
+    """,
+    """
+    CREATE TRIGGER stage_runs_count_delete AFTER DELETE ON stage_runs
+    FOR EACH ROW EXECUTE FUNCTION stage_runs_count()
+    """,
+    """
+    CREATE TRIGGER stage_runs_count_update AFTER UPDATE OF status, stage ON stage_runs
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.stage IS DISTINCT FROM NEW.stage)
+    EXECUTE FUNCTION stage_runs_count()
+    """,
+]
+
+
+def _is_postgresql() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def _create_count_triggers() -> None:
+    if _is_postgresql():
+        op.execute(_PG_COUNT_FUNCTION)
+        statements = _PG_COUNT_TRIGGERS
+    else:
+        statements = _COUNT_TRIGGERS
+    for statement in statements:
+        op.execute(statement)
+
+
+def _drop_count_triggers() -> None:
+    for name in ("insert", "delete", "update"):
+        if _is_postgresql():
+            op.execute(f"DROP TRIGGER IF EXISTS stage_runs_count_{name} ON stage_runs")
+        else:
+            op.execute(f"DROP TRIGGER IF EXISTS stage_runs_count_{name}")
+    if _is_postgresql():
+        op.execute("DROP FUNCTION IF EXISTS stage_runs_count()")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -92,6 +156,7 @@ def upgrade() -> None:
             ["feature_profile"],
             unique=True,
             sqlite_where=sa.text("state = 'promoted'"),
+            postgresql_where=sa.text("state = 'promoted'"),
         )
 
     op.create_table(
@@ -121,6 +186,7 @@ def upgrade() -> None:
             ["status"],
             unique=True,
             sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
         )
 
     op.create_table(
@@ -231,13 +297,11 @@ def upgrade() -> None:
         batch_op.create_index("ix_stage_runs_finished_at", ["finished_at"], unique=False)
         batch_op.create_index("ix_stage_runs_stage_status", ["stage", "status"], unique=False)
 
-    for statement in _COUNT_TRIGGERS:
-        op.execute(statement)
+    _create_count_triggers()
 
 
 def downgrade() -> None:
-    for name in ("insert", "delete", "update"):
-        op.execute(f"DROP TRIGGER IF EXISTS stage_runs_count_{name}")
+    _drop_count_triggers()
     with op.batch_alter_table("stage_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_stage_runs_stage_status")
         batch_op.drop_index("ix_stage_runs_finished_at")
