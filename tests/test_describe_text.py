@@ -227,6 +227,15 @@ def test_pitch_is_compared_with_the_apparent_gender_norm_only_when_known() -> No
     assert "Pitch: mean 212 Hz, varying" in unknown
 
 
+def test_a_withheld_syllable_rate_leaves_the_word_rate_uncompared() -> None:
+    prosody = {**PROSODY, "speech_rate_sps": None, "speech_rate_wps": 3.6}
+    text = build_description(full_inputs(prosody=prosody))
+    assert "Speaking rate: 3.6 words per second of speech." in text
+    assert "syllables per second" not in text
+    gone = build_description(full_inputs(prosody={**prosody, "speech_rate_wps": None}))
+    assert "Speaking rate" not in gone
+
+
 def test_tight_budget_drops_measurements_before_shortening_the_transcript() -> None:
     words = " ".join(f"w{i}" for i in range(400))
     inputs = full_inputs(transcribe={**TRANSCRIBE, "text": words})

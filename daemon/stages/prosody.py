@@ -36,8 +36,10 @@ def speech_rates(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Words and syllables per second of speech, the syllables' source, and why a rate
     was withheld. Syllables come from the transcript (CMUdict) when there is one with
-    enough words; the acoustic syllable-nuclei count is the fallback without a transcript."""
-    from daemon.text.syllables import count_syllables
+    enough words; the acoustic syllable-nuclei count is the fallback without a transcript.
+    A transcript whose syllables per word no genuine English text has keeps its word rate
+    but not its syllable rate (the acoustic count undercounts, so it is no substitute)."""
+    from daemon.text.syllables import PLAUSIBLE_PER_WORD, count_syllables
 
     rates: dict[str, Any] = {"speech_rate_wps": None, "speech_rate_sps": None}
     rates["speech_rate_source"] = None
@@ -53,6 +55,11 @@ def speech_rates(
         why = f"only {counted.words} words were recognised; a rate needs {MIN_RATE_WORDS}"
         return rates, {"speech_rate": why}
     rates["speech_rate_wps"] = round(counted.words / speech_s, 3)
+    lo, hi = PLAUSIBLE_PER_WORD
+    if not lo <= counted.per_word <= hi:
+        why = (f"the transcript has {counted.per_word:.2f} syllables per word, outside the "
+               f"{lo}-{hi} of genuine English transcripts, so its syllable count is not used")  # fmt: skip
+        return rates, {"speech_rate_sps": why}
     rates["speech_rate_sps"] = round(counted.syllables / speech_s, 3)
     rates["speech_rate_source"] = "transcript"
     return rates, {}
@@ -165,7 +172,7 @@ STAGE = Stage(
     run=run,
     requires=("diarize", "transcribe"),
     resource="cpu",
-    version="3",
+    version="4",
     description="pitch, loudness, speech rate, pauses, voice quality, eGeMAPSv02",
     config_key=config_key,
 )

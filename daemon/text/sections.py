@@ -145,11 +145,12 @@ def apparent_gender(face: Mapping[str, Any] | None) -> str | None:
 def rate_line(p: Mapping[str, Any], norms: Norms) -> str | None:
     """The speaking rate: syllables per second of speech, compared once with the norm,
     with words per second beside it (one rate, one comparison: two rates compared with two
-    norms could read "faster" and "slower" in one sentence)."""
+    norms could read "faster" and "slower" in one sentence). Without a syllable rate the
+    word rate stands alone, uncompared (there is no word-rate norm of speaking time)."""
     sps = number(p.get("speech_rate_sps"), 0.0, 30.0)
     wps = number(p.get("speech_rate_wps"), 0.0, 15.0)
     if sps is None:
-        return None
+        return None if wps is None else f"Speaking rate: {fixed(wps, 1)} words per second of speech."
     acoustic = p.get("speech_rate_source") == "acoustic"
     text = ("about " if acoustic else "") + f"{fixed(sps, 1)} syllables per second of speech"
     text = _compared(norms, "speech_rate_sps", sps, text)

@@ -15,6 +15,13 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+# The syllables per word a genuine English transcript of a 15 s clip can have: the central
+# 99 % (0.5th-99.5th percentile) of the 7,641 official First Impressions transcripts with 20+
+# words, counted by `count_syllables` (median 1.33; bench/validity.py recomputes it). The
+# 1.25-1.7 often quoted for English is a long-text average: a quarter of these short texts
+# fall outside it. A ratio outside this range means the text or the count is wrong (an ASR
+# loop of one word, a language CMUdict does not hold).
+PLAUSIBLE_PER_WORD = (1.08, 1.79)
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 VOWEL_GROUP = re.compile(r"[aeiouy]+")
 
