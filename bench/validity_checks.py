@@ -153,3 +153,44 @@ def reencode_shift(original: Sequence, reencoded: Sequence) -> dict[str, float |
         return {"median_change": None, "ratio": None}
     change = float(np.median([abs(b - a) for a, b in pairs]))
     return {"median_change": round(change, 4), "ratio": round(change / spread, 3)}
+
+
+PRAAT_SILENCE_DB = -25.0  # below the loudest 0.1 s: Praat's default, de Jong & Wempe 2009
+PRAAT_MIN_SOUNDING_S = 0.05
+
+
+def praat_silences(samples: np.ndarray, rate: int, min_silent_s: float) -> list[tuple]:
+    """Pauses by Praat's intensity-based silence detection ("To TextGrid (silences)", the
+    de Jong & Wempe approach), independent of any voice-activity model: silent intervals
+    of at least `min_silent_s` between the first and the last sounding interval."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    sound = parselmouth.Sound(np.asarray(samples, dtype=np.float64), sampling_frequency=rate)
+    intensity = sound.to_intensity(minimum_pitch=100.0)
+    grid = call(intensity, "To TextGrid (silences)", PRAAT_SILENCE_DB, min_silent_s,
+                PRAAT_MIN_SOUNDING_S, "silent", "sounding")  # fmt: skip
+    spans = [
+        (call(grid, "Get start time of interval", 1, i),
+         call(grid, "Get end time of interval", 1, i),
+         call(grid, "Get label of interval", 1, i))
+        for i in range(1, int(call(grid, "Get number of intervals", 1)) + 1)
+    ]  # fmt: skip
+    sounding = [i for i, (_, _, label) in enumerate(spans) if label == "sounding"]
+    if not sounding:
+        return []
+    inner = spans[sounding[0] + 1 : sounding[-1]]
+    return [(round(a, 3), round(b, 3)) for a, b, label in inner
+            if label == "silent" and b - a >= min_silent_s]  # fmt: skip
+
+
+FRAME_S = 0.01
+
+
+def frame_mask(intervals: Sequence, duration_s: float) -> np.ndarray:
+    """Which 10 ms frames of a clip fall inside one of the intervals."""
+    t = (np.arange(int(duration_s / FRAME_S)) + 0.5) * FRAME_S
+    mask = np.zeros(t.size, dtype=bool)
+    for start, end in intervals:
+        mask |= (t >= start) & (t < end)
+    return mask
