@@ -120,6 +120,9 @@ def test_report_of_a_real_clip_renders_every_plot(home, tmp_path) -> None:
         assert "0.8848" in model_line and "0.8814" in model_line
         assert page.locator("#thumbs img").count() == 4
         assert "speech_emotion was skipped" in page.inner_text("#timeline-speech_emotion")
+        # The failed 7-class classifier is not drawn; the action units are.
+        assert page.locator("#timeline-expression").count() == 0
+        assert "AU12 smile" in page.inner_text("#timeline-face")
         description = page.inner_text("pre.description")
         assert description.startswith("Video:\n- The video lasts")
         page.locator("#transcript-text span").nth(3).hover()

@@ -81,6 +81,19 @@ def test_face_timelines_show_action_units_wherever_they_are() -> None:
     assert no_face["spans"] == [[0.4, 0.6]]
 
 
+def test_the_unvalidated_expression_classifier_is_not_plotted() -> None:
+    # Its "happy" agreed with the smile blendshapes at kappa 0.14: no timeline shows its
+    # classes, even when the stage output still carries them.
+    view = _face(expression=["happy", "sad", None, "neutral"], expression_p=[0.9, 0.5, None, 0.7])
+    view.data["expression_probs"] = {"classes": ["happy", "sad"], "frames": [[0.9, 0.1]] * 4}
+    view.data["summary"] = {"dominant_expressions": ["happy"]}
+    specs = timelines({"analyze_face": view})
+    assert "expression" not in [s["id"] for s in specs]
+    labels = {x["label"] for s in specs for x in s.get("series", [])}
+    assert not labels & {"happy", "sad", "expression p"}
+    assert all("dominant" not in str(s.get("subtitle", "")) for s in specs)
+
+
 def test_missing_and_skipped_stages_give_reasons_not_plots() -> None:
     specs = timelines({"diarize": StageView("diarize", "skipped", note="no audio track")})
     by_id = {s["id"]: s for s in specs}

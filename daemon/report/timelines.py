@@ -189,19 +189,6 @@ def _smile(f: FaceSeries) -> Spec:
     }
 
 
-def _expression(f: FaceSeries) -> Spec:
-    probs = f.view.data.get("expression_probs") or {}
-    classes, frames = probs.get("classes") or [], probs.get("frames") or []
-    series = [
-        _series(c, f.t, [row[i] if row else None for row in frames], i)
-        for i, c in enumerate(classes)
-    ]
-    if not series:
-        series = f.lines(["expression_p"])
-    dominant = ", ".join(f.summary.get("dominant_expressions") or []) or "none"
-    return {"series": series, "scales": {"y": UNIT}, "subtitle": f"dominant: {dominant}"}
-
-
 def _gaze(f: FaceSeries) -> Spec:
     contact = spans_where(f.t, f.s.get("eye_contact", []), f.step)
     blinks = [v if v is not None and v > 0.5 else None for v in f.s.get("blink", [])]
@@ -249,9 +236,11 @@ def _pct(value: float | None) -> str:
     return "unknown" if value is None else f"{value * 100:.0f}%"
 
 
+# The 7-class expression classifier's probabilities are not drawn: they agreed with the smile
+# blendshapes at kappa 0.14 (bench/validity.py) and no description uses them; the facial
+# action units on the "face" timeline replace them.
 FACE_TIMELINES = (
     ("face", "Smile and facial action units", _smile),
-    ("expression", "Facial expression (probability per class)", _expression),
     ("gaze", "Gaze, eye contact and blinks", _gaze),
     ("head", "Head pose and nods", _head),
     ("body", "Body movement and framing", _body),
