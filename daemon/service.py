@@ -30,6 +30,7 @@ from daemon.privacy import disable_onnxruntime_telemetry
 from daemon.scheduler import build_scheduler
 from daemon.sdnotify import SystemdNotifier
 from daemon.status import DAEMON_ALIVE_KEY
+from daemon.wakeup import Wakeup
 from daemon.worker import Services, Worker
 from storage import db as dbmod
 from storage import transitions
@@ -119,6 +120,7 @@ class Daemon:
         self.until_idle = until_idle
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
+        self.wakeup = Wakeup(self.stop_event)
         self.notifier = SystemdNotifier()
         self.workers: list[Worker] = []
         self._backoff = Backoff(first_s=0.5, max_s=30.0)
@@ -159,6 +161,7 @@ class Daemon:
             pipeline=pipeline,
             fingerprints=fingerprints,
             stop_event=self.stop_event,
+            wakeup=self.wakeup,
         )
 
     def run(self) -> int:
@@ -201,6 +204,7 @@ class Daemon:
         )
         if not self.until_idle:
             scheduler.start()
+        self.wakeup.listen(svc.db)
         self._start_workers(svc)
         threading.Thread(
             target=self._heartbeat_loop, args=(svc,), daemon=True, name="heartbeat"
@@ -300,7 +304,7 @@ class Daemon:
             log.info("inputs of %s changed; %d stage runs re-queued", sorted(changed), count)
 
     def _shutdown(self, svc: Services, observer, scheduler) -> None:
-        self.stop_event.set()
+        self.wakeup.stop()
         self.notifier.stopping()
         if observer is not None:
             observer.stop()

@@ -1,7 +1,9 @@
 """Worker threads: claim a runnable stage, run it, record the outcome.
 
 Workers of one resource class share a claim query; SQLite's write lock (BEGIN IMMEDIATE)
-makes each claim atomic, so two workers never run the same stage run.
+or PostgreSQL's row locks (FOR UPDATE SKIP LOCKED) make each claim atomic, so two
+workers never run the same stage run. An idle worker waits its poll interval, cut short
+on PostgreSQL when another connection announces new work (daemon/wakeup.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from daemon.config import Config
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.stages.base import StageContext, VideoRef, artifact_filename
+from daemon.wakeup import Wakeup
 from storage import transitions
 from storage.artifacts import ArtifactStore
 from storage.db import Database, is_locked
@@ -47,6 +50,7 @@ class Services:
     pipeline: Pipeline
     fingerprints: dict[str, str]
     stop_event: threading.Event
+    wakeup: Wakeup | None = None  # None: idle workers just poll
 
 
 class Worker(threading.Thread):
@@ -69,7 +73,16 @@ class Worker(threading.Thread):
                 log.exception("%s: unexpected error; continuing", self.worker_id)
                 worked = False
             if not worked:
-                svc.stop_event.wait(svc.config.workers.poll_interval_s)
+                self._idle()
+
+    def _idle(self) -> None:
+        """Wait for work: the poll interval, or less when new work is announced."""
+        svc = self.services
+        poll_s = svc.config.workers.poll_interval_s
+        if svc.wakeup is None:
+            svc.stop_event.wait(poll_s)
+        else:
+            svc.wakeup.wait(self.resource, poll_s)
 
     def work_once(self) -> bool:
         """Claim and run one stage; False when nothing was runnable."""

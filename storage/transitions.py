@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import utcnow
 from storage.models import DONE, FAILED, PENDING, RUNNING, SKIPPED, StageRun
+from storage.notify import notify_work
 from storage.states import FINISHED_STATES, ErrorKind, StageStatus
 
 _runs = StageRun.__table__
@@ -100,6 +101,8 @@ def create_stage_runs(session: Session, video_id: int, plans: Iterable[StagePlan
                 updated_at=now,
             )
         )
+        if not plan.requires:
+            notify_work(session, plan.resource)
         created += 1
     session.flush()
     if created and len(existing):
@@ -127,6 +130,8 @@ def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePl
         waiting = sum(1 for dep in plans[stage].requires if states.get(dep) not in FINISHED_STATES)
         if waiting != current:
             session.execute(_SET_WAITING, {"vid": video_id, "stg": stage, "waiting": waiting})
+            if waiting == 0:
+                notify_work(session, plans[stage].resource)
 
 
 def _runnable_query(order_by_due: bool):
@@ -391,6 +396,7 @@ def release(session: Session, run_id: int, worker_id: str) -> None:
         heartbeat_at=None,
         next_attempt_at=None,
     )
+    notify_work(session)
 
 
 def heartbeat(session: Session, claims: Sequence[ClaimedRun], owners: Sequence[str]) -> int:
@@ -499,6 +505,8 @@ def reap_stale(
                 error_kind=ErrorKind.REAPED,
             )
             requeued += 1
+    if requeued:
+        notify_work(session)
     return ReapReport(requeued=requeued, failed=failed)
 
 
@@ -559,6 +567,8 @@ def requeue(
         )
         count += result.rowcount
         refresh_waiting(session, video_id, plans)
+    if count:
+        notify_work(session)
     return count
 
 
@@ -587,4 +597,6 @@ def wake_waiting(session: Session, stages: Iterable[str]) -> int:
         .where(_runs.c.status == PENDING, _runs.c.error_kind == ErrorKind.WAITING)
         .values(next_attempt_at=None, updated_at=utcnow())
     )
+    if result.rowcount:
+        notify_work(session)
     return result.rowcount

@@ -78,6 +78,13 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
 
 
 @pytest.fixture
+def backend_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """The database a test daemon uses: None for SQLite in its home, else a fresh
+    migrated PostgreSQL database (see `tests.daemon_proc.new_home`)."""
+    return request.getfixturevalue("pg_url") if backend == "postgresql" else None
+
+
+@pytest.fixture
 def empty_pg_url(pg_server: PgServer) -> Iterator[str]:
     """A fresh PostgreSQL database with no schema, dropped after."""
     name = f"lprd_empty_{next(_pg_names)}"

@@ -12,18 +12,28 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from daemon.config import load_config
 from storage.db import Database, upgrade
 from storage.models import InboxFile, StageRun, Video
 
 CORE_STAGES = '["probe", "extract_audio"]'
 
 
-def new_home(tmp_path: Path) -> Path:
-    """A daemon home with an inbox and a database built by the migrations."""
+def new_home(tmp_path: Path, database_url: str | None = None) -> Path:
+    """A daemon home with an inbox and a database built by the migrations: `lprd.db` in
+    the home, or the (already migrated) database at `database_url`, named in its config."""
     home = tmp_path / "home"
     (home / "inbox").mkdir(parents=True)
-    upgrade(home / "lprd.db")
+    if database_url is None:
+        upgrade(home / "lprd.db")
+    else:
+        (home / "lprd.toml").write_text(f'[database]\nurl = "{database_url}"\n')
     return home
+
+
+def home_database(home: Path) -> Database:
+    """The database a daemon on `home` uses (its config's `database.url`)."""
+    return Database(load_config(home=home, env={}).database_url)
 
 
 def daemon_env(home: Path, **overrides: str) -> dict[str, str]:

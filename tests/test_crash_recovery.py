@@ -22,6 +22,7 @@ from tests.conftest import real_clips, requires_clips
 from tests.daemon_proc import (
     daemon_env,
     daemon_log,
+    home_database,
     inbox_states,
     new_home,
     start_daemon,
@@ -114,12 +115,15 @@ def test_kill_9_then_restart_finishes_every_video_once(tmp_path: Path) -> None:
     assert len(wavs) == len(clips)
 
 
-def test_sigterm_returns_the_running_stage_without_using_an_attempt(tmp_path: Path) -> None:
+@pytest.mark.both_backends
+def test_sigterm_returns_the_running_stage_without_using_an_attempt(
+    tmp_path: Path, backend_url: str | None
+) -> None:
     """A stage that notices the stop returns to pending with its attempt given back."""
-    home = new_home(tmp_path)
+    home = new_home(tmp_path, backend_url)
     inbox = home / "inbox"
     make_video(inbox / "long.mp4", seconds=1.0, audio=tone(1.0))
-    db = Database.at(home / "lprd.db")
+    db = home_database(home)
     plugin = _slow_stage_plugin(tmp_path)
     proc = start_daemon(
         home,
@@ -141,11 +145,14 @@ def test_sigterm_returns_the_running_stage_without_using_an_attempt(tmp_path: Pa
     assert (slow.status, slow.attempts, slow.worker_id) == ("pending", 0, None)
 
 
-def test_kill_9_during_a_stage_is_an_interruption_not_an_attempt(tmp_path: Path) -> None:
+@pytest.mark.both_backends
+def test_kill_9_during_a_stage_is_an_interruption_not_an_attempt(
+    tmp_path: Path, backend_url: str | None
+) -> None:
     """Three outside kills during one stage leave it queued, its attempts untouched."""
-    home = new_home(tmp_path)
+    home = new_home(tmp_path, backend_url)
     make_video(home / "inbox" / "long.mp4", seconds=1.0, audio=tone(1.0))
-    db = Database.at(home / "lprd.db")
+    db = home_database(home)
     plugin = _slow_stage_plugin(tmp_path)
     env = {
         "LPRD_STAGES": '["probe", "slow"]',
@@ -270,7 +277,7 @@ def test_a_failed_artifact_write_ends_in_a_transition_not_a_stuck_run(tmp_path: 
     artifacts = home / "store" / "artifacts"
     artifacts.mkdir(parents=True)
     artifacts.chmod(0o500)
-    db = Database.at(home / "lprd.db")
+    db = home_database(home)
     proc = start_daemon(
         home,
         LPRD_STAGES='["probe"]',
@@ -304,10 +311,13 @@ def test_a_full_disk_waits_without_using_an_attempt(make_ctx, tmp_path: Path) ->
     assert "No space left on device" in outcome.message and "no attempt used" in outcome.message
 
 
-def test_forget_during_a_running_stage_leaves_nothing_and_is_remembered(tmp_path: Path) -> None:
-    home = new_home(tmp_path)
+@pytest.mark.both_backends
+def test_forget_during_a_running_stage_leaves_nothing_and_is_remembered(
+    tmp_path: Path, backend_url: str | None
+) -> None:
+    home = new_home(tmp_path, backend_url)
     clip = make_video(home / "inbox" / "personal.mp4", seconds=1.0, audio=tone(1.0))
-    db = Database.at(home / "lprd.db")
+    db = home_database(home)
     plugin = _slow_stage_plugin(tmp_path, finish_after_s=3.0)
     proc = start_daemon(
         home,
@@ -378,10 +388,12 @@ def test_a_killed_training_child_is_reaped_at_once_with_its_candidate(tmp_path: 
         db.dispose()
 
 
+@pytest.mark.both_backends
 def test_a_stage_that_ignores_the_stop_is_released_and_the_daemon_exits_cleanly(
     tmp_path: Path,
+    backend_url: str | None,
 ) -> None:
-    home = new_home(tmp_path)
+    home = new_home(tmp_path, backend_url)
     make_video(home / "inbox" / "clip.mp4", seconds=1.0, audio=tone(1.0))
     plugin = tmp_path / "plugin"
     plugin.mkdir()
@@ -397,7 +409,7 @@ def test_a_stage_that_ignores_the_stop_is_released_and_the_daemon_exits_cleanly(
         "sys.modules['deaf_stage'] = mod\n"
         "reg.STAGE_MODULES = (*reg.STAGE_MODULES, 'deaf_stage')\n"
     )
-    db = Database.at(home / "lprd.db")
+    db = home_database(home)
     proc = start_daemon(
         home,
         LPRD_STAGES='["probe", "deaf"]',

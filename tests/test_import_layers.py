@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "daemon.netlock",
         "daemon.privacy",
         "daemon.sdnotify",
+        "daemon.wakeup",
     ),
     (  # measures, labels, and the reports built from recorded outputs
         "daemon.audio",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from daemon import runner
@@ -16,6 +17,8 @@ from storage.db import Database, utcnow
 from storage.models import StageRun
 from storage.states import ErrorKind, RunOutcome, StageStatus
 from storage.videos import register_video
+
+pytestmark = pytest.mark.both_backends
 
 
 def _never_called(_ctx) -> StageResult:
