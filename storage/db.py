@@ -93,8 +93,8 @@ def make_engine(
         kwargs.setdefault("pool_size", PG_POOL_SIZE)
         kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
         kwargs.setdefault("pool_recycle", 1800)
-    # A server restart or a dropped connection must not break a long-running daemon.
-    kwargs.setdefault("pool_pre_ping", True)
+    # No ping per checkout (a round trip per transaction): a connection the server
+    # dropped fails once, the pool is invalidated, and is_locked() has it retried.
     options = f"-c lock_timeout={int(busy_timeout_ms)} -c timezone=UTC"
     if read_only:
         options += " -c default_transaction_read_only=on"
@@ -104,8 +104,10 @@ def make_engine(
 def is_locked(exc: BaseException) -> bool:
     """True when a transaction lost a race and may be tried again: SQLite's "database is
     locked/busy" (another writer held it past the timeout), PostgreSQL's lock timeout,
-    serialization failure or deadlock."""
-    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in PG_RETRYABLE:
+    serialization failure or deadlock, or a connection the server dropped (restart)."""
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in PG_RETRYABLE
+    ):
         return True
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)

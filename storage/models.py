@@ -28,6 +28,9 @@ from storage.states import FileState, ModelState, StageStatus, TrainingStatus
 # INTEGER is 64-bit already, and its schema stays as migration 0001 made it.
 FILE_SIZE = BigInteger().with_variant(Integer(), "sqlite")
 
+# A run a claim may take at once: see migration 0004 and storage/transitions.py.
+FRESH_RUN = "status = 'pending' AND waiting_on = 0 AND next_attempt_at IS NULL"
+
 # Short names of the stage and inbox-file states, for the many modules that import them
 # from here; the vocabulary itself is defined in storage/states.py.
 PENDING = StageStatus.PENDING
@@ -119,6 +122,14 @@ class StageRun(Base):
         UniqueConstraint("video_id", "stage", name="uq_stage_runs_video_stage"),
         # SQLite appends the rowid to every index, so a claim walks this in id order.
         Index("ix_stage_runs_claim", "status", "resource", "waiting_on", "next_attempt_at"),
+        # Fresh runs in claim order; PostgreSQL needs it (its indexes do not end in the id).
+        Index(
+            "ix_stage_runs_claim_fresh",
+            "resource",
+            "id",
+            sqlite_where=text(FRESH_RUN),
+            postgresql_where=text(FRESH_RUN),
+        ),
         Index("ix_stage_runs_stage_status", "stage", "status"),
         Index("ix_stage_runs_finished_at", "finished_at"),
         Index("ix_stage_runs_error_kind", "error_kind", "stage"),

@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.db import utcnow
-from storage.models import DONE, FAILED, PENDING, RUNNING, SKIPPED, StageRun
+from storage.models import DONE, FAILED, FRESH_RUN, PENDING, RUNNING, SKIPPED, StageRun
 from storage.notify import notify_work
 from storage.states import FINISHED_STATES, ErrorKind, StageStatus
 
@@ -134,14 +134,20 @@ def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePl
                 notify_work(session, plans[stage].resource)
 
 
-def _runnable_query(order_by_due: bool):
-    """A claim candidate query built once; per-call values are bound parameters."""
+def _runnable_query(order_by_due: bool, fresh_literal: bool = False):
+    """A claim candidate query built once; per-call values are bound parameters.
+
+    With `fresh_literal`, the fresh query spells out the predicate of the partial index
+    ix_stage_runs_claim_fresh, so that PostgreSQL's planner can prove it uses it.
+    """
+    # Not named after columns: PostgreSQL runs these as subqueries of the claim UPDATE.
     query = select(_runs.c.id).where(
-        _runs.c.status == PENDING,
-        _runs.c.resource == bindparam("resource"),
-        _runs.c.waiting_on == 0,
-        _runs.c.stage.in_(bindparam("stages", expanding=True)),
+        _runs.c.resource == bindparam("claim_resource"),
+        _runs.c.stage.in_(bindparam("claim_stages", expanding=True)),
     )
+    if fresh_literal:
+        return query.where(text(FRESH_RUN)).order_by(_runs.c.id).limit(1)
+    query = query.where(_runs.c.status == PENDING, _runs.c.waiting_on == 0)
     if order_by_due:
         query = query.where(_runs.c.next_attempt_at <= bindparam("now"))
         return query.order_by(_runs.c.next_attempt_at).limit(1)
@@ -150,28 +156,41 @@ def _runnable_query(order_by_due: bool):
 
 # Two index walks instead of one OR: retries that are due first (oldest due first), then
 # fresh work in registration order (the claim index ends in the rowid). On SQLite the
-# write lock (`db.write()`) makes a claim atomic; on PostgreSQL each claimer locks the
-# row it picks and skips rows others have locked, so claimers never wait on each other.
-_CANDIDATES = {
-    "sqlite": (_runnable_query(order_by_due=True), _runnable_query(order_by_due=False)),
-    "postgresql": (
-        _runnable_query(order_by_due=True).with_for_update(skip_locked=True),
-        _runnable_query(order_by_due=False).with_for_update(skip_locked=True),
-    ),
+# write lock (`db.write()`) makes a claim atomic. On PostgreSQL the claim is one
+# statement: each subquery locks the row it picks and skips rows others have locked, so
+# claimers never wait on each other, and the UPDATE takes the due retry, else the fresh run.
+_DUE_RETRY = _runnable_query(order_by_due=True)
+_FRESH = _runnable_query(order_by_due=False)
+_CLAIM_VALUES = {
+    "status": RUNNING,
+    "worker_id": bindparam("worker_id"),
+    "attempts": _runs.c.attempts + 1,
+    "started_at": bindparam("now"),
+    "heartbeat_at": bindparam("now"),
+    "finished_at": None,
+    "updated_at": bindparam("now"),
 }
+_CLAIMED = (_runs.c.id, _runs.c.video_id, _runs.c.stage, _runs.c.attempts, _runs.c.max_attempts)
 _CLAIM = (
     update(_runs)
     .where(_runs.c.id == bindparam("run_id"), _runs.c.status == PENDING)
-    .values(
-        status=RUNNING,
-        worker_id=bindparam("worker_id"),
-        attempts=_runs.c.attempts + 1,
-        started_at=bindparam("now"),
-        heartbeat_at=bindparam("now"),
-        finished_at=None,
-        updated_at=bindparam("now"),
+    .values(**_CLAIM_VALUES)
+    .returning(*_CLAIMED)
+)
+_PG_CLAIM = (
+    update(_runs)
+    .where(
+        _runs.c.id
+        == func.coalesce(
+            _DUE_RETRY.with_for_update(skip_locked=True).scalar_subquery(),
+            _runnable_query(order_by_due=False, fresh_literal=True)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery(),
+        ),
+        _runs.c.status == PENDING,
     )
-    .returning(_runs.c.id, _runs.c.video_id, _runs.c.stage, _runs.c.attempts, _runs.c.max_attempts)
+    .values(**_CLAIM_VALUES)
+    .returning(*_CLAIMED)
 )
 
 
@@ -187,10 +206,17 @@ def claim_next(
     now = utcnow()
     if stages is None:
         stages = list(session.scalars(select(_runs.c.stage).distinct()))
-    params = {"resource": resource, "stages": list(stages), "now": now}
-    due_retry, fresh = _CANDIDATES[dialect_of(session)]
-    run_id = session.execute(due_retry, params).scalar()
-    run_id = run_id or session.execute(fresh, params).scalar()
+    params = {
+        "claim_resource": resource,
+        "claim_stages": list(stages),
+        "now": now,
+        "worker_id": worker_id,
+    }
+    if dialect_of(session) == "postgresql":
+        row = session.execute(_PG_CLAIM, params).first()
+        return ClaimedRun(*row) if row else None
+    run_id = session.execute(_DUE_RETRY, params).scalar()
+    run_id = run_id or session.execute(_FRESH, params).scalar()
     if run_id is None:
         return None
     row = session.execute(_CLAIM, {"run_id": run_id, "worker_id": worker_id, "now": now}).first()

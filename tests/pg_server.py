@@ -17,6 +17,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 SUPERUSER = "lprd"
@@ -82,8 +83,9 @@ class PgServer:
         self._stopped = False
 
     @classmethod
-    def start(cls) -> PgServer:
-        """initdb a temp folder and start a server on a socket inside it."""
+    def start(cls, settings: Mapping[str, str] | None = None) -> PgServer:
+        """initdb a temp folder and start a server on a socket inside it; `settings`
+        override the test settings (e.g. fsync on for a benchmark)."""
         bin_dir = find_bin_dir()
         account = server_account()
         root = Path(tempfile.mkdtemp(prefix="lprd-pg-"))
@@ -93,8 +95,9 @@ class PgServer:
         try:
             server._run("initdb", "-D", str(server.data), "-U", SUPERUSER, "--auth=trust",
                         "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+            merged = {**SETTINGS, **(settings or {})}
             options = f"-k {root} -p {PORT} " + " ".join(
-                f"-c {key}={value}" for key, value in SETTINGS.items()
+                f"-c {key}={value}" for key, value in merged.items()
             )
             server._run("pg_ctl", "-D", str(server.data), "-l", str(root / "server.log"),
                         "-o", options, "-w", "-t", "60", "start")  # fmt: skip
