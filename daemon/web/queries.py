@@ -32,10 +32,13 @@ VIDEO_STATES = (FAILED, RUNNING, PENDING, DONE)
 LIST_MAX_ROWS = 5_000
 
 
-def _probe(*statuses: str):  # a SQL expression
-    """Per-video check through the (video_id, stage) index. The unary `+` keeps SQLite from
-    using the status index here, which would scan every row of that status per video."""
-    status = literal_column(f"+{StageRun.__tablename__}.status", type_=StageRun.status.type)
+def _probe(session, *statuses: str):  # a SQL expression
+    """Per-video check through the (video_id, stage) index. On SQLite the unary `+` keeps
+    it from using the status index here, which would scan every row of that status per
+    video (PostgreSQL has no such operator on text, nor the need)."""
+    status = StageRun.status
+    if session.get_bind().dialect.name == "sqlite":
+        status = literal_column(f"+{StageRun.__tablename__}.status", type_=StageRun.status.type)
     return exists().where(StageRun.video_id == Video.id, status.in_(statuses))
 
 
@@ -43,11 +46,11 @@ def _listed(*conditions: Any):  # a SQL expression
     return Video.id.in_(select(StageRun.video_id).where(*conditions))
 
 
-def _has(rows: dict[str, int], status: str):  # a SQL expression
+def _has(session, rows: dict[str, int], status: str):  # a SQL expression
     return (
         _listed(StageRun.status == status)
         if rows.get(status, 0) <= LIST_MAX_ROWS
-        else _probe(status)
+        else _probe(session, status)
     )
 
 
@@ -61,13 +64,13 @@ def state_condition(session, state: str, last_stage: str | None = None):
     """SQL condition selecting videos whose overall state is `state`, planned for speed."""
     rows = _status_rows(session)
     if state == FAILED:
-        return _has(rows, FAILED)
+        return _has(session, rows, FAILED)
     if state == RUNNING:
-        return and_(_has(rows, RUNNING), not_(_probe(FAILED)))
+        return and_(_has(session, rows, RUNNING), not_(_probe(session, FAILED)))
     if state == PENDING:
-        return and_(_has(rows, PENDING), not_(_probe(FAILED, RUNNING)))
+        return and_(_has(session, rows, PENDING), not_(_probe(session, FAILED, RUNNING)))
     if state == DONE:
-        unfinished = not_(_probe(PENDING, RUNNING, FAILED))
+        unfinished = not_(_probe(session, PENDING, RUNNING, FAILED))
         if last_stage is None:
             return unfinished
         finished = session.execute(
@@ -105,7 +108,12 @@ def _conditions(
         conditions.append(state_condition(session, state, last_stage))
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(Video.name.like(f"%{escaped}%", escape="\\"))
+        pattern = f"%{escaped}%"
+        # SQLite's LIKE ignores ASCII case; PostgreSQL's does not, its ILIKE does.
+        if session.get_bind().dialect.name == "postgresql":
+            conditions.append(Video.name.ilike(pattern, escape="\\"))
+        else:
+            conditions.append(Video.name.like(pattern, escape="\\"))
     return conditions
 
 
