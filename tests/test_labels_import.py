@@ -18,6 +18,8 @@ from storage.models import TARGETS, Label
 from storage.videos import register_video
 from tests.conftest import FI_DIR
 
+pytestmark = pytest.mark.both_backends
+
 requires_fi = pytest.mark.skipif(
     not (FI_DIR / "annotation_training.pkl").exists(),
     reason="../shared First Impressions data absent",
@@ -42,6 +44,9 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 @pytest.mark.slow
 def test_real_first_impressions_files_import_once(config, capsys) -> None:
     home = ["--home", str(config.home_dir)]
+    if config.database.url:  # the command reads the home's config file
+        config.home_dir.mkdir(parents=True)
+        (config.home_dir / "lprd.toml").write_text(f'[database]\nurl = "{config.database.url}"\n')
     assert main([*home, "labels", "import", str(FI_DIR)]) == 0
     first = capsys.readouterr().out
     assert "8000 labels were added, 0 changed, 0 unchanged (train 6000, validation 2000)" in first
@@ -52,7 +57,7 @@ def test_real_first_impressions_files_import_once(config, capsys) -> None:
 
     from storage.db import Database
 
-    database = Database.at(config.database_path)
+    database = Database(config.database_url)
     labels = _labels(database)
     database.dispose()
     ann = load_pickle(FI_DIR / "annotation_training.pkl")

@@ -8,6 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from daemon.learn import registry
 from storage.models import ModelVersion
 
+pytestmark = pytest.mark.both_backends  # the one-promoted-per-profile index on both
+
 
 def candidate(db, version: str, acc: float, base: float = 0.88, profile: str = "full") -> str:
     registry.register_candidate(
