@@ -12,10 +12,13 @@ import logging
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from daemon import __version__
 from daemon.config import load_config
 from daemon.errors import LprdError
 from daemon.privacy import private_umask, quiet_libraries
+from storage.db import safe_url
 
 COMMANDS = (
     "init",
@@ -102,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, config) or 0)
     except LprdError as exc:
         print(f"lprd: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:  # a server that is down, refuses us, or a locked file
+        print(
+            f"lprd: the database {safe_url(config.database_url)} cannot be used now: "
+            f"{exc.orig or exc}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

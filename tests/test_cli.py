@@ -217,6 +217,14 @@ def test_bad_setups_get_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
             "inbox.extensions",
         )
     )
+    nowhere = f"postgresql://lprd:pw@/lprd?host={tmp_path / 'no-server'}"
+    for command in ("status", "init"):
+        refusals.append(
+            (
+                _lprd_process("--home", str(home), command, LPRD_DATABASE__URL=nowhere),
+                "no-server/.s.PGSQL",
+            )
+        )
     (home / "lprd.db").write_bytes(b"")
     refusals.append((_lprd_process("--home", str(home), "run", "--until-idle"), "empty (0 bytes)"))
     (home / "lprd.db").write_bytes(b"this is not a database " * 300)
@@ -226,6 +234,7 @@ def test_bad_setups_get_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
     for proc, words in refusals:
         assert proc.returncode == 2, (proc.args, proc.stdout, proc.stderr)
         assert words in proc.stderr and "Traceback" not in proc.stderr, (proc.args, proc.stderr)
+        assert ":pw@" not in proc.stderr, "a password in the URL is never printed"
     assert (home / "lprd.db").stat().st_size > 0  # never silently replaced
 
 
