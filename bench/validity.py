@@ -446,6 +446,7 @@ def print_report(rows: list[dict], checks: dict[str, Any]) -> None:
         print(
             f"measures moving more than half their spread under re-encoding: {checks['unstable']}"
         )
+        print(f"  by the mean change instead of the median: {checks['unstable_by_mean']}")
 
 
 def main() -> int:
@@ -484,6 +485,9 @@ def main() -> int:
         "comparisons": comparisons(results),
         "unstable": None if not variants else
         [r["measure"] for r in rows if r.get("ratio") is not None and r["ratio"] > UNSTABLE_RATIO],
+        "unstable_by_mean": None if not variants else
+        {r["measure"]: {v: x["mean_ratio"] for v, x in r["reencode"].items()} for r in rows
+         if any((x["mean_ratio"] or 0) > UNSTABLE_RATIO for x in r["reencode"].values())},
     }  # fmt: skip
     print_report(rows, checks)
     print(json.dumps({"bench": "validity", "clips": len(clips), "reencode": REENCODE,

@@ -46,5 +46,20 @@ def test_reencoding_shift_is_the_median_change_over_the_spread() -> None:
     original = [1.0, 2.0, 3.0, 4.0, 5.0]  # SD 1.58
     moved = [1.1, 2.1, 2.9, 4.8, None]  # changes 0.1, 0.1, 0.1, 0.8: median 0.1
     shift = reencode_shift(original, moved)
-    assert shift == {"median_change": 0.1, "ratio": round(0.1 / np.std(original, ddof=1), 3)}
+    sd = np.std(original, ddof=1)
+    assert shift == {"median_change": 0.1, "ratio": round(0.1 / sd, 3),
+                     "mean_ratio": round(0.275 / sd, 3)}  # fmt: skip
     assert reencode_shift([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])["ratio"] is None  # no spread
+
+
+def test_each_reencoding_changes_only_what_it_names(tmp_path) -> None:
+    from bench.validity import REENCODE, reencode
+    from daemon.media import probe
+    from tests.media_factory import make_video, tone
+
+    src = make_video(tmp_path / "src.mp4", seconds=2.0, size=(320, 240), audio=tone(2.0))
+    small = probe(reencode(src, tmp_path / "360p.mp4", **{**REENCODE["360p"], "height": 120}))
+    same = probe(reencode(src, tmp_path / "low.mp4", **REENCODE["low_bitrate"]))
+    assert (small["video"]["width"], small["video"]["height"]) == (160, 120)
+    assert (same["video"]["width"], same["video"]["height"]) == (320, 240)
+    assert small["audio"] and same["audio"] and abs(same["duration_s"] - 2.0) < 0.2
