@@ -199,7 +199,8 @@ def alembic_config(url: str):  # alembic is imported lazily
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
-    cfg.set_main_option("sqlalchemy.url", url)
+    # The option is interpolated: a "%" (an escaped character of a password) is doubled.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 

@@ -122,6 +122,11 @@ def test_alembic_cli_upgrade_head(empty_url: str) -> None:
     assert current_revision(empty_url) == head_revision()
 
 
+def test_a_url_with_escaped_characters_reaches_alembic_unchanged() -> None:
+    url = "postgresql+psycopg://lprd:p%40ss%25word@db.example/lprd"
+    assert alembic_config(url).get_main_option("sqlalchemy.url") == url
+
+
 def test_upgrade_twice_is_harmless_and_backs_up_old_schemas(tmp_path) -> None:
     """SQLite files are copied before a migration (PostgreSQL is backed up with its tools)."""
     db_path = tmp_path / "twice.db"
