@@ -39,8 +39,11 @@ _COUNT_TRIGGERS = [
     """,
 ]
 
-# The same bookkeeping in PL/pgSQL. An update that moves a row between two cells locks
-# the two counter rows in one fixed order, so two such updates cannot deadlock.
+# The same bookkeeping in PL/pgSQL. The triggers are deferred to the commit: the counter
+# rows every change of one stage shares are then locked only while the transaction
+# commits, not from its UPDATE through its client's next round trips, so concurrent
+# claimers do not queue on them. An update that moves a row between two cells locks the
+# two counter rows in one fixed order, so two such updates cannot deadlock.
 _PG_COUNT_FUNCTION = """
 CREATE FUNCTION stage_runs_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -64,16 +67,16 @@ $$
 """
 _PG_COUNT_TRIGGERS = [
     """
-    CREATE TRIGGER stage_runs_count_insert AFTER INSERT ON stage_runs
-    FOR EACH ROW EXECUTE FUNCTION stage_runs_count()
+    CREATE CONSTRAINT TRIGGER stage_runs_count_insert AFTER INSERT ON stage_runs
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stage_runs_count()
     """,
     """
-    CREATE TRIGGER stage_runs_count_delete AFTER DELETE ON stage_runs
-    FOR EACH ROW EXECUTE FUNCTION stage_runs_count()
+    CREATE CONSTRAINT TRIGGER stage_runs_count_delete AFTER DELETE ON stage_runs
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stage_runs_count()
     """,
     """
-    CREATE TRIGGER stage_runs_count_update AFTER UPDATE OF status, stage ON stage_runs
-    FOR EACH ROW
+    CREATE CONSTRAINT TRIGGER stage_runs_count_update AFTER UPDATE OF status, stage ON stage_runs
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.stage IS DISTINCT FROM NEW.stage)
     EXECUTE FUNCTION stage_runs_count()
     """,
