@@ -7,16 +7,22 @@ names is one video), recorded as a duplicate, or rejected with a reason a person
 act on. A file's content is never modified: with `inbox.originals = "leave"` (the
 default) nothing in the inbox changes; with "move" a registered video's original is moved
 into the store (`store/originals/`), and the video row points there.
+
+A shared inbox (`inbox.shared`: one folder several hosts watch, on PostgreSQL) is handled
+by one host at a time: whoever holds its advisory lock observes, settles and rescans it;
+the others skip their turn (events they saw wait for the next one) and work the queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import shutil
 import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +34,7 @@ from daemon.config import Config
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
 from storage.db import Database, utcnow
+from storage.locks import try_lock
 from storage.models import (
     FILE_DUPLICATE,
     FILE_REGISTERED,
@@ -122,11 +129,30 @@ class Inbox:
         with self._lock:
             self._pending.add(Path(path))
 
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[bool]:
+        """True while this host may handle the inbox: always, unless it is shared and
+        another host handles it now."""
+        if not self.config.inbox.shared:
+            yield True
+            return
+        with try_lock(self.db, f"lprd-inbox:{self.root}") as mine:
+            yield mine
+
+    def _under_root(self):
+        """SQL condition: an inbox_files path inside this inbox (hosts may have their own)."""
+        return InboxFile.path.startswith(db_key(self.root).rstrip(os.sep) + os.sep, autoescape=True)
+
     def drain(self) -> int:
         """Observe the paths the watcher reported since the last call.
 
-        If the database fails half-way, the paths not yet observed are kept for next time.
+        If the database fails half-way, or another host handles the shared inbox now, the
+        paths not yet observed are kept for next time.
         """
+        with self._turn() as mine:
+            return self._drain() if mine else 0
+
+    def _drain(self) -> int:
         with self._lock:
             paths, self._pending = list(self._pending), set()
         for done, path in enumerate(paths):
@@ -139,7 +165,15 @@ class Inbox:
         return len(paths)
 
     def scan(self) -> int:
-        """Observe every file under the inbox (start-up and periodic reconciliation)."""
+        """Observe every file under the inbox (start-up and periodic reconciliation);
+        a shared inbox's scan is skipped while another host handles it."""
+        with self._turn() as mine:
+            if not mine:
+                log.debug("inbox %s: another host is handling it; rescan skipped", self.root)
+                return 0
+            return self._scan()
+
+    def _scan(self) -> int:
         count = 0
         for dirpath, dirs, files in os.walk(self.root):
             for name in files + [d for d in dirs if self._accepted_name(d)]:
@@ -193,7 +227,7 @@ class Inbox:
         if problem is not None:
             log.warning("%s: rejected (%s)", Path(key).name, problem)
         elif self.config.inbox.stable_seconds == 0:
-            self.settle()
+            self._settle()
 
     def _accepted_name(self, name: str) -> bool:
         ext = Path(name).suffix.lower().lstrip(".")
@@ -202,7 +236,9 @@ class Inbox:
     def _forget_vanished_waiting(self) -> None:
         with self.db.write() as session:
             rows = session.execute(
-                select(InboxFile.id, InboxFile.path).where(InboxFile.state == FILE_WAITING)
+                select(InboxFile.id, InboxFile.path)
+                .where(InboxFile.state == FILE_WAITING)
+                .where(self._under_root())
             ).all()
             gone = [rid for rid, p in rows if not os.path.lexists(p)]
             if gone:
@@ -212,12 +248,17 @@ class Inbox:
 
     def settle(self) -> int:
         """Process every waiting file whose size and mtime have been stable long enough."""
+        with self._turn() as mine:
+            return self._settle() if mine else 0
+
+    def _settle(self) -> int:
         cutoff = utcnow() - timedelta(seconds=self.config.inbox.stable_seconds)
         with self.db.read() as session:
             rows = session.execute(
                 select(InboxFile.path, InboxFile.size_bytes, InboxFile.mtime)
                 .where(InboxFile.state == FILE_WAITING)
                 .where(InboxFile.updated_at <= cutoff)
+                .where(self._under_root())
             ).all()
         processed = 0
         for path_str, size, mtime in rows:

@@ -1,31 +1,23 @@
-"""Periodic jobs (APScheduler): inbox rescan, stale-run reaper, retrain check."""
+"""Periodic jobs (APScheduler): inbox rescan, stale-run reaper, retrain check.
+
+The rescan runs on hosts with the `inbox` role and the retrain check on those with the
+`train` role; the reaper runs everywhere, since any host may return a dead one's work.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from daemon.config import Config
-from storage import transitions
 from storage.db import Database, utcnow
 from storage.meta import set_meta
 
 log = logging.getLogger("lprd.scheduler")
 NEXT_RETRAIN_KEY = "next_retrain_check_at"
-
-
-def reap_job(
-    config: Config, db: Database, plans: Mapping[str, transitions.StagePlan] | None = None
-) -> None:
-    """Return runs whose heartbeat stopped (a hung or dead worker) to pending."""
-    cutoff = utcnow() - timedelta(seconds=config.workers.stale_after_s)
-    with db.write() as session:
-        report = transitions.reap_stale(session, older_than=cutoff, plans=plans)
-    if report.requeued or report.failed:
-        log.warning("reaped stale runs: %d requeued, %d failed", report.requeued, report.failed)
 
 
 def retrain_job(config: Config, db: Database) -> None:
@@ -43,23 +35,22 @@ def retrain_job(config: Config, db: Database) -> None:
 
 
 def build_scheduler(
-    config: Config,
-    db: Database,
-    rescan: Callable[[], object],
-    plans: Mapping[str, transitions.StagePlan] | None = None,
+    config: Config, db: Database, rescan: Callable[[], object], reap: Callable[[], object]
 ) -> BackgroundScheduler:
-    """A background scheduler with lprd's periodic jobs (not started)."""
+    """A background scheduler with lprd's periodic jobs for this host's roles (not started).
+
+    `rescan` reconciles the inbox; `reap` returns the runs of dead processes to the queue.
+    """
     scheduler = BackgroundScheduler(
         timezone="UTC", daemon=True, job_defaults={"coalesce": True, "max_instances": 1}
     )
-    scheduler.add_job(rescan, "interval", seconds=config.inbox.rescan_interval_s, id="rescan")
+    if "inbox" in config.roles:
+        scheduler.add_job(rescan, "interval", seconds=config.inbox.rescan_interval_s, id="rescan")
     scheduler.add_job(
-        reap_job,
-        "interval",
-        seconds=max(5.0, config.workers.stale_after_s / 2),
-        args=(config, db, plans),
-        id="reap",
+        reap, "interval", seconds=max(1.0, config.workers.stale_after_s / 2), id="reap"
     )
+    if "train" not in config.roles:
+        return scheduler
     first = utcnow() + timedelta(seconds=60)
     scheduler.add_job(
         retrain_job,

@@ -2,7 +2,8 @@
 
 Start-up: migrate the database (with a backup), check the stage registry against it,
 add stage rows for stages new to this version, re-queue stages whose fingerprint changed,
-reap runs left by dead processes and remove partial files. Then watch, schedule and work
+register this process in `workers`, reap the runs this host's dead processes left and
+remove their partial files. Then watch, schedule and work (as this host's `roles` say)
 until SIGTERM/SIGINT, and stop gracefully within `workers.stop_timeout_s`.
 """
 
@@ -10,20 +11,19 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 
 from sqlalchemy import func, or_, select
 
+from daemon.cluster import Membership
 from daemon.config import Config
 from daemon.home import prepare_home
 from daemon.home_lock import HomeLock
 from daemon.inbox import Inbox
-from daemon.learn.supervisor import pid_alive, reap_dead_training
+from daemon.learn.supervisor import reap_dead_training
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.privacy import disable_onnxruntime_telemetry
@@ -55,20 +55,6 @@ def ensure_stage_rows(db: dbmod.Database, pipeline: Pipeline) -> int:
             if counts.get(video_id, 0) < len(pipeline.order):
                 created += transitions.create_stage_runs(session, video_id, pipeline.plans.values())
     return created
-
-
-def dead_workers(db: dbmod.Database) -> list[str]:
-    """Owners of running rows that cannot be alive: this host's processes that are gone."""
-    host = socket.gethostname()
-    dead = []
-    with db.read() as session:
-        owners = transitions.running_worker_ids(session)
-    for worker in owners:
-        parts = worker.split(":")
-        if len(parts) >= 3 and parts[0] == host and parts[1].isdigit():
-            if not pid_alive(int(parts[1])) or int(parts[1]) == os.getpid():
-                dead.append(worker)
-    return dead
 
 
 def is_idle(db: dbmod.Database) -> bool:
@@ -123,6 +109,7 @@ class Daemon:
         self.wakeup = Wakeup(self.stop_event)
         self.notifier = SystemdNotifier()
         self.workers: list[Worker] = []
+        self.membership: Membership | None = None
         self._backoff = Backoff(first_s=0.5, max_s=30.0)
 
     def startup(self) -> Services:
@@ -133,17 +120,16 @@ class Daemon:
         db = prepare_home(config)
         pipeline = self.pipeline
         pipeline.check_database(db)
-        store = ArtifactStore(config.store_dir)
+        store = ArtifactStore(config.store_dir, write_log=config.paths.write_log)
         added = ensure_stage_rows(db, pipeline)
         fingerprints = pipeline.fingerprints(config, db)
-        dead = dead_workers(db)
         with db.write() as session:
             requeued = transitions.requeue_changed_fingerprints(
                 session, pipeline.plans, fingerprints
             )
-        with db.write() as session:
-            reaped = transitions.reap_stale(session, worker_ids=dead, plans=pipeline.plans)
-        partials = store.remove_partials()
+        self.membership = Membership(config, db, store, pipeline.plans)
+        self.membership.join()
+        reaped = self.membership.reap_own_host()
         log.info(
             "start-up: %d stage rows added, %d re-queued for changed inputs, %d interrupted "
             "runs requeued (%d failed as crashing), %d partial files removed",
@@ -151,7 +137,7 @@ class Daemon:
             requeued,
             reaped.requeued,
             reaped.failed,
-            partials,
+            reaped.partials,
         )
         return Services(
             config=config,
@@ -162,6 +148,7 @@ class Daemon:
             fingerprints=fingerprints,
             stop_event=self.stop_event,
             wakeup=self.wakeup,
+            claimed_by=self.membership.me.id if self.membership.me else None,
         )
 
     def run(self) -> int:
@@ -192,9 +179,11 @@ class Daemon:
         self._backoff.reset()
         self._install_signal_handlers()
         inbox = Inbox(self.config, svc.db, svc.store, svc.pipeline)
-        self._guarded(inbox.scan)
-        observer = None if self.until_idle else self._start_watcher(inbox)
-        scheduler = build_scheduler(self.config, svc.db, inbox.scan, svc.pipeline.plans)
+        watches = "inbox" in self.config.roles
+        if watches:
+            self._guarded(inbox.scan)
+        observer = self._start_watcher(inbox) if watches and not self.until_idle else None
+        scheduler = build_scheduler(self.config, svc.db, inbox.scan, self.membership.reap_stale)
         scheduler.add_job(
             self._refresh_fingerprints,
             "interval",
@@ -211,10 +200,11 @@ class Daemon:
         ).start()
         self.notifier.ready()
         log.info(
-            "lprd running: inbox %s, %d cpu + %d gpu workers",
-            inbox.root,
+            "lprd running: inbox %s, %d cpu + %d gpu workers, roles %s",
+            inbox.root if watches else "not watched here",
             self.config.workers.cpu,
             self.config.workers.gpu,
+            ",".join(self.config.roles),
         )
         try:
             self._main_loop(svc, inbox)
@@ -234,6 +224,8 @@ class Daemon:
             signal.signal(sig, lambda *_: (self.stop_event.set(), self.wake_event.set()))
 
     def _start_workers(self, svc: Services) -> None:
+        if "stages" not in self.config.roles:
+            return
         for resource, count in (("cpu", self.config.workers.cpu), ("gpu", self.config.workers.gpu)):
             for index in range(count):
                 worker = Worker(svc, resource, index)
@@ -264,7 +256,8 @@ class Daemon:
         while not self.stop_event.is_set():
             self.wake_event.wait(0.5)
             self.wake_event.clear()
-            if not (self._guarded(inbox.drain) and self._guarded(inbox.settle)):
+            watching = "inbox" in self.config.roles
+            if watching and not (self._guarded(inbox.drain) and self._guarded(inbox.settle)):
                 continue
             if self.until_idle:
                 if is_idle(svc.db):
@@ -286,8 +279,10 @@ class Daemon:
                     claims = [(w.current, w.worker_id) for w in self.workers]
                     busy = [(claim, owner) for claim, owner in claims if claim is not None]
                     transitions.heartbeat(session, [c for c, _ in busy], [o for _, o in busy])
+                self.membership.beat()
                 set_meta(svc.db, DAEMON_ALIVE_KEY, dbmod.utcnow().isoformat(timespec="seconds"))
-                reap_dead_training(svc.db)  # a killed training child: reaped within a beat
+                # A killed training child: reaped within a beat.
+                reap_dead_training(svc.db, self.config.workers.stale_after_s)
                 self.notifier.ping()
             except Exception:  # noqa: BLE001 - keep beating through a busy database
                 log.exception("heartbeat failed")
@@ -326,6 +321,10 @@ class Daemon:
                     )
                 except transitions.TransitionError:
                     pass
+        try:
+            self.membership.leave()
+        except Exception:  # noqa: BLE001 - its heartbeat ends anyway; others presume it dead
+            log.exception("could not record this daemon's exit in the workers table")
         svc.db.dispose()
         log.info("lprd stopped")
 

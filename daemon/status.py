@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from daemon.config import Config
+from daemon.config import Config, WorkersConfig
 from daemon.stages import registered_names
 from storage.db import Database, utcnow
 from storage.meta import get_meta
@@ -24,6 +24,7 @@ from storage.models import (
     Video,
 )
 from storage.states import ErrorKind, ModelState
+from storage.workers import overview as workers_overview
 
 THROUGHPUT_WINDOW = timedelta(minutes=10)
 DAEMON_ALIVE_KEY = "daemon_alive_at"
@@ -148,6 +149,10 @@ def _training(db: Database, config: Config | None) -> dict[str, Any] | None:
     return training_status(db, config)
 
 
+def _stale_after_s(config: Config | None) -> float:
+    return (config.workers if config is not None else WorkersConfig()).stale_after_s
+
+
 def gather_status(
     db: Database,
     pipeline_order: list[str] | None = None,
@@ -175,6 +180,7 @@ def gather_status(
             "waiting": waiting,
             "blocked": blocked,
             "models": _models(session),
+            "workers": workers_overview(session, _stale_after_s(config)),
         }
     # Neither waiting nor blocked runs will run soon: they are not in the ETA.
     remaining = sum(s[PENDING] + s[RUNNING] - s["waiting"] - s["blocked"] for s in stages)

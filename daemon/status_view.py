@@ -105,6 +105,28 @@ def _summary_lines(report: dict[str, Any]) -> list[Text]:
     return lines
 
 
+WORKER_STYLE = {"running": "green", "stale": "red", "lost": "red", "stopped": "dim"}
+
+
+def _workers_table(report: dict[str, Any]) -> Table | None:
+    rows = report.get("workers") or []
+    if not rows:
+        return None
+    table = Table(title="workers", title_justify="left")
+    for column in ("host", "pid", "state", "last heartbeat", "stages running", "roles"):
+        table.add_column(column, justify="right" if column in ("pid", "stages running") else "left")
+    for w in rows:
+        table.add_row(
+            w["host"],
+            str(w["pid"]),
+            Text(w["state"], style=WORKER_STYLE.get(w["state"], "")),
+            f"{_duration(w['heartbeat_age_s'])} ago",
+            str(w["running_stages"]) if w["running_stages"] else "·",
+            ",".join(w["roles"]),
+        )
+    return table
+
+
 def _failure_table(report: dict[str, Any]) -> Table | None:
     rows = report["failures"]
     rejected = report["inbox"]["rejected"]
@@ -124,6 +146,9 @@ def _failure_table(report: dict[str, Any]) -> Table | None:
 def render_status(report: dict[str, Any]) -> Group:
     """The whole status screen."""
     parts: list[Any] = [_stage_table(report), *_summary_lines(report)]
+    workers = _workers_table(report)
+    if workers is not None:
+        parts.append(workers)
     failures = _failure_table(report)
     if failures is not None:
         parts.append(failures)

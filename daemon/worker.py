@@ -51,6 +51,7 @@ class Services:
     fingerprints: dict[str, str]
     stop_event: threading.Event
     wakeup: Wakeup | None = None  # None: idle workers just poll
+    claimed_by: int | None = None  # this process's row in `workers`
 
 
 class Worker(threading.Thread):
@@ -89,7 +90,7 @@ class Worker(threading.Thread):
         svc = self.services
         with svc.db.write() as session:
             claimed = transitions.claim_next(
-                session, self.resource, self.worker_id, svc.pipeline.order
+                session, self.resource, self.worker_id, svc.pipeline.order, svc.claimed_by
             )
         if claimed is None:
             return False

@@ -1,8 +1,14 @@
 """Artifact files: one folder per video under the store, written atomically.
 
-A stage's output is written to `<name>.partial` and moved into place with `os.replace`,
-so a crash leaves either the old file, the new file, or a `.partial` that the reaper
-removes; never half a file under the real name.
+A stage's output is written to `<name>.<host>~<pid>.partial` and moved into place with
+`os.replace`, so a crash leaves either the old file, the new file, or a `.partial` that
+the reaper removes; never half a file under the real name. The writer's signature in the
+name lets several hosts share one store: each removes only partials of processes it
+knows are dead, never one that another host is writing now.
+
+With a write log (`ArtifactStore(root, write_log=...)`), every completed write appends
+one line (UTC time, `host~pid`, path relative to the store): an audit trail of which
+process wrote what, which the crash tests read to prove no stage ran twice.
 """
 
 from __future__ import annotations
@@ -12,18 +18,34 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 PARTIAL_SUFFIX = ".partial"
+TAG_SEPARATOR = "~"
+
+
+def own_tag() -> str:
+    """This process's signature on partial files: `host~pid`."""
+    return f"{socket.gethostname()}{TAG_SEPARATOR}{os.getpid()}"
+
+
+def partial_tag(partial: Path) -> str | None:
+    """The `host~pid` a partial file was signed with; None for an unsigned one."""
+    stem = partial.name[: -len(PARTIAL_SUFFIX)]
+    tag = stem.rsplit(".", 1)[-1] if "." in stem else ""
+    return tag if TAG_SEPARATOR in tag else None
 
 
 class ArtifactStore:
     """Maps a video's sha256 to its artifact folder under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, write_log: Path | None = None) -> None:
         self.root = Path(root)
+        self.write_log = write_log
 
     def video_dir(self, sha256: str) -> Path:
         """The folder holding every artifact of one video."""
@@ -54,12 +76,26 @@ class ArtifactStore:
     def atomic_path(self, target: Path) -> Iterator[Path]:
         """Yield a `.partial` path to write; move it onto `target` only if the block succeeds."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + PARTIAL_SUFFIX)
+        tag = own_tag()
+        partial = target.with_name(f"{target.name}.{tag}{PARTIAL_SUFFIX}")
         try:
             yield partial
             os.replace(partial, target)
+            self._log_write(target, tag)
         finally:
             partial.unlink(missing_ok=True)
+
+    def _log_write(self, target: Path, tag: str) -> None:
+        if self.write_log is None:
+            return
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        line = f"{now}\t{tag}\t{self.relative(target)}\n".encode()
+        # One O_APPEND write per line: lines of concurrent writers never interleave.
+        fd = os.open(self.write_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
     def write_json(self, target: Path, data: Any) -> None:
         """Write JSON atomically; NaN and infinities become null (they are not JSON)."""
@@ -74,12 +110,18 @@ class ArtifactStore:
         with open(target, encoding="utf-8") as fh:
             return json.load(fh)
 
-    def remove_partials(self) -> int:
-        """Delete every leftover `.partial` file under the store; returns how many."""
+    def remove_partials(self, is_dead: Callable[[str | None], bool] | None = None) -> int:
+        """Delete leftover `.partial` files under the store; returns how many.
+
+        With `is_dead`, only those whose writer (`host~pid`, None if unsigned) it declares
+        dead: on a shared store, other hosts' partials may be writes in progress.
+        """
         count = 0
         if not self.root.exists():
             return 0
         for partial in self.root.rglob(f"*{PARTIAL_SUFFIX}"):
+            if is_dead is not None and not is_dead(partial_tag(partial)):
+                continue
             partial.unlink(missing_ok=True)
             count += 1
         return count

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.states import FINISHED_STATES as FINISHED_STATES  # re-exported
-from storage.states import FileState, ModelState, StageStatus, TrainingStatus
+from storage.states import FileState, ModelState, StageStatus, TrainingStatus, WorkerState
 
 # Byte sizes of videos: 64-bit on PostgreSQL (its INTEGER stops at 2 GiB); SQLite's
 # INTEGER is 64-bit already, and its schema stays as migration 0001 made it.
@@ -104,6 +104,10 @@ class StageRun(Base):
     error_kind: Mapped[str | None] = mapped_column(String(16))
     skip_reason: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(128))
+    # The daemon process (`workers.id`) whose thread claimed this run: on a shared
+    # database, a run is reaped when that process's heartbeat stops. (No foreign key:
+    # see migration 0005; worker rows are never deleted.)
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
@@ -134,6 +138,29 @@ class StageRun(Base):
         Index("ix_stage_runs_finished_at", "finished_at"),
         Index("ix_stage_runs_error_kind", "error_kind", "stage"),
     )
+
+
+class WorkerProcess(Base):
+    """One `lprd run` process on some host: registered at start, beating while it lives.
+
+    On a database several hosts share, this heartbeat, not a local pid check, says
+    whether the process is alive; its thread ids (`stage_runs.worker_id`) start with
+    `host:pid:`.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    roles: Mapped[str] = mapped_column(String(128), nullable=False)  # comma-separated
+    version: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=WorkerState.RUNNING)
+    started_at: Mapped[datetime] = mapped_column(nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_workers_state_heartbeat", "state", "heartbeat_at"),)
 
 
 class StageCount(Base):
@@ -258,6 +285,8 @@ class TrainingRun(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # running / done / failed
     trigger: Mapped[str] = mapped_column(String(32), nullable=False)  # manual / scheduled
     pid: Mapped[int | None] = mapped_column(Integer)
+    # The host whose process `pid` is: only that host can check the pid.
+    host: Mapped[str | None] = mapped_column(String(255))
     log_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     labelled_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -70,3 +70,11 @@ class TrainingStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class WorkerState(StrEnum):
+    """A daemon process in the `workers` table: alive, stopped cleanly, or presumed dead."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"  # exited cleanly, its running stages handed back
+    LOST = "lost"  # its heartbeat stopped: its running stages were returned to the queue

@@ -164,6 +164,7 @@ _FRESH = _runnable_query(order_by_due=False)
 _CLAIM_VALUES = {
     "status": RUNNING,
     "worker_id": bindparam("worker_id"),
+    "claimed_by": bindparam("claimed_by"),
     "attempts": _runs.c.attempts + 1,
     "started_at": bindparam("now"),
     "heartbeat_at": bindparam("now"),
@@ -195,13 +196,18 @@ _PG_CLAIM = (
 
 
 def claim_next(
-    session: Session, resource: str, worker_id: str, stages: Sequence[str] | None = None
+    session: Session,
+    resource: str,
+    worker_id: str,
+    stages: Sequence[str] | None = None,
+    claimed_by: int | None = None,
 ) -> ClaimedRun | None:
     """Take the next runnable stage of a resource class, or None.
 
     Atomic when the session's transaction is a `db.write()`: SQLite's write lock, or
     PostgreSQL's row lock (`FOR UPDATE SKIP LOCKED`) on the run it picks.
-    `stages` limits the claim to the stages this daemon runs (None: any).
+    `stages` limits the claim to the stages this daemon runs (None: any); `claimed_by`
+    is the claiming process's row in `workers`, whose heartbeat then vouches for the run.
     """
     now = utcnow()
     if stages is None:
@@ -211,6 +217,7 @@ def claim_next(
         "claim_stages": list(stages),
         "now": now,
         "worker_id": worker_id,
+        "claimed_by": claimed_by,
     }
     if dialect_of(session) == "postgresql":
         row = session.execute(_PG_CLAIM, params).first()
@@ -219,7 +226,7 @@ def claim_next(
     run_id = run_id or session.execute(_FRESH, params).scalar()
     if run_id is None:
         return None
-    row = session.execute(_CLAIM, {"run_id": run_id, "worker_id": worker_id, "now": now}).first()
+    row = session.execute(_CLAIM, {**params, "run_id": run_id}).first()
     return ClaimedRun(*row) if row else None
 
 
@@ -464,6 +471,7 @@ def reap_stale(
     *,
     older_than: datetime | None = None,
     worker_ids: Sequence[str] | None = None,
+    claimed_by: Sequence[int] | None = None,
     plans: Mapping[str, StagePlan] | None = None,
 ) -> ReapReport:
     """Return runs left `running` by dead workers to pending, giving their attempt back.
@@ -472,8 +480,9 @@ def reap_stale(
     counted as an interruption, not an attempt; only a stage whose process died
     `max_interruptions` times in a row while it ran is failed for good (it is likely the
     one crashing it). `older_than` selects runs whose heartbeat is older (the periodic
-    reaper); `worker_ids` selects runs of workers known to be dead (start-up). Both may
-    be given: a run matching either is reaped.
+    reaper); `worker_ids` selects runs of worker threads known to be dead (start-up);
+    `claimed_by` runs claimed by daemon processes known to be dead (`workers` rows). A
+    run matching any of those given is reaped.
     """
     now = utcnow()
     query = select(_runs.c.id, _runs.c.stage, _runs.c.interruptions, _runs.c.worker_id)
@@ -484,6 +493,8 @@ def reap_stale(
         selectors.append(_runs.c.heartbeat_at < older_than)
     if worker_ids:
         selectors.append(_runs.c.worker_id.in_(list(worker_ids)))
+    if claimed_by:
+        selectors.append(_runs.c.claimed_by.in_(list(claimed_by)))
     if not selectors:
         return ReapReport(0, 0)
     query = query.where(or_(*selectors))

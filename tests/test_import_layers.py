@@ -47,6 +47,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "daemon.inbox",
         "daemon.watcher",
         "daemon.worker",
+        "daemon.cluster",
         "daemon.scheduler",
         "daemon.status",
         "daemon.status_view",

@@ -28,6 +28,9 @@ ENV_PREFIX = "LPRD_"
 DIRECT_ENV = {"LPRD_HOME", "LPRD_SERVE_TOKEN"}
 DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 VIDEO_EXTENSIONS = ["mp4", "avi", "mov", "mkv", "flv", "wmv", "webm"]
+# What a host does: watch and register its inbox, run stages, train models.
+ROLES = ("inbox", "stages", "train")
+Role = Literal["inbox", "stages", "train"]
 
 
 class PathsConfig(Section):
@@ -37,6 +40,11 @@ class PathsConfig(Section):
     store: Path | None = Field(None, description="Artifact store (default: HOME/store).")
     database: Path | None = Field(None, description="SQLite database file (default: HOME/lprd.db).")
     logs: Path | None = Field(None, description="Log folder (default: HOME/logs).")
+    write_log: Path | None = Field(
+        None,
+        description="Append one line per artifact written (UTC time, host~pid, path) to "
+        "this file; off by default.",
+    )
 
 
 class DatabaseConfig(Section):
@@ -76,6 +84,11 @@ class InboxConfig(Section):
         default_factory=lambda: list(VIDEO_EXTENSIONS),
         min_length=1,
         description="Accepted container extensions; other files are recorded as rejected.",
+    )
+    shared: bool = Field(
+        False,
+        description="The inbox is one folder several hosts watch (on PostgreSQL): its "
+        "rescans are done by one host at a time.",
     )
 
 
@@ -138,6 +151,12 @@ class Config(Section):
         None,
         min_length=1,
         description="Run only these stages (their dependencies must be listed too); default: all.",
+    )
+    roles: list[Role] = Field(
+        default_factory=lambda: list(ROLES),
+        min_length=1,
+        description="What this host does: 'inbox' (watch and register), 'stages' (run "
+        "them), 'train' (fine-tune; one training runs in the whole cluster); default: all.",
     )
     allow_downloads: bool = Field(
         False,

@@ -3,7 +3,10 @@
 The child (`python -m daemon.learn.train_job`) does all the heavy work, so an
 out-of-memory kill ends the child only; the daemon notices the dead process and marks the
 run failed, and the promoted model keeps serving. The partial unique index on
-`training_runs(status) WHERE status = 'running'` makes a second concurrent run impossible.
+`training_runs(status) WHERE status = 'running'` makes a second concurrent run impossible,
+in the whole cluster when hosts share one database. Trainings start only on hosts with the
+`train` role; a run's pid is checked only on its own host, and a run of a host whose
+daemons all stopped beating is failed from any other.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from storage.db import Database, split_password, utcnow
 from storage.models import ModelVersion, TrainingRun
 from storage.states import ModelState, TrainingStatus
 from storage.transitions import guarded_update
+from storage.workers import hosts_alive, this_host
 
 log = logging.getLogger("lprd.learn")
 RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
@@ -87,17 +92,37 @@ def _fail_dead_run(db: Database, run_id: int, error: str) -> bool:
     return True
 
 
-def reap_dead_training(db: Database) -> int:
-    """Fail running runs whose process is gone (and their candidates); returns how many."""
+def _dead_reason(run: TrainingRun, here: str, live_hosts: set[str] | None) -> str | None:
+    """Why a running run cannot be alive, or None while it may be."""
+    if run.host in (None, here):
+        if run.pid is not None and not pid_alive(run.pid):
+            return (
+                f"the training process (pid {run.pid}) ended without reporting; "
+                f"see {run.log_path}"
+            )
+        return None
+    if live_hosts is not None and run.host not in live_hosts:
+        return f"its host {run.host} stopped beating: no lprd daemon runs there any more"
+    return None
+
+
+def reap_dead_training(db: Database, stale_after_s: float | None = None) -> int:
+    """Fail running runs whose process is gone (and their candidates); returns how many.
+
+    This host checks its own runs' pids; with `stale_after_s`, another host's run is
+    failed once no daemon of that host has beaten for that long.
+    """
     with db.read() as session:
         runs = list(session.scalars(select(TrainingRun).where(TrainingRun.status == RUNNING)))
+        live = None
+        if stale_after_s is not None and runs:
+            live = hosts_alive(session, utcnow() - timedelta(seconds=stale_after_s))
+    here = this_host()
     reaped = 0
     for run in runs:
-        if run.pid is not None and not pid_alive(run.pid):
-            msg = (
-                f"the training process (pid {run.pid}) ended without reporting; see {run.log_path}"
-            )
-            reaped += _fail_dead_run(db, run.id, msg)
+        why = _dead_reason(run, here, live)
+        if why is not None:
+            reaped += _fail_dead_run(db, run.id, why)
     return reaped
 
 
@@ -111,7 +136,11 @@ def _running(db: Database) -> TrainingRun | None:
 def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
     """Insert the running row; None if another training holds the slot."""
     run = TrainingRun(
-        status=RUNNING, trigger=trigger, labelled_count=labelled_count(db), started_at=utcnow()
+        status=RUNNING,
+        trigger=trigger,
+        labelled_count=labelled_count(db),
+        host=this_host(),
+        started_at=utcnow(),
     )
     try:
         with db.write() as session:
@@ -154,8 +183,16 @@ def write_config_copy(config: Config, path: Path) -> dict[str, str]:
 def start_training(
     config: Config, db: Database, trigger: str = "manual", wait: bool = False
 ) -> tuple[TrainingRun | None, str]:
-    """Start a training child process; (run, message). Waits for it when `wait`."""
-    reap_dead_training(db)
+    """Start a training child process; (run, message). Waits for it when `wait`.
+
+    Refused on a host without the `train` role.
+    """
+    if "train" not in config.roles:
+        return None, (
+            f"this host ({this_host()}) does not have the 'train' role "
+            f"(roles: {', '.join(config.roles)}); train on a host that has it"
+        )
+    reap_dead_training(db, config.workers.stale_after_s)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     run = _claim_run(db, trigger, config.logs_dir)
     if run is None:
@@ -202,7 +239,7 @@ def new_labelled(db: Database) -> tuple[int, int]:
 def maybe_start_training(config: Config, db: Database) -> str | None:
     """The scheduler's check: retry the heads the last run lost, else start a training
     when enough new labelled rows exist."""
-    reap_dead_training(db)
+    reap_dead_training(db, config.workers.stale_after_s)
     if _running(db) is not None:
         return None
     from daemon.learn.retry import take_retry
@@ -244,9 +281,13 @@ def training_status(db: Database, config: Config | None = None) -> dict[str, Any
         "new_since_last_run": new,
     }
     if running is not None:
-        alive = pid_alive(running.pid)
         summary = f"run #{running.id} running since {running.started_at:%Y-%m-%d %H:%M} UTC"
-        summary += f" (pid {running.pid}, log {running.log_path})" if alive else " (process gone)"
+        if running.host not in (None, this_host()):
+            summary += f" on {running.host} (pid {running.pid}, log {running.log_path})"
+        elif pid_alive(running.pid):
+            summary += f" (pid {running.pid}, log {running.log_path})"
+        else:
+            summary += " (process gone)"
     elif last is not None:
         summary = f"last run #{last.id} {last.status}"
         summary += f": {last.error}" if last.error else ""
@@ -268,6 +309,7 @@ def _run_dict(run: TrainingRun | None) -> dict[str, Any] | None:
         "status": run.status,
         "trigger": run.trigger,
         "pid": run.pid,
+        "host": run.host,
         "log": run.log_path,
         "error": run.error,
         "model_version": run.model_version,
