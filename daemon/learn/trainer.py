@@ -300,8 +300,10 @@ def save_candidate(
 
 
 def models_dir(config: Config) -> Path:
-    """Where trained model folders live."""
-    return config.home_dir / "models"
+    """Where trained model folders live: in the store, which hosts that share a database
+    share too (mounted at the same path), so any host loads a promoted model from the
+    path its registry row records."""
+    return config.store_dir / "models"
 
 
 def encodings_dir(config: Config) -> Path:
