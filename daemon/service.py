@@ -178,6 +178,10 @@ class Daemon:
         svc = self._startup_waiting_out_locks()
         self._backoff.reset()
         self._install_signal_handlers()
+        # Beating from now on: a start-up scan of a big inbox must not look like death.
+        threading.Thread(
+            target=self._heartbeat_loop, args=(svc,), daemon=True, name="heartbeat"
+        ).start()
         inbox = Inbox(self.config, svc.db, svc.store, svc.pipeline)
         watches = "inbox" in self.config.roles
         if watches:
@@ -195,9 +199,6 @@ class Daemon:
             scheduler.start()
         self.wakeup.listen(svc.db)
         self._start_workers(svc)
-        threading.Thread(
-            target=self._heartbeat_loop, args=(svc,), daemon=True, name="heartbeat"
-        ).start()
         self.notifier.ready()
         log.info(
             "lprd running: inbox %s, %d cpu + %d gpu workers, roles %s",

@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from daemon.cluster import Membership
 from daemon.config import Config
@@ -178,6 +179,45 @@ def test_partial_files_are_signed_by_their_writer(tmp_path: Path) -> None:
     assert path == f"artifacts/ef/{'ef' * 32}/probe.json"
 
 
+def test_hosts_registering_at_once_make_one_video_per_content(database) -> None:
+    """Four hosts register two contents at the same moment, each through its own pool:
+    one video per content, the other registrations see a duplicate, no error."""
+    from storage.videos import register_video
+
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def host(i: int) -> None:
+        db = Database(database.url)
+        try:
+            barrier.wait()
+            with db.write() as session:
+                reg = register_video(
+                    session,
+                    sha256=f"{i % 2:x}" * 64,
+                    name=f"copy{i}.mp4",
+                    path=f"/nfs/inbox/copy{i}.mp4",
+                    size_bytes=1,
+                    plans=PLANS.values(),
+                )
+            results.append(reg)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=host, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(r.created for r in results) == [False, False, True, True]
+    assert len({r.video_id for r in results}) == 2
+    with database.read() as session:
+        assert session.execute(select(func.count()).select_from(StageRun)).scalar_one() == 6
+
+
 def test_the_inbox_lock_lets_one_holder_in_at_a_time(database, backend) -> None:
     if backend == "sqlite":
         with try_lock(database, "lprd-inbox:/srv/inbox") as first:
@@ -262,7 +302,11 @@ def test_a_training_on_a_dead_host_is_failed_from_another(database) -> None:
     with database.write() as session:
         session.add(
             TrainingRun(
-                status="running", trigger="scheduled", pid=4242, host=OTHER_HOST, started_at=utcnow()
+                status="running",
+                trigger="scheduled",
+                pid=4242,
+                host=OTHER_HOST,
+                started_at=utcnow(),
             )
         )
     # Pid 4242 means nothing here: the host beats, so its training is left alone.
@@ -305,6 +349,18 @@ def test_status_shows_each_hosts_workers_and_their_heartbeat(config, database, s
     assert "workers" in text and OTHER_HOST in text and "stale" in text and "s ago" in text
 
 
-@pytest.fixture
-def backend() -> str:  # TEMPORARY until the both-backends fixtures land
-    return "sqlite"
+def test_run_refuses_a_database_it_could_only_reach_over_the_network(tmp_path: Path) -> None:
+    """`lprd run` keeps its network lock: a TCP database URL is refused at start, saying
+    how to connect through a Unix socket instead."""
+    from daemon.commands.run import database_host
+    from tests.daemon_proc import daemon_env
+
+    assert database_host("postgresql+psycopg://lprd@/lprd?host=/run/postgresql") is None
+    assert database_host("postgresql://lprd:pw@db.example:5432/lprd") == "db.example"
+    env = daemon_env(tmp_path / "home", LPRD_DATABASE__URL="postgresql://lprd:pw@db.example/lprd")
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon", "run"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "db.example" in proc.stderr and "Unix socket" in proc.stderr
+    assert "lprd:pw" not in proc.stderr  # the password is never shown

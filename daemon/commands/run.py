@@ -7,6 +7,7 @@ import logging
 import os
 
 from daemon.config import Config
+from daemon.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +20,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
+def database_host(url: str) -> str | None:
+    """The TCP host a PostgreSQL URL connects to; None for SQLite or a Unix socket."""
+    from sqlalchemy import make_url
+
+    from storage.db import is_sqlite, normalize_url
+
+    if is_sqlite(url):
+        return None
+    parsed = make_url(normalize_url(url))
+    host = parsed.host or parsed.query.get("host")
+    if isinstance(host, tuple):
+        host = host[0]
+    return host if host and not host.startswith(("/", "@")) else None
+
+
 def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.service import Daemon
 
     if getattr(args, "own_process", False) and not config.allow_downloads:
         from daemon.netlock import lock_network
+
+        host = database_host(config.database_url)
+        if host is not None:
+            raise ConfigError(
+                f"database.url reaches PostgreSQL over the network ({host}), but `lprd run` "
+                "allows itself local sockets only: connect through a Unix socket instead "
+                "(host=/run/postgresql in the URL; on a host without the server, a local "
+                "pgbouncer in session mode forwards to it), or set allow_downloads = true "
+                "to lift the network lock"
+            )
 
         if lock_network():
             logging.getLogger("lprd.daemon").info(

@@ -35,6 +35,12 @@
         `<td class="num${st[h] ? ` state-${h}` : ""}" data-status="${h}">${esc(st[h])}</td>`).join("")}</tr>`).join("");
     document.getElementById("waiting").innerHTML = (s.waiting || []).length
       ? table(["waiting stage", "videos", "why"], s.waiting.map((w) => [esc(w.stage), esc(w.videos), esc(w.reason)])) : "";
+    const workers = s.workers || [];
+    document.getElementById("workers").innerHTML = workers.length
+      ? table(["host", "pid", "state", "last heartbeat", "stages running", "roles"], workers.map((w) => [
+        esc(w.host), esc(w.pid), `<span class="worker-${esc(w.state)}">${esc(w.state)}</span>`,
+        `${esc(Math.round(w.heartbeat_age_s))} s ago`, esc(w.running_stages), esc(w.roles.join(", "))]))
+      : none("No daemon has run yet.");
     document.getElementById("recent-failures").innerHTML = s.failures.length
       ? table(["video", "stage", "when", "message"], s.failures.map((f) => [
         `<a href="/videos/${esc(f.video_id)}">${esc(f.video)}</a>`, esc(f.stage), esc(f.at), `<code>${esc(f.error)}</code>`]))
