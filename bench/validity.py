@@ -213,57 +213,66 @@ def syllable_check(results: dict, official: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def pause_check(results: dict, min_pause: float) -> dict[str, Any]:
-    """VAD pauses against two references: Praat's intensity-based silences (per-clip count
-    and total time, 10 ms frames) and the gaps between the subject's ASR word timestamps."""
-    vad_n, asr_n, praat_n, vad_s, praat_s, vad_with_words = [], [], [], [], [], []
-    vad_frames, praat_frames = [], []
-    hits = matched_asr = total_vad = total_asr = in_praat = praat_found = 0
-    per_clip = []
+def praat_agreement(results: dict) -> dict[str, Any]:
+    """VAD pauses against Praat's intensity-based silences: per-clip count and total time,
+    overlap both ways, and 10 ms frames pooled over the clips."""
+    per_clip, in_praat, praat_found, vad_frames, praat_frames = [], 0, 0, [], []
     for name, out in results.items():
         if "pauses" not in data(out, "prosody"):
             continue
         vad = [tuple(p) for p in data(out, "prosody")["pauses"]]
         praat = out.get("praat_silences") or []
-        vad_n.append(len(vad))
-        praat_n.append(len(praat))
-        vad_s.append(sum(b - a for a, b in vad))
-        praat_s.append(sum(b - a for a, b in praat))
         per_clip.append({"clip": name, "vad": len(vad), "praat": len(praat),
-                         "vad_s": round(vad_s[-1], 2), "praat_s": round(praat_s[-1], 2)})  # fmt: skip
+                         "vad_s": round(sum(b - a for a, b in vad), 2),
+                         "praat_s": round(sum(b - a for a, b in praat), 2)})  # fmt: skip
         in_praat += vc.overlap_matches(vad, praat)
         praat_found += vc.overlap_matches(praat, vad)
         frames = vc.frame_mask(vad, data(out, "probe").get("duration_s") or 0.0)
         vad_frames.append(frames)
         praat_frames.append(vc.frame_mask(praat, frames.size * vc.FRAME_S))
-        words = data(out, "transcribe").get("words") or []
-        if words:
-            gaps = vc.word_gaps(words, data(out, "transcribe").get("subject"), min_pause)
-            asr_n.append(len(gaps))
-            vad_with_words.append(len(vad))
-            hits += vc.overlap_matches(vad, gaps)
-            matched_asr += vc.overlap_matches(gaps, vad)
-            total_vad, total_asr = total_vad + len(vad), total_asr + len(gaps)
     x = np.concatenate(vad_frames) if vad_frames else np.array([], dtype=bool)
     y = np.concatenate(praat_frames) if praat_frames else np.array([], dtype=bool)
+    col = {k: [c[k] for c in per_clip] for k in ("vad", "praat", "vad_s", "praat_s")}
     return {
-        "clips": len(vad_n),
-        "vad_pauses": int(sum(vad_n)),
-        "praat_pauses": int(sum(praat_n)),
-        "vad_in_praat_silence": _share(in_praat, sum(vad_n)),
-        "praat_found_by_vad": _share(praat_found, sum(praat_n)),
-        "praat_count_r": vc.pearson(vad_n, praat_n),
-        "praat_time_r": vc.pearson(vad_s, praat_s),
-        "vad_total_s": round(sum(vad_s), 2),
-        "praat_total_s": round(sum(praat_s), 2),
+        "clips": len(per_clip),
+        "vad_pauses": int(sum(col["vad"])),
+        "praat_pauses": int(sum(col["praat"])),
+        "vad_in_praat_silence": _share(in_praat, sum(col["vad"])),
+        "praat_found_by_vad": _share(praat_found, sum(col["praat"])),
+        "praat_count_r": vc.pearson(col["vad"], col["praat"]),
+        "praat_time_r": vc.pearson(col["vad_s"], col["praat_s"]),
+        "vad_total_s": round(sum(col["vad_s"]), 2),
+        "praat_total_s": round(sum(col["praat_s"]), 2),
         "praat_frames": {"agreement": round(float((x == y).mean()), 4) if x.size else None,
                          "kappa": vc.cohen_kappa(x, y)},  # fmt: skip
-        "asr_gaps": int(sum(asr_n)),
-        "vad_confirmed_by_asr": _share(hits, total_vad),
-        "asr_gaps_found_by_vad": _share(matched_asr, total_asr),
-        "count_r": vc.pearson(vad_with_words, asr_n),
         "per_clip": per_clip,
     }
+
+
+def asr_agreement(results: dict, min_pause: float) -> dict[str, Any]:
+    """VAD pauses against the gaps between the subject's ASR word timestamps."""
+    vad_n, asr_n, hits, matched_asr = [], [], 0, 0
+    for out in results.values():
+        words = data(out, "transcribe").get("words") or []
+        if not words or "pauses" not in data(out, "prosody"):
+            continue
+        vad = [tuple(p) for p in data(out, "prosody")["pauses"]]
+        gaps = vc.word_gaps(words, data(out, "transcribe").get("subject"), min_pause)
+        vad_n.append(len(vad))
+        asr_n.append(len(gaps))
+        hits += vc.overlap_matches(vad, gaps)
+        matched_asr += vc.overlap_matches(gaps, vad)
+    return {
+        "asr_gaps": int(sum(asr_n)),
+        "vad_confirmed_by_asr": _share(hits, sum(vad_n)),
+        "asr_gaps_found_by_vad": _share(matched_asr, sum(asr_n)),
+        "count_r": vc.pearson(vad_n, asr_n),
+    }
+
+
+def pause_check(results: dict, min_pause: float) -> dict[str, Any]:
+    """VAD pauses against two references: Praat's silences and the ASR word timing."""
+    return {**praat_agreement(results), **asr_agreement(results, min_pause)}
 
 
 def _share(part: int, whole: int) -> float | None:
