@@ -171,3 +171,13 @@ def test_an_idle_worker_wakes_long_before_its_poll_interval(tmp_path, pg_db, pg_
 def _statuses(db: Database) -> set[str]:
     with db.read() as session:
         return set(session.scalars(select(StageRun.status)))
+
+
+def test_without_postgresql_binaries_the_reason_names_what_is_missing(monkeypatch) -> None:
+    from tests import pg_server
+
+    monkeypatch.delenv(pg_server.BIN_ENV, raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(pg_server.glob, "glob", lambda _pattern: [])
+    with pytest.raises(pg_server.PgUnavailableError, match="`postgresql` package"):
+        pg_server.PgServer.start()
