@@ -120,7 +120,7 @@ def _workers_table(report: dict[str, Any]) -> Table | None:
             w["host"],
             str(w["pid"]),
             Text(w["state"], style=WORKER_STYLE.get(w["state"], "")),
-            f"{_duration(w['heartbeat_age_s'])} ago",
+            f"{_duration(max(0.0, w['heartbeat_age_s']))} ago",  # clocks may differ a little
             str(w["running_stages"]) if w["running_stages"] else "·",
             ",".join(w["roles"]),
         )
