@@ -54,7 +54,7 @@ def test_failed_llm_heads_are_retried_smaller_then_left_out(config, database) ->
     lost = [HeadResult("transcript_only", "generative", error="out of memory at 21.0 GB")]
     config.train.batch_size, config.train.max_length = 8, 512
     line = plan_retry(database, config.train, lost)
-    assert "batch 4 and 256 tokens" in line
+    assert "the generative head will be retried" in line and "batch 4 and 256 tokens" in line
     assert json.loads(get_meta(database, RETRY_KEY))["heads"] == ["generative"]
     retry = take_retry(database, config)
     assert retry.train.heads == ["generative"] and retry.train.profiles == ["transcript_only"]
@@ -63,8 +63,33 @@ def test_failed_llm_heads_are_retried_smaller_then_left_out(config, database) ->
     retry.train.batch_size, retry.train.max_length = 1, 128
     assert "not retrying the generative head" in plan_retry(database, retry.train, lost)
     assert get_meta(database, RETRY_KEY) is None
-    embedding_only = [HeadResult("full", "embedding", error="ValueError")]
-    assert plan_retry(database, config.train, embedding_only) is None
+
+
+def test_a_failed_embedding_head_is_retried_once_as_it_was(config, database) -> None:
+    lost = [
+        HeadResult("full", "embedding", error="out of memory at 3.0 GB"),
+        HeadResult("full", "regression", error="out of memory at 9.0 GB"),
+    ]
+    config.train.batch_size, config.train.max_length = 8, 512
+    line = plan_retry(database, config.train, lost)
+    assert line.startswith("the embedding, regression heads will be retried"), line
+    retry = take_retry(database, config)
+    assert retry.train.heads == ["embedding", "regression"]
+    assert (retry.train.batch_size, retry.train.max_length) == (4, 256)
+    # The retry fails again: the LLM head shrinks once more, the embedding head is left out.
+    line = plan_retry(database, retry.train, lost, retried=True)
+    assert "not retrying the embedding head: it failed on its retry too" in line, line
+    assert json.loads(get_meta(database, RETRY_KEY))["heads"] == ["regression"]
+    assert plan_retry(database, config.train, []) is None
+
+
+def test_a_retry_run_knows_it_is_one(config, database) -> None:
+    from daemon.learn.supervisor import _claim_run
+    from daemon.learn.train_job import run_trigger
+
+    run = _claim_run(database, "retry", config.logs_dir)
+    assert run_trigger(database, run.id) == "retry"
+    assert run_trigger(database, run.id + 1) is None
 
 
 def test_a_head_that_cannot_fit_is_skipped_with_both_figures() -> None:

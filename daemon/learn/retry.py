@@ -1,6 +1,10 @@
-"""Retrying the heads a training run lost, at the next scheduler check, with smaller
-settings: half the batch and half the prompt length each time, down to batch 1 and 128
-tokens; a head that fails even then is left out until the next scheduled training.
+"""Retrying the heads a training run lost, at the next scheduler check.
+
+An LLM head is retried with smaller settings: half the batch and half the prompt length
+each time, down to batch 1 and 128 tokens. Any other head (embedding, numeric, text
+features...) has no such settings; it is retried once as it was, since its failure is
+most often the machine's (memory taken by other work, a full disk) rather than its own.
+A head that fails even then is left out until the next scheduled training.
 
 The plan lives in the `meta` table, so it survives a restart of the daemon.
 """
@@ -16,33 +20,61 @@ from storage.db import Database
 from storage.meta import delete_meta, get_meta, set_meta
 
 RETRY_KEY = "train_retry"
+RETRY_TRIGGER = "retry"
 LLM_HEADS = ("regression", "generative")
 MIN_BATCH, MIN_LENGTH = 1, 128
 
 
-def plan_retry(db: Database, cfg: TrainConfig, failures: Sequence[HeadResult]) -> str | None:
-    """Record a retry of the failed LLM heads with reduced settings; a line saying what."""
-    failed = [h for h in failures if h.kind in LLM_HEADS]
-    if not failed:
+def plan_retry(
+    db: Database, cfg: TrainConfig, failures: Sequence[HeadResult], retried: bool = False
+) -> str | None:
+    """Record a retry of the failed heads (LLM heads with reduced settings); a line saying
+    what. `retried`: this run was itself a retry, so the other heads are not retried again."""
+    if not failures:
         return None
     batch, length = max(MIN_BATCH, cfg.batch_size // 2), max(MIN_LENGTH, cfg.max_length // 2)
-    heads = sorted({h.kind for h in failed})
-    if (batch, length) == (cfg.batch_size, cfg.max_length):
-        return (
-            f"not retrying the {', '.join(heads)} head(s): they failed at batch {batch} and "
-            f"{length} tokens; they are left out until the next scheduled training"
+    can_shrink = (batch, length) != (cfg.batch_size, cfg.max_length)
+    again = [h for h in failures if (can_shrink if h.kind in LLM_HEADS else not retried)]
+    lines = [_left_out(h, batch, length) for h in failures if h not in again]
+    if again:
+        plan = {
+            "heads": sorted({h.kind for h in again}),
+            "profiles": sorted({h.profile for h in again}),
+            "batch_size": batch,
+            "max_length": length,
+        }
+        set_meta(db, RETRY_KEY, json.dumps(plan))
+        settings = retry_settings(plan["heads"], batch, length)
+        lines.insert(
+            0, f"{_names(plan['heads'])} will be retried at the next scheduler check ({settings})"
         )
-    plan = {
-        "heads": heads,
-        "profiles": sorted({h.profile for h in failed}),
-        "batch_size": batch,
-        "max_length": length,
-    }
-    set_meta(db, RETRY_KEY, json.dumps(plan))
+    return "; ".join(lines)
+
+
+def _names(heads: Sequence[str]) -> str:
+    return f"the {', '.join(heads)} head{'s' if len(heads) > 1 else ''}"
+
+
+def _left_out(head: HeadResult, batch: int, length: int) -> str:
+    """Why a failed head is not retried."""
+    if head.kind in LLM_HEADS:
+        why = f"it failed at batch {batch} and {length} tokens"
+    else:
+        why = "it failed on its retry too"
     return (
-        f"the {', '.join(heads)} head(s) will be retried at the next scheduler check with "
-        f"batch {batch} and {length} tokens"
+        f"not retrying the {head.kind} head: {why}; "
+        "it is left out until the next scheduled training"
     )
+
+
+def retry_settings(heads: Sequence[str], batch: int, length: int) -> str:
+    """The settings a retry runs with, in words."""
+    parts = []
+    if any(h in LLM_HEADS for h in heads):
+        parts.append(f"LLM heads at batch {batch} and {length} tokens")
+    if any(h not in LLM_HEADS for h in heads):
+        parts.append("other heads as they were")
+    return ", ".join(parts)
 
 
 def take_retry(db: Database, config: Config) -> Config | None:

@@ -242,13 +242,14 @@ def maybe_start_training(config: Config, db: Database) -> str | None:
     reap_dead_training(db, config.workers.stale_after_s)
     if _running(db) is not None:
         return None
-    from daemon.learn.retry import take_retry
+    from daemon.learn.retry import RETRY_TRIGGER, retry_settings, take_retry
 
     retry = take_retry(db, config)
     if retry is not None:
-        _, message = start_training(retry, db, trigger="retry")
-        heads = ", ".join(retry.train.heads)
-        return f"retrying the {heads} head(s) with smaller settings: {message}"
+        _, message = start_training(retry, db, trigger=RETRY_TRIGGER)
+        t = retry.train
+        settings = retry_settings(t.heads, t.batch_size, t.max_length)
+        return f"retrying the {', '.join(t.heads)} head(s) ({settings}): {message}"
     _, new = new_labelled(db)
     if new < config.train.min_new_labelled:
         return None

@@ -14,12 +14,12 @@ from pathlib import Path
 from daemon.config import Config
 from daemon.learn.isolation import stop_flag
 from daemon.learn.registry import promoted_query
-from daemon.learn.retry import plan_retry
+from daemon.learn.retry import RETRY_TRIGGER, plan_retry
 from daemon.learn.supervisor import finish_run
 from daemon.learn.trainer import run_training
 from daemon.model_cache import resolve_device
 from storage.db import Database
-from storage.models import ModelVersion
+from storage.models import ModelVersion, TrainingRun
 from storage.states import TrainingStatus
 
 log = logging.getLogger("lprd.learn")
@@ -31,6 +31,13 @@ def promoted_in_run(db: Database, tag: str) -> str | None:
     with db.read() as session:
         versions = sorted(row.version for row in session.scalars(query))
     return ", ".join(versions) or None
+
+
+def run_trigger(db: Database, run_id: int) -> str | None:
+    """What started this run: manual, scheduled or retry."""
+    with db.read() as session:
+        run = session.get(TrainingRun, run_id)
+        return run.trigger if run else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     version = promoted_in_run(db, tag)
     failures = "; ".join(h.line() for h in report.failures) or None
-    retry = plan_retry(db, config.train, report.failures)
+    retry = plan_retry(
+        db, config.train, report.failures, run_trigger(db, int(run_id)) == RETRY_TRIGGER
+    )
     if retry:
         report.messages.append(retry)
     with db.write() as session:
