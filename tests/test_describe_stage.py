@@ -10,7 +10,7 @@ from daemon.pipeline import Pipeline
 from daemon.runner import execute
 from daemon.stages import describe, extract_audio, probe
 from daemon.stages.base import Stage, StageResult
-from daemon.text.describe import TEMPLATE_VERSION
+from daemon.text.describe import TEMPLATE_VERSION, transcript_only_description
 from storage.models import TARGETS, Description
 from storage.states import RunOutcome
 from tests.media_factory import make_video, tone
@@ -72,7 +72,11 @@ def test_describe_writes_text_artifact_and_description_row(make_ctx, tmp_path) -
         ("talk.mp4", ctx.video.id, "full", text),
         ("talk.mp4", ctx.video.id, "transcript_only", own),
     ]
-    # The video's own words, as a transcript-only model was trained to read them.
+    # The video's own words, as a transcript-only model was trained to read them: the
+    # automatic transcript in exactly the wording of an official one, its source beside it.
+    assert own == transcript_only_description(TRANSCRIBE["text"])
+    assert "automatic" not in own and "official" not in own
+    assert env["data"]["transcript_sources"] == {"transcript_only": "automatic transcript"}
     assert own.startswith("About: Only the transcript of this video is known")
     assert '"So today I want to talk about my favourite books' in own
     assert "Smiling" not in own and "Sounds tagged" not in own
@@ -85,7 +89,6 @@ def test_transcript_only_description_quotes_the_labels_transcript(
     make_ctx, tmp_path, database
 ) -> None:
     from daemon.labels.store import import_labels
-    from daemon.text.describe import transcript_only_description
 
     labels = tmp_path / "labels.json"
     scores = ", ".join(f'"{t}": 0.5' for t in TARGETS)
@@ -100,6 +103,7 @@ def test_transcript_only_description_quotes_the_labels_transcript(
     assert data["texts"]["transcript_only"] == transcript_only_description(
         "the official words here", max_tokens=ctx.config.describe.max_tokens
     )
+    assert data["transcript_sources"] == {"transcript_only": "official transcript"}
     assert "the official words" not in data["text"]  # the full text follows describe.transcript
 
 

@@ -177,7 +177,7 @@ Body and framing: not described, because no face was visible.
 GOLDEN_TRANSCRIPT_ONLY = """\
 About: Only the transcript of this video is known; the voice, face and picture were not analysed.
 
-What was said (official transcript, 5 words):
+What was said (5 words):
 "Hello there, this is me."
 """
 

@@ -99,6 +99,8 @@ def serving_line(version: str, details: dict) -> str:
     line = f"served by {version}"
     if details.get("feature_profile"):
         line += f" ({details['feature_profile']} profile, {details.get('head')} head)"
+    if details.get("transcript_source"):
+        line += f", scoring the {details['transcript_source']}"
     acc, base = details.get("val_mean_accuracy"), details.get("val_baseline_mean_accuracy")
     if acc is not None and base is not None:
         line += f": validation mean accuracy {acc:.4f}, train-mean baseline {base:.4f}"

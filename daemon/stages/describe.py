@@ -20,6 +20,7 @@ from daemon.text.describe import (
     DescribeInputs,
     StageInput,
     build_description,
+    transcript_kind,
 )
 from daemon.text.fmt import estimate_tokens
 from daemon.text.norms import load_norms
@@ -47,9 +48,13 @@ def gather_inputs(ctx: StageContext) -> tuple[DescribeInputs, dict[str, Any], st
     return DescribeInputs(ctx.upstream("probe").data, stages, quoted), producers, official
 
 
-def transcript_only_text(inputs: DescribeInputs, official: str | None, max_tokens: int) -> str:
-    """The video's transcript-only description: the same text `lprd labels describe`
-    writes when a label provides the official transcript, else the automatic one."""
+def transcript_only_text(
+    inputs: DescribeInputs, official: str | None, max_tokens: int
+) -> tuple[str, str]:
+    """The video's transcript-only description and where its words come from: the same
+    text `lprd labels describe` writes when a label provides the official transcript, else
+    the automatic transcript in the very same wording (the text never names the source,
+    so a model trained on official transcripts reads both alike)."""
     stages = {}
     transcribe = inputs.stages.get("transcribe")
     if transcribe is not None:
@@ -57,7 +62,8 @@ def transcript_only_text(inputs: DescribeInputs, official: str | None, max_token
         words = {k: v for k, v in transcribe.summary.items() if k in ("text", "official_text")}
         stages["transcribe"] = StageInput(transcribe.status, words)
     own = DescribeInputs(probe=None, stages=stages, official_transcript=official)
-    return build_description(own, max_tokens=max_tokens, profile=PROFILE_TRANSCRIPT_ONLY)
+    text = build_description(own, max_tokens=max_tokens, profile=PROFILE_TRANSCRIPT_ONLY)
+    return text, transcript_kind(own)
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -68,7 +74,7 @@ def run(ctx: StageContext) -> StageResult:
     text = build_description(
         inputs, transcript_source=cfg.transcript, max_tokens=cfg.max_tokens, norms=norms
     )
-    transcript_only = transcript_only_text(inputs, official, cfg.max_tokens)
+    transcript_only, own_source = transcript_only_text(inputs, official, cfg.max_tokens)
     save_description(ctx, text, PROFILE_FULL)
     save_description(ctx, transcript_only, PROFILE_TRANSCRIPT_ONLY)
     tokens = estimate_tokens(text)
@@ -79,6 +85,7 @@ def run(ctx: StageContext) -> StageResult:
         "template_version": TEMPLATE_VERSION,
         "norms_version": norms.version,
         "transcript_source": cfg.transcript,
+        "transcript_sources": {PROFILE_TRANSCRIPT_ONLY: own_source},
         "token_estimate": tokens,
         "max_tokens": cfg.max_tokens,
         "inputs": producers,

@@ -70,6 +70,12 @@ def choose_model(ctx: StageContext, texts: dict[str, str]) -> tuple[str, ModelVe
     )
 
 
+def _transcript_source(ctx: StageContext, profile: str) -> str | None:
+    """Where the words of the scored description come from (the text itself does not say
+    for the transcript-only profile), as describe recorded it."""
+    return (ctx.upstream("describe").data.get("transcript_sources") or {}).get(profile)
+
+
 def _save(ctx: StageContext, version: str, scores: dict[str, float], details: dict) -> None:
     values = {**scores, "details_json": json.dumps(details), "created_at": utcnow()}
     with ctx.db.write() as session:
@@ -112,6 +118,7 @@ def run(ctx: StageContext) -> StageResult:
         "interval_level": ctx.config.train.interval_level if widths else None,
         "reasons": reasons,
         "feature_profile": profile,
+        "transcript_source": _transcript_source(ctx, profile),
         "head": model.kind,
         "base_model": model.base_model,
         "val_mean_accuracy": model.val_mean_accuracy,

@@ -86,7 +86,9 @@ def build_description(
     if profile == PROFILE_TRANSCRIPT_ONLY:
         about = Block("About")
         about.add(TRANSCRIPT_ONLY_NOTE)
-        transcript = _transcript(inputs, "official", norms, with_rate=False)
+        # No source in the text: a model trained on official transcripts reads a video's
+        # automatic one in the same words; the source is recorded beside the text instead.
+        transcript = _transcript(inputs, "official", norms, with_rate=False, with_source=False)
         return Layout([about], transcript, 1).fit(max_tokens)
     if profile != PROFILE_FULL:
         raise ValueError(f"unknown feature profile {profile!r}; expected one of {PROFILES}")
@@ -140,16 +142,25 @@ def _pick_text(inputs: DescribeInputs, source: TranscriptSource) -> tuple[str, s
     return text, kind, None if text else "no words were recognised"
 
 
+def transcript_kind(inputs: DescribeInputs, source: TranscriptSource = "official") -> str:
+    """Where the quoted words come from: 'official transcript' or 'automatic transcript'."""
+    return _pick_text(inputs, source)[1].split(";")[0]
+
+
 def _transcript(
-    inputs: DescribeInputs, source: TranscriptSource, norms: Norms, with_rate: bool
+    inputs: DescribeInputs,
+    source: TranscriptSource,
+    norms: Norms,
+    with_rate: bool,
+    with_source: bool = True,
 ) -> Transcript:
     text, kind, empty_reason = _pick_text(inputs, source)
     words = tuple(text.split())
     if not words:
         why = empty_reason or "the transcript is empty"
         return Transcript(f"What was said: nothing, because {why}.", ())
-    details = [kind]
-    language = _language(inputs) if kind.startswith("automatic") else None
+    details = [kind] if with_source else []
+    language = _language(inputs) if with_source and kind.startswith("automatic") else None
     if language:
         details.append(language)
     details.append(plural(len(words), "word"))
