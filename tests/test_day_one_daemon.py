@@ -66,6 +66,7 @@ def test_a_clip_is_scored_on_day_one_then_by_the_full_model(tmp_path, capsys) ->
     details = json.loads(first.details_json)
     assert first.model_version.startswith("transcript_only-embedding-")
     assert details["feature_profile"] == "transcript_only" and details["interval_level"] == 0.9
+    assert details["transcript_source"] == "official transcript"  # its label was imported
     for t in TARGETS:
         lo, hi = details["intervals"][t]
         assert lo <= getattr(first, t) <= hi and hi - lo > 0.05
@@ -75,6 +76,7 @@ def test_a_clip_is_scored_on_day_one_then_by_the_full_model(tmp_path, capsys) ->
     assert main([*args, "show", "--", clip.name]) == 0
     shown = capsys.readouterr().out
     assert "transcript_only profile" in shown and "train-mean baseline" in shown
+    assert "scoring the official transcript" in shown
     assert "90% interval" in shown and "reasons" in shown
 
     # A lab's own labelled videos: enough full-profile descriptions to promote a model.

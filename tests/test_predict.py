@@ -28,7 +28,12 @@ def ctx_with_description(
     envelope = {
         "stage": "describe",
         "status": "done",
-        "data": {"text": text, "feature_profile": profile, "texts": texts or {}},
+        "data": {
+            "text": text,
+            "feature_profile": profile,
+            "texts": texts or {},
+            "transcript_sources": {"transcript_only": "automatic transcript"},
+        },
     }
     ctx.store.write_json(ctx.artifact_path("describe.json"), envelope)
     return ctx
@@ -100,6 +105,7 @@ def test_full_profile_model_takes_over_from_the_transcript_only_one(
     assert first.kind == "done", first.message
     data = ctx.store.read_json(ctx.artifact_path("predict.json"))["data"]
     assert data["feature_profile"] == "transcript_only" and data["head"] == "embedding"
+    assert data["transcript_source"] == "automatic transcript"  # beside the text, not in it
     assert {r["section"] for r in data["reasons"]["openness"]} == {"about", "transcript"}
     check_intervals_and_reasons(data)
 
@@ -110,4 +116,5 @@ def test_full_profile_model_takes_over_from_the_transcript_only_one(
     assert execute(STAGE, ctx).kind == "done"
     data = ctx.store.read_json(ctx.artifact_path("predict.json"))["data"]
     assert data["feature_profile"] == "full" and data["model_version"].startswith("full-")
+    assert data["transcript_source"] is None  # the full text names its own source
     assert {r["section"] for r in data["reasons"]["openness"]} == {"video", "face"}
