@@ -142,6 +142,55 @@ def test_generative_answer_tokens_match_the_shared_format(tiny_model):
     assert json.loads(decoded) == json.loads(format_answer(scores))
 
 
+def _decode_alone(model, text: str) -> dict[str, float]:
+    """The generative head's answer read one row at a time, without a KV cache: each
+    step runs the whole sequence so far (the reference the batched decoder must match)."""
+    import torch
+
+    from daemon.learn.backbone import prompt_ids
+
+    codec, seq, scores = model.codec, prompt_ids(model.tok, text, model.max_length), {}
+
+    def probs(ids: list[int], candidates: list[int]) -> torch.Tensor:
+        logits = model.lm(input_ids=torch.tensor([ids])).logits[0, -1].float()
+        return torch.softmax(logits[candidates], dim=0)
+
+    values = torch.arange(10, dtype=torch.float32)
+    for i, t in enumerate(TARGETS):
+        seq += codec.literals[i]
+        p_int = probs(seq, codec.digit[:2])
+        if p_int[1] > p_int[0]:
+            scores[t], seq = 1.0, seq + [codec.digit[1], *codec.dot, codec.digit[0], codec.digit[0]]
+            continue
+        seq += [codec.digit[0], *codec.dot]
+        p1 = probs(seq, codec.digit)
+        seq += [codec.digit[int(p1.argmax())]]
+        p2 = probs(seq, codec.digit)
+        seq += [codec.digit[int(p2.argmax())]]
+        frac = float((p1 * values).sum()) / 10 + float((p2 * values).sum()) / 100
+        scores[t] = float(p_int[1]) + float(p_int[0]) * frac
+    return scores
+
+
+def test_batched_generative_decoding_matches_one_row_at_a_time(tiny_model) -> None:
+    import torch
+
+    from daemon.config import TrainConfig
+    from daemon.learn.backbone import BaseSpec, load_causal_lm
+    from daemon.learn.generative import GenerativeModel
+
+    torch.manual_seed(0)
+    lm, tok = load_causal_lm(BaseSpec("tiny", str(tiny_model)), "cpu", TrainConfig())
+    model = GenerativeModel(lm, tok, 256)
+    texts = [f"What was said: {'very ' * n}warm and calm." for n in (0, 3, 11, 1, 30)]
+    with torch.no_grad():
+        expected = [_decode_alone(model, text) for text in texts]
+    batched = model.predict(texts, batch_size=4)  # left padding of unequal prompts
+    for got, want in zip(batched, expected, strict=True):
+        for t in TARGETS:
+            assert abs(got[t] - want[t]) < 1e-4, (t, got[t], want[t])
+
+
 def test_training_and_prediction_end_to_end(config, database, tiny_model):
     from daemon.learn import registry
     from daemon.learn.predictor import load_predictor

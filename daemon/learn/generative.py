@@ -99,42 +99,71 @@ class GenerativeModel:
         loss = torch.nn.functional.cross_entropy(logits, target[keep])
         return loss, sum(len(r) for r in rows)
 
-    def _decode_one(self, text: str) -> Scores:
+    def _decode_batch(self, texts: Sequence[str]) -> list[Scores]:
+        """Greedy expected-value decoding of several prompts at once (left-padded, one KV
+        cache): on a CPU each forward pass costs about the same for 1 row or 8, since it
+        is bound by reading the weights, so batching divides prediction time.
+
+        Every row is fed the same number of tokens at each step: a row whose integer part
+        is "1" still reads "1", ".", "0", "0" (the only answer the format allows), just as
+        it would be decoded alone."""
         import torch
 
-        state: dict[str, Any] = {"past": None}
+        device, codec = self._device(), self.codec
+        rows = [prompt_ids(self.tok, t, self.max_length) + codec.literals[0] for t in texts]
+        width, pad = max(len(r) for r in rows), self.tok.pad_token_id
+        state: dict[str, Any] = {
+            "past": None,
+            "mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows]),
+        }
 
-        def feed(tokens: list[int]) -> Any:
-            ids = torch.tensor([tokens], device=self._device())
-            out = self.lm(input_ids=ids, past_key_values=state["past"], use_cache=True)
-            state["past"] = out.past_key_values
-            return out.logits[0, -1].float()
+        def feed(tokens: Any) -> Any:
+            mask = state["mask"]
+            if state["past"] is not None:
+                mask = torch.cat([mask, torch.ones_like(tokens)], dim=1)
+            positions = (mask.cumsum(1) - 1).clamp(min=0)[:, -tokens.shape[1] :]
+            out = self.lm(
+                input_ids=tokens.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                past_key_values=state["past"],
+                use_cache=True,
+            )
+            state["past"], state["mask"] = out.past_key_values, mask
+            return out.logits[:, -1].float().cpu()
 
-        digits = torch.tensor(self.codec.digit, device=self._device())
-        values = torch.arange(10, dtype=torch.float32, device=digits.device)
-        scores: Scores = {}
-        pending = prompt_ids(self.tok, text, self.max_length)
-        for i, t in enumerate(TARGETS):
-            logits = feed(pending + self.codec.literals[i])
-            p_int = torch.softmax(logits[digits[:2]], dim=0)
-            if p_int[1] > p_int[0]:  # greedy picks "1": the format allows only 1.00
-                scores[t] = 1.0
-                pending = [self.codec.digit[1], *self.codec.dot, *[self.codec.digit[0]] * 2]
-                continue
-            p1 = torch.softmax(feed([self.codec.digit[0], *self.codec.dot])[digits], dim=0)
-            g1 = int(p1.argmax())
-            p2 = torch.softmax(feed([self.codec.digit[g1]])[digits], dim=0)
-            frac = float((p1 * values).sum()) / 10 + float((p2 * values).sum()) / 100
-            scores[t] = float(p_int[1]) + float(p_int[0]) * frac
-            pending = [self.codec.digit[int(p2.argmax())]]
-        return {t: min(1.0, max(0.0, v)) for t, v in scores.items()}
+        digit = torch.tensor(codec.digit)
+        values = torch.arange(10, dtype=torch.float32)
+        dot = torch.tensor(codec.dot).expand(len(rows), -1)
+        pending = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        scores = torch.zeros(len(rows), len(TARGETS))
+        for i in range(len(TARGETS)):
+            if i:
+                literal_ids = torch.tensor(codec.literals[i]).expand(len(rows), -1)
+                pending = torch.cat([pending, literal_ids], dim=1)
+            p_int = torch.softmax(feed(pending)[:, digit[:2]], dim=1)
+            one = p_int[:, 1] > p_int[:, 0]  # greedy picks "1": the format allows only 1.00
+            first = torch.where(one, digit[1], digit[0])
+            p1 = torch.softmax(feed(torch.cat([first[:, None], dot], dim=1))[:, digit], dim=1)
+            second = torch.where(one, digit[0], digit[p1.argmax(1)])
+            p2 = torch.softmax(feed(second[:, None])[:, digit], dim=1)
+            frac = (p1 * values).sum(1) / 10 + (p2 * values).sum(1) / 100
+            scores[:, i] = torch.where(one, 1.0, p_int[:, 1] + p_int[:, 0] * frac)
+            pending = torch.where(one, digit[0], digit[p2.argmax(1)])[:, None]
+        return [
+            {t: min(1.0, max(0.0, float(v))) for t, v in zip(TARGETS, row, strict=True)}
+            for row in scores.tolist()
+        ]
 
-    def predict(self, texts: Sequence[str]) -> list[Scores]:
-        """Deterministic expected-value scores for each text."""
+    def predict(self, texts: Sequence[str], batch_size: int = 8) -> list[Scores]:
+        """Deterministic expected-value scores for each text, `batch_size` texts at a time."""
         import torch
 
+        results: list[Scores] = []
         with torch.no_grad():
-            return [self._decode_one(t) for t in texts]
+            for i in range(0, len(texts), batch_size):
+                results += self._decode_batch(texts[i : i + batch_size])
+        return results
 
     def save(self, folder: Path) -> None:
         """The LoRA adapter under adapter/."""
