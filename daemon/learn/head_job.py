@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from daemon.config import Config
+from daemon.learn.heap import fix_mmap_threshold
 from daemon.learn.isolation import (
     HeadResult,
     exit_with_parent,
@@ -29,6 +30,7 @@ from storage.db import Database
 def main(argv: list[str] | None = None) -> int:
     """Train one head; exit 0 with a candidate, 1 with a recorded failure."""
     config_file, profile, kind, tag, device, result_file = (argv or sys.argv[1:])[:6]
+    fix_mmap_threshold()  # before torch allocates anything
     config = Config.model_validate_json(Path(config_file).read_text())
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
