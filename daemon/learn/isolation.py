@@ -52,8 +52,10 @@ class HeadResult:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak resident memory so far (VmHWM), in MB. Not ru_maxrss: in a
+    process started by fork and exec it still holds the parent's size at the fork."""
+    own = child_peak_mb(os.getpid())
+    return own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _gb(mb: float | None) -> str:
