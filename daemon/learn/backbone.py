@@ -103,7 +103,8 @@ def load_causal_lm(base: BaseSpec, device: str, cfg: TrainConfig) -> tuple[Any, 
 
 
 def add_lora(model: Any, cfg: TrainConfig, unsloth: bool) -> Any:
-    """Wrap the model with trainable LoRA adapters on every projection present."""
+    """Wrap the model with trainable LoRA adapters on every projection present, with
+    gradient checkpointing when `cfg.gradient_checkpointing`."""
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [t for t in LORA_TARGETS if t in names]
     if unsloth:
@@ -116,9 +117,13 @@ def add_lora(model: Any, cfg: TrainConfig, unsloth: bool) -> Any:
             lora_dropout=0.0,
             target_modules=targets,
             random_state=cfg.seed,
+            use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False,
         )
     from peft import LoraConfig, get_peft_model
 
+    if cfg.gradient_checkpointing:
+        # Non-reentrant: recomputes correctly with frozen inputs, no input-grad hooks needed.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=targets
     )

@@ -65,6 +65,7 @@ class Trained:
     manifest: dict
     # Scores of rows the model was not fitted on, with their labels: conformal calibration.
     calibration: tuple[list[Scores], list[Scores]] | None = None
+    calibration_source: str = "holdout"
 
 
 def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
@@ -107,35 +108,49 @@ def train_ridge(
     scaler = FeatureScaler.fit([e.text for e in prep.fit + prep.hold])
     fit_x = design(encoders, scaler, [e.text for e in prep.fit], cache_dir)
     hold_x = design(encoders, scaler, [e.text for e in prep.hold], cache_dir)
-    hold_y = [e.scores for e in prep.hold]
+    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
     model, info = EmbeddingModel.fit(
-        encoders, scaler, fit_x, [e.scores for e in prep.fit], hold_x, hold_y
+        encoders, scaler, fit_x, fit_y, hold_x, hold_y, _groups(prep), cfg.seed
     )
-    calibration = (info.pop("holdout_predictions"), hold_y)
     base_model = " + ".join([e.description for e in encoders] + ["text measures"])
     manifest = {"kind": kind, "base_model": base_model, **encoders_manifest(encoders)}
     model.cache_dir = cache_dir
-    return Trained(
-        kind, model, info["holdout_mean_accuracy"], info, base_model, manifest, calibration
-    )
+    return _ridge_trained(kind, model, info, base_model, manifest, fit_y + hold_y)
+
+
+def _groups(prep: Prepared) -> list[str]:
+    """The group (YouTube id) of every training row, fit rows then holdout rows."""
+    return [e.group_id for e in prep.fit + prep.hold]
+
+
+def _ridge_trained(
+    kind: str, model: Any, info: dict, base_model: str, manifest: dict, truth: list[Scores]
+) -> Trained:
+    """A fitted ridge head with its calibration scores (see embedding.fit_ridge)."""
+    info.pop("holdout_predictions")
+    predicted, source = info.pop("calibration_predictions"), info.pop("calibration")
+    if source == "holdout":
+        truth = truth[len(truth) - len(predicted) :]  # the holdout rows come last
+    trained = Trained(kind, model, info["holdout_mean_accuracy"], info, base_model, manifest)
+    trained.calibration, trained.calibration_source = (predicted, truth), source
+    return trained
 
 
 def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
     """Ridge on the numbers the descriptions state, alpha chosen on the holdout."""
     from daemon.learn.numeric import NAME, NumericModel
 
-    hold_y = [e.scores for e in prep.hold]
+    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
     model, info = NumericModel.fit(
         [e.text for e in prep.fit],
-        [e.scores for e in prep.fit],
+        fit_y,
         [e.text for e in prep.hold],
         hold_y,
+        _groups(prep),
+        cfg.seed,
     )
-    calibration = (info.pop("holdout_predictions"), hold_y)
     manifest = {"kind": "numeric", "base_model": NAME}
-    return Trained(
-        "numeric", model, info["holdout_mean_accuracy"], info, NAME, manifest, calibration
-    )
+    return _ridge_trained("numeric", model, info, NAME, manifest, fit_y + hold_y)
 
 
 def train_llm(
@@ -145,13 +160,16 @@ def train_llm(
     import torch
 
     from daemon.learn import backbone, loop
+    from daemon.learn.generative import AnswerCodec
 
     torch.manual_seed(cfg.seed)
     base = backbone.resolve_base(cfg.base_model)
     unsloth = backbone.use_unsloth(cfg, device)
     log.info("loading base model %s (%s)", base.name, "unsloth" if unsloth else "transformers")
     lm, tok = backbone.load_causal_lm(base, device, cfg)
-    problem = fit_problem(kind, lm.config, cfg, device)
+    width = max(len(backbone.prompt_ids(tok, e.text, cfg.max_length)) for e in prep.fit)
+    answer = len(AnswerCodec(tok).answer(prep.mean)) if kind == "generative" else 0
+    problem = fit_problem(kind, lm.config, cfg, device, width, answer)
     if problem:
         raise HeadSkipped(problem)
     lm = backbone.add_lora(lm, cfg, unsloth)
@@ -217,7 +235,7 @@ def _calibration(trained: Trained, oof: OutOfFold | None) -> tuple[list, list, s
     if oof is not None:
         return oof.predicted, oof.truth, f"grouped {oof.folds}-fold out-of-fold rows"
     if trained.calibration is not None:
-        return *trained.calibration, "holdout"
+        return *trained.calibration, trained.calibration_source
     return None
 
 
