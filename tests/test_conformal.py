@@ -51,3 +51,38 @@ def test_calibration_round_trip(tmp_path) -> None:
     assert conformal.load_calibration(tmp_path) == calibration
     with pytest.raises(ValueError):
         conformal.residuals([], [])
+
+
+def _linear_rows(n_groups: int, sigma: float, seed: int):
+    """(x, scores, groups): 4 rows per group, scores linear in x plus a group effect
+    (the same person in several clips) and row noise; the total noise SD is known."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    weights = np.random.default_rng(0).normal(0, 0.05, (8, len(TARGETS)))
+    x = rng.normal(0, 1, (4 * n_groups, 8))
+    effect = np.repeat(rng.normal(0, sigma / 2**0.5, (n_groups, len(TARGETS))), 4, axis=0)
+    y = 0.5 + x @ weights + effect + rng.normal(0, sigma / 2**0.5, effect.shape)
+    scores = [dict(zip(TARGETS, map(float, row), strict=True)) for row in y]
+    groups = [f"g{seed}-{i // 4}" for i in range(4 * n_groups)]
+    return x, scores, groups
+
+
+def test_ridge_heads_calibrate_on_grouped_out_of_fold_rows() -> None:
+    from daemon.learn.embedding import fit_ridge
+
+    sigma = 0.05
+    x, y, groups = _linear_rows(400, sigma, seed=1)
+    fit, hold = slice(0, 1360), slice(1360, None)  # the last 60 groups are the holdout
+    ridge, info = fit_ridge(x[fit], y[fit], x[hold], y[hold], groups, folds=5)
+    assert info["calibration"] == "grouped 5-fold out-of-fold rows"
+    predicted = info["calibration_predictions"]
+    assert len(predicted) == len(y)  # every training row, not the 240 holdout rows alone
+    widths = conformal.halfwidths(conformal.residuals(predicted, y), 0.9)
+    fresh_x, fresh_y, _ = _linear_rows(1000, sigma, seed=2)  # new people
+    fresh = [dict(zip(TARGETS, map(float, row), strict=True)) for row in ridge.predict(fresh_x)]
+    result = conformal.coverage(fresh, fresh_y, widths)
+    assert 0.88 <= result["mean_coverage"] <= 0.92, result["mean_coverage"]
+    holdout_only = fit_ridge(x[fit], y[fit], x[hold], y[hold])[1]
+    assert holdout_only["calibration"] == "holdout"
+    assert len(holdout_only["calibration_predictions"]) == 240

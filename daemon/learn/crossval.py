@@ -10,7 +10,7 @@ the other folds) and the conformal calibration.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,13 +28,18 @@ class OutOfFold:
     folds: int
 
 
+def fold_of_groups(groups: Sequence[str], k: int, seed: int) -> dict[str, int]:
+    """Each group's fold, at most `k` folds of shuffled groups."""
+    distinct = sorted(set(groups))
+    random.Random(seed).shuffle(distinct)
+    k = max(1, min(k, len(distinct)))
+    return {g: i % k for i, g in enumerate(distinct)}
+
+
 def grouped_folds(rows: list[Example], k: int, seed: int) -> list[list[Example]]:
     """At most `k` folds; all rows of one group fall in the same fold."""
-    groups = sorted({e.group_id for e in rows})
-    random.Random(seed).shuffle(groups)
-    k = max(1, min(k, len(groups)))
-    fold_of = {g: i % k for i, g in enumerate(groups)}
-    folds: list[list[Example]] = [[] for _ in range(k)]
+    fold_of = fold_of_groups([e.group_id for e in rows], k, seed)
+    folds: list[list[Example]] = [[] for _ in range(max(fold_of.values(), default=0) + 1)]
     for row in rows:
         folds[fold_of[row.group_id]].append(row)
     return folds

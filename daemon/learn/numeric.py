@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.learn.embedding import choose_alphas
+from daemon.learn.embedding import fit_ridge
 from daemon.learn.metrics import Scores
 from daemon.text.layout import split_sections
 from storage.models import TARGETS
@@ -94,9 +94,11 @@ class NumericModel:
         fit_y: Sequence[Scores],
         hold_texts: Sequence[str],
         hold_y: Sequence[Scores],
+        groups: Sequence[str] | None = None,
+        seed: int = 0,
     ) -> tuple[NumericModel, dict]:
-        """Features seen in the fit rows; one alpha per target picked on the holdout
-        (`choose_alphas`), then a refit on all rows."""
+        """Features seen in the fit rows; one alpha per target picked on the holdout, then
+        a refit on all rows, with calibration scores (`fit_ridge`)."""
         import numpy as np
 
         names = sorted({k for t in fit_texts for k in measures(t)})
@@ -106,13 +108,9 @@ class NumericModel:
         center = np.nan_to_num(np.nanmean(raw, axis=0)) if names else np.zeros(0)
         scale = np.nan_to_num(np.nanstd(raw, axis=0)) if names else np.zeros(0)
         scale = np.where(scale > 1e-9, scale, 1.0)
-        from sklearn.linear_model import Ridge
-
         model = cls(names, center, scale, None, None)
         fit_x, hold_x = model._matrix(fit_texts), model._matrix(hold_texts)
-        alphas, info = choose_alphas(fit_x, fit_y, hold_x, hold_y)
-        y = [[s[t] for t in TARGETS] for s in [*fit_y, *hold_y]]
-        ridge = Ridge(alpha=alphas).fit(np.vstack([fit_x, hold_x]), np.array(y))
+        ridge, info = fit_ridge(fit_x, fit_y, hold_x, hold_y, groups, seed=seed)
         model.coef, model.intercept = ridge.coef_, ridge.intercept_
         info["features"] = len(names)
         return model, info
