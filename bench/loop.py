@@ -3,15 +3,17 @@ processes them, the scheduler trains, every clip gets a score.
 
     python bench/loop.py [--clips DIR] [--max-train-rows N] [--max-steps S] [--heads ...]
 
-A fresh home with the default configuration, except: the First Impressions labels and
-transcripts are imported and described (`lprd labels import`, `lprd labels describe`),
-`train.min_new_labelled` is the number of clips, the retrain check runs every
-`--check-interval` seconds, and the training knobs given on the command line are set
-(the defaults keep a CPU run within minutes). It reports the time until every clip has
-a score and until the first scheduled training promotes a model (each also as a ratio to
-the clips' total duration, measured in the same run), the daemon's peak RSS (VmHWM), each
-head's peak RSS in its own training process (it waits for the training to end), and
-which model served each clip.
+A fresh home with the default configuration (every default head, batch and prompt
+length), except: the First Impressions labels and transcripts are imported and described
+(`lprd labels import`, `lprd labels describe`), `train.min_new_labelled` is the number of
+clips, the retrain check runs every `--check-interval` seconds, and the LLM heads' CPU
+budget is capped (training rows, optimiser steps, holdout and validation rows scored; the
+defaults keep a run on a shared 2-core CPU within an hour). It reports the time until
+every clip has a score and until the first scheduled training promotes a model (each
+also as a ratio to the clips' total duration, measured in the same run), the daemon's
+peak RSS (VmHWM), each head's peak RSS in its own training process (its VmHWM, polled by
+the training process; it waits for the training to end), and which model served each
+clip.
 The last line is one JSON object with every figure.
 """
 
@@ -101,9 +103,10 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
             "LPRD_TRAIN__MAX_REPORT_ROWS": str(args.max_report_rows),
             "LPRD_TRAIN__MAX_STEPS": str(args.max_steps),
             "LPRD_TRAIN__EVAL_LIMIT": str(args.eval_limit),
-            "LPRD_TRAIN__HEADS": json.dumps(args.heads.split(",")),
         }
     )
+    if args.heads:
+        env["LPRD_TRAIN__HEADS"] = json.dumps(args.heads.split(","))
     lprd(home, env, "init")
     lprd(home, env, "labels", "import", *map(str, PICKLES))
     lprd(home, env, "labels", "describe")
@@ -136,20 +139,22 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
     state = progress(home / "lprd.db")
     return {
         "state": state,
+        "head_peaks": head_peaks(home / "logs"),
         "first_promotion": first_promotion,
         "all_scored": all_scored,
         "peak": peak,
     }
 
 
-def head_peaks(models: list) -> dict[str, float]:
-    """Peak RSS of each head's training process, as the trainer recorded it."""
+def head_peaks(logs: Path) -> dict[str, float]:
+    """Peak RSS (VmHWM) of each head's training process, from every run's head results
+    (failed heads included), the highest per profile and head."""
     peaks: dict[str, float] = {}
-    for m in models:
-        fit = json.loads(m.metrics_json or "{}").get("fit", {})
-        if fit.get("peak_rss_mb"):
-            key = f"{m.feature_profile}/{m.kind}"
-            peaks[key] = max(peaks.get(key, 0.0), float(fit["peak_rss_mb"]))
+    for path in sorted(logs.glob("train-*.config.*.result.json")):
+        head = json.loads(path.read_text())
+        if head.get("peak_rss_mb"):
+            key = f"{head['profile']}/{head['kind']}"
+            peaks[key] = max(peaks.get(key, 0.0), float(head["peak_rss_mb"]))
     return peaks
 
 
@@ -158,10 +163,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, default=FI_DIR / "clips")
     parser.add_argument("--max-train-rows", type=int, default=400)
-    parser.add_argument("--max-report-rows", type=int, default=300)
-    parser.add_argument("--max-steps", type=int, default=30)
-    parser.add_argument("--eval-limit", type=int, default=60)
-    parser.add_argument("--heads", default="embedding,regression,generative")
+    parser.add_argument("--max-report-rows", type=int, default=200)
+    parser.add_argument("--max-steps", type=int, default=10)
+    parser.add_argument("--eval-limit", type=int, default=40)
+    parser.add_argument("--heads", default="", help="comma-separated (default: the config's)")
     parser.add_argument("--check-interval", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=3600.0)
     args = parser.parse_args()
@@ -174,7 +179,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lprd-loop-") as tmp:
         out = run_loop(args, Path(tmp) / "home", clips)
     state = out["state"]
-    peaks = head_peaks(state["models"])
+    peaks = out["head_peaks"]
     promoted = sorted(m.version for m in state["models"] if m.state == "promoted")
     failures = [r.error for r in state["runs"] if r.error]
     worst = max([out["peak"], *peaks.values()])
@@ -182,7 +187,7 @@ def main() -> int:
         k: round(out[k] / reference, 2) if out[k] is not None else None
         for k in ("all_scored", "first_promotion")
     }
-    print(f"{len(clips)} clips ({reference:.0f} s of video), heads {args.heads}")
+    print(f"{len(clips)} clips ({reference:.0f} s of video), heads {args.heads or 'default'}")
     print(f"{'measure':<44} {'value':>12} {'x clip time':>12}")
     for key, label in (
         ("all_scored", "every clip has a score (s)"),
