@@ -191,6 +191,28 @@ def test_batched_generative_decoding_matches_one_row_at_a_time(tiny_model) -> No
             assert abs(got[t] - want[t]) < 1e-4, (t, got[t], want[t])
 
 
+def test_the_llm_encoder_stops_after_the_layer_it_reads(tiny_model) -> None:
+    import numpy as np
+    import torch
+
+    from daemon.learn.backbone import BaseSpec
+    from daemon.learn.encoders import LLMHiddenEncoder
+
+    encoder = LLMHiddenEncoder(BaseSpec("tiny", str(tiny_model)), "cpu", layer=1)
+    texts = ["What was said: warm and calm.", "Short.", "A much longer answer " * 9]
+    calls = []
+    last = encoder.model.layers[-1].register_forward_hook(lambda *_: calls.append(1))
+    vectors = encoder.encode(texts)
+    last.remove()
+    assert not calls  # the layers above the one read never ran
+    batch = encoder.tok(texts, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        full = encoder.model(**batch, output_hidden_states=True).hidden_states[1]
+    weights = batch["attention_mask"].unsqueeze(-1).float()
+    expected = ((full * weights).sum(1) / weights.sum(1)).numpy()
+    assert np.allclose(vectors, expected, atol=1e-5)
+
+
 def test_training_and_prediction_end_to_end(config, database, tiny_model):
     from daemon.learn import registry
     from daemon.learn.predictor import load_predictor
