@@ -3,14 +3,20 @@ train` trains it, scored on the official validation split beside the train-mean 
 with the 90 % split-conformal intervals' coverage and width and each training process's
 peak RSS.
 
-    python bench/fi_text.py [--ridge-heads text_features,embedding] [--llm-heads regression]
-                            [--limit 400] [--val-limit 300] [--steps 60] [--cache DIR]
+    python bench/fi_text.py [--ridge-heads numeric,text_features,embedding]
+                            [--subset-heads llm_embedding,ensemble] [--llm-heads regression]
+                            [--limit 400] [--val-limit 300] [--steps 60]
+                            [--subset-limit 1500] [--subset-val-limit 500] [--cache DIR]
 
-Each head trains in its own child process, so its peak RSS is its own (os.wait4). Ridge
-heads use every train and validation row; `--limit` caps the LLM heads' training rows and
-`--val-limit` their validation rows (CPU time). Encoder vectors are cached under `--cache`
-(outside the repository), so a second run does not encode the transcripts again. The test
-split is never read. The last line is one JSON object with every figure.
+Each head trains in its own child process; its peak RSS is the child's own high-water mark
+(VmHWM, polled while it runs: wait4's ru_maxrss would include this process's size at the
+fork). Ridge heads use every train and validation row. The heads that read SmolLM2's
+hidden states (`--subset-heads`) use the first `--subset-limit` train and
+`--subset-val-limit` validation rows, and `--limit`/`--val-limit` cap the fine-tuned LLM
+heads (CPU time); the table marks such rows as a subset, with their own baseline on the
+same clips. Encoder vectors are cached under `--cache` (outside the repository), so a second
+run does not encode the transcripts again. The test split is never read. The last line is
+one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -36,6 +42,18 @@ PUBLISHED_TRANSCRIPT_ONLY = 0.889
 TARGET_ACCURACY = 0.890
 COVERAGE_RANGE = (0.88, 0.92)
 LLM_RSS_LIMIT_GB = 4.0
+CHILD_OPTIONS = (
+    "limit",
+    "val_limit",
+    "steps",
+    "batch",
+    "max_length",
+    "base_model",
+    "cache",
+    "subset_heads",
+    "subset_limit",
+    "subset_val_limit",
+)
 SHORT = {
     "openness": "O",
     "conscientiousness": "C",
@@ -64,7 +82,14 @@ def head_config(head: str, args: argparse.Namespace):  # -> TrainConfig
     from daemon.config import TrainConfig
     from daemon.learn.embedding import RIDGE_HEADS
 
-    if head in RIDGE_HEADS:
+    if head in RIDGE_HEADS and head in args.subset_heads.split(","):
+        return TrainConfig(
+            base_model=args.base_model,
+            heads=[head],
+            max_train_rows=args.subset_limit,
+            max_report_rows=args.subset_val_limit,
+        )
+    if head in RIDGE_HEADS or head == "numeric":
         return TrainConfig(base_model=args.base_model, heads=[head])
     return TrainConfig(
         base_model=args.base_model,
@@ -84,7 +109,7 @@ def head_config(head: str, args: argparse.Namespace):  # -> TrainConfig
 def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
     """Train and score one head (run in the child process)."""
     from daemon.learn.embedding import RIDGE_HEADS
-    from daemon.learn.trainer import _metrics, prepare, train_llm, train_ridge
+    from daemon.learn.trainer import _metrics, prepare, train_llm, train_numeric, train_ridge
     from daemon.model_cache import resolve_device
     from storage.db import Database
 
@@ -94,6 +119,8 @@ def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
     start = time.monotonic()
     if head in RIDGE_HEADS:
         trained = train_ridge(head, prep, cfg, device, Path(args.cache))
+    elif head == "numeric":
+        trained = train_numeric(prep, cfg, device)
     else:
         trained = train_llm(head, prep, cfg, device, lambda: None)
     train_s = time.monotonic() - start
@@ -111,6 +138,8 @@ def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
         "per_target": {t: v["accuracy"] for t, v in m["validation"]["per_target"].items()},
         "baseline_per_target": {t: v["accuracy"] for t, v in m["baseline"]["per_target"].items()},
         "pearson": {t: v["pearson"] for t, v in m["validation"]["per_target"].items()},
+        "subset": bool(cfg.max_train_rows),
+        "calibration": m["intervals"]["calibration"],
         "interval_level": cfg.interval_level,
         "coverage": intervals["mean_coverage"],
         "width": intervals["mean_width"],
@@ -122,13 +151,15 @@ def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
 
 def run_child(head: str, db_path: Path, args: argparse.Namespace, out: Path) -> dict:
     """Train one head in a child process; its figures plus its own peak RSS."""
+    from daemon.learn.isolation import wait_child
+
     argv = [sys.executable, __file__, "--child", head, "--db", str(db_path), "--out", str(out)]
-    for name in ("limit", "val_limit", "steps", "batch", "max_length", "base_model", "cache"):
+    for name in CHILD_OPTIONS:
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(argv, env=env, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    peak_gb = usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
+    status, peak_mb = wait_child(proc)
+    peak_gb = (peak_mb or 0.0) * 2**20 / 1e9
     if os.waitstatus_to_exitcode(status) != 0 or not out.exists():
         return {"head": head, "failed": f"exit {os.waitstatus_to_exitcode(status)}"}
     return {**json.loads(out.read_text()), "peak_rss_gb": round(peak_gb, 2)}
@@ -148,13 +179,15 @@ def print_table(results: list[dict], wall: float) -> None:
             continue
         diff = r["val_mean_accuracy"] - r["baseline_same_clips"]
         per = " ".join(f"{r['per_target'][t]:6.4f}" for t in SHORT)
+        name = f"{r['head']}{'*' if r['train_rows'] < 6000 else ''}"
         print(
-            f"{r['head']:14} {r['train_rows']:6d} {r['val_rows']:5d} {r['val_mean_accuracy']:7.4f} "
+            f"{name:14} {r['train_rows']:6d} {r['val_rows']:5d} {r['val_mean_accuracy']:7.4f} "
             f"{r['baseline_same_clips']:7.4f} {diff:+7.4f} {per} {r['coverage']:6.3f} "
             f"{r['width']:6.3f} {r['peak_rss_gb']:7.2f} {r['train_seconds']:7.0f}"
         )
         base = " ".join(f"{r['baseline_per_target'][t]:6.4f}" for t in SHORT)
         print(f"{'  baseline':14} {'':6} {'':5} {'':7} {'':7} {'':7} {base}")
+    print("* a subset of the rows (CPU time); its baseline is on the same validation clips")
     print(
         f"(published transcript-only systems: about {PUBLISHED_TRANSCRIPT_ONLY}; targets: best "
         f">= {TARGET_ACCURACY}, coverage {COVERAGE_RANGE[0]}-{COVERAGE_RANGE[1]}, LLM training "
@@ -165,7 +198,8 @@ def print_table(results: list[dict], wall: float) -> None:
 def summary(results: list[dict], args: argparse.Namespace, setup_s: float, wall: float) -> dict:
     """The JSON line: every figure plus the best head and the target checks."""
     ok = [r for r in results if "failed" not in r]
-    best = max(ok, key=lambda r: r["val_mean_accuracy"], default=None)
+    full = [r for r in ok if r["val_rows"] >= 2000]  # comparable: the whole validation split
+    best = max(full, key=lambda r: r["val_mean_accuracy"], default=None)
     llm_rss = [r["peak_rss_gb"] for r in ok if r["head"] in ("regression", "generative")]
     return {
         "llm_limit": args.limit,
@@ -189,7 +223,14 @@ def summary(results: list[dict], args: argparse.Namespace, setup_s: float, wall:
 def parse_args() -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ridge-heads", default="text_features,embedding")
+    parser.add_argument("--ridge-heads", default="numeric,text_features,embedding")
+    parser.add_argument(
+        "--subset-heads",
+        default="llm_embedding,ensemble",
+        help="heads reading SmolLM2 hidden states, trained and scored on a subset",
+    )
+    parser.add_argument("--subset-limit", type=int, default=1500, help="their training rows")
+    parser.add_argument("--subset-val-limit", type=int, default=500, help="their validation rows")
     parser.add_argument("--llm-heads", default="regression", help="comma-separated, or ''")
     parser.add_argument("--limit", type=int, default=400, help="LLM training rows (0: all)")
     parser.add_argument("--val-limit", type=int, default=300, help="LLM validation rows (0: all)")
@@ -221,7 +262,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="fi-text-"))
     build_db(work / "home")
     setup_s = time.monotonic() - t0
-    heads = [h for h in f"{args.ridge_heads},{args.llm_heads}".split(",") if h]
+    names = f"{args.ridge_heads},{args.subset_heads},{args.llm_heads}"
+    heads = [h for h in names.split(",") if h]
     results = [run_child(h, work / "home" / "lprd.db", args, work / f"{h}.json") for h in heads]
     wall = time.monotonic() - t0
     print_table(results, wall)
