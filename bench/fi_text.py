@@ -264,7 +264,10 @@ def main() -> int:
     setup_s = time.monotonic() - t0
     names = f"{args.ridge_heads},{args.subset_heads},{args.llm_heads}"
     heads = [h for h in names.split(",") if h]
-    results = [run_child(h, work / "home" / "lprd.db", args, work / f"{h}.json") for h in heads]
+    results = []
+    for head in heads:
+        results.append(run_child(head, work / "home" / "lprd.db", args, work / f"{head}.json"))
+        print(f"{head} done: {json.dumps(results[-1])}", file=sys.stderr, flush=True)
     wall = time.monotonic() - t0
     print_table(results, wall)
     print(json.dumps(summary(results, args, setup_s, wall)))
