@@ -253,6 +253,9 @@ def main() -> int:
     """Run the benchmark and print the table and the JSON line."""
     args = parse_args()
     if args.child:
+        from daemon.learn.heap import fix_mmap_threshold
+
+        fix_mmap_threshold()  # as the daemon's head processes do
         Path(args.out).write_text(json.dumps(train_one(args.child, Path(args.db), args)))
         return 0
     if not (FI_DIR / FILES[0]).exists():
