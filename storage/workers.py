@@ -144,15 +144,18 @@ def owners_not_running(session: Session) -> list[int]:
     )
 
 
-def hosts_alive(session: Session, older_than: datetime) -> set[str]:
-    """Hosts with at least one running process that beat after `older_than`."""
+def hosts_gone(session: Session, older_than: datetime) -> set[str]:
+    """Hosts that ran lprd daemons but have none beating after `older_than` now.
+
+    A host that never ran a daemon is not among them: nothing is known about it.
+    """
+    alive = (
+        select(_workers.c.host)
+        .where(_workers.c.state == WorkerState.RUNNING)
+        .where(_workers.c.heartbeat_at >= older_than)
+    )
     return set(
-        session.scalars(
-            select(_workers.c.host)
-            .where(_workers.c.state == WorkerState.RUNNING)
-            .where(_workers.c.heartbeat_at >= older_than)
-            .distinct()
-        )
+        session.scalars(select(_workers.c.host).where(_workers.c.host.not_in(alive)).distinct())
     )
 
 

@@ -298,17 +298,16 @@ def test_one_training_run_in_the_whole_cluster(database) -> None:
 def test_a_training_on_a_dead_host_is_failed_from_another(database) -> None:
     from daemon.learn.supervisor import reap_dead_training
 
-    add_worker(database, OTHER_HOST, 4242, beat_age_s=1)
-    with database.write() as session:
-        session.add(
-            TrainingRun(
-                status="running",
-                trigger="scheduled",
-                pid=4242,
-                host=OTHER_HOST,
-                started_at=utcnow(),
+    def training_on(host: str) -> None:
+        with database.write() as session:
+            session.add(
+                TrainingRun(
+                    status="running", trigger="manual", pid=4242, host=host, started_at=utcnow()
+                )
             )
-        )
+
+    add_worker(database, OTHER_HOST, 4242, beat_age_s=1)
+    training_on(OTHER_HOST)
     # Pid 4242 means nothing here: the host beats, so its training is left alone.
     assert reap_dead_training(database, stale_after_s=30) == 0
     with database.write() as session:
@@ -316,9 +315,12 @@ def test_a_training_on_a_dead_host_is_failed_from_another(database) -> None:
             update(WorkerProcess).values(heartbeat_at=utcnow() - timedelta(seconds=120))
         )
     assert reap_dead_training(database, stale_after_s=30) == 1
+    training_on("laptop")  # a host that never ran a daemon: nothing is known about it
+    assert reap_dead_training(database, stale_after_s=30) == 0
     with database.read() as session:
-        run = session.execute(select(TrainingRun)).scalar_one()
-    assert run.status == "failed" and OTHER_HOST in run.error
+        runs = {r.host: r for r in session.scalars(select(TrainingRun))}
+    assert runs[OTHER_HOST].status == "failed" and OTHER_HOST in runs[OTHER_HOST].error
+    assert runs["laptop"].status == "running"
 
 
 def test_status_shows_each_hosts_workers_and_their_heartbeat(config, database, store) -> None:

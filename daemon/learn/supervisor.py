@@ -32,7 +32,7 @@ from storage.db import Database, split_password, utcnow
 from storage.models import ModelVersion, TrainingRun
 from storage.states import ModelState, TrainingStatus
 from storage.transitions import guarded_update
-from storage.workers import hosts_alive, this_host
+from storage.workers import hosts_gone, this_host
 
 log = logging.getLogger("lprd.learn")
 RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
@@ -92,7 +92,7 @@ def _fail_dead_run(db: Database, run_id: int, error: str) -> bool:
     return True
 
 
-def _dead_reason(run: TrainingRun, here: str, live_hosts: set[str] | None) -> str | None:
+def _dead_reason(run: TrainingRun, here: str, gone_hosts: set[str]) -> str | None:
     """Why a running run cannot be alive, or None while it may be."""
     if run.host in (None, here):
         if run.pid is not None and not pid_alive(run.pid):
@@ -101,7 +101,7 @@ def _dead_reason(run: TrainingRun, here: str, live_hosts: set[str] | None) -> st
                 f"see {run.log_path}"
             )
         return None
-    if live_hosts is not None and run.host not in live_hosts:
+    if run.host in gone_hosts:
         return f"its host {run.host} stopped beating: no lprd daemon runs there any more"
     return None
 
@@ -110,17 +110,18 @@ def reap_dead_training(db: Database, stale_after_s: float | None = None) -> int:
     """Fail running runs whose process is gone (and their candidates); returns how many.
 
     This host checks its own runs' pids; with `stale_after_s`, another host's run is
-    failed once no daemon of that host has beaten for that long.
+    failed once that host's daemons have all stopped beating for that long (a host that
+    never ran a daemon is left alone: nothing is known about it).
     """
     with db.read() as session:
         runs = list(session.scalars(select(TrainingRun).where(TrainingRun.status == RUNNING)))
-        live = None
+        gone: set[str] = set()
         if stale_after_s is not None and runs:
-            live = hosts_alive(session, utcnow() - timedelta(seconds=stale_after_s))
+            gone = hosts_gone(session, utcnow() - timedelta(seconds=stale_after_s))
     here = this_host()
     reaped = 0
     for run in runs:
-        why = _dead_reason(run, here, live)
+        why = _dead_reason(run, here, gone)
         if why is not None:
             reaped += _fail_dead_run(db, run.id, why)
     return reaped
