@@ -17,7 +17,9 @@ re-encodes it twice (unless --no-reencode): at 360p (x264 at its default quality
   clips (unstable: over half its spread under either);
 - contradictions: descriptions that compare one quantity twice with different answers.
 
-    python bench/validity.py [--clips DIR] [--no-reencode] [--limit N]
+    python bench/validity.py [--clips DIR] [--no-reencode] [--limit N] [--pauses-only]
+
+--pauses-only runs the audio stages alone and checks only the pauses.
 
 The last line is one JSON object.
 """
@@ -41,6 +43,7 @@ from bench.stage_runner import context, run_stages  # noqa: E402
 
 FI_DIR = REPO.parent / "shared" / "data" / "first_impressions_v2"
 STAGES = ("probe", "extract_audio", "diarize", "transcribe", "prosody", "analyze_face")
+AUDIO_STAGES = STAGES[:-1]
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm")
 PRAAT_RATE = 16000
 # Each variant alone, so that a measure that moves says which change moved it. None keeps the
@@ -104,7 +107,9 @@ def reencode(
     return dst
 
 
-def analyse(clips: list[Path], home: Path, models: Any) -> dict[str, dict[str, Any]]:
+def analyse(
+    clips: list[Path], home: Path, models: Any, stages: tuple[str, ...] = STAGES
+) -> dict[str, dict[str, Any]]:
     """{clip name: {stage: recorded output}} for every clip."""
     from daemon.config import AudioConfig
     from daemon.media import decode_audio
@@ -112,7 +117,7 @@ def analyse(clips: list[Path], home: Path, models: Any) -> dict[str, dict[str, A
     env, min_pause = context(home, models), AudioConfig().min_pause_s
     results = {}
     for clip in clips:
-        runs = run_stages(clip, env, STAGES)
+        runs = run_stages(clip, env, stages)
         results[clip.name] = {name: r["output"] for name, r in runs.items()}
         audio = decode_audio(clip, PRAAT_RATE)
         results[clip.name]["praat_silences"] = vc.praat_silences(audio, PRAAT_RATE, min_pause)
@@ -407,6 +412,33 @@ def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
+def print_pauses(p: dict[str, Any]) -> None:
+    """The pause check's two lines: against Praat's silences and against the ASR timing."""
+    print(f"pauses vs Praat silences: {p['vad_pauses']} VAD ({p['vad_total_s']} s), "
+          f"{p['praat_pauses']} Praat ({p['praat_total_s']} s); count r={_fmt(p['praat_count_r'])}, "
+          f"total time r={_fmt(p['praat_time_r'])}; {_fmt(p['vad_in_praat_silence'])} of VAD "
+          f"pauses overlap a Praat silence, {_fmt(p['praat_found_by_vad'])} of Praat silences "
+          f"overlap a VAD pause; 10 ms frames {p['praat_frames']}")  # fmt: skip
+    print(f"pauses vs ASR: {p['vad_pauses']} VAD, {p['asr_gaps']} ASR word gaps; "
+          f"{_fmt(p['vad_confirmed_by_asr'])} of VAD pauses overlap an ASR gap, "
+          f"{_fmt(p['asr_gaps_found_by_vad'])} of ASR gaps overlap a VAD pause, "
+          f"count r={_fmt(p['count_r'])}")  # fmt: skip
+
+
+def pauses_only(clips: list[Path], models: Any, min_pause: float) -> int:
+    """The audio stages and the pause check alone: per-clip counts, the check, one JSON line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"analysing {len(clips)} clips (audio stages)", file=sys.stderr)
+        results = analyse(clips, Path(tmp) / "original", models, AUDIO_STAGES)
+    check = pause_check(results, min_pause)
+    for row in check["per_clip"]:
+        print(f"{row['clip']:28} VAD {row['vad']} ({row['vad_s']} s)  "
+              f"Praat {row['praat']} ({row['praat_s']} s)")  # fmt: skip
+    print_pauses(check)
+    print(json.dumps({"bench": "validity", "clips": len(clips), "pauses": check}))
+    return 0
+
+
 def print_report(rows: list[dict], checks: dict[str, Any]) -> None:
     """The readable table and the checks."""
     head = f"{'measure':30} {'unit':8} {'n':>3} {'min':>8} {'median':>8} {'max':>8} "
@@ -430,15 +462,7 @@ def print_report(rows: list[dict], checks: dict[str, Any]) -> None:
           f"{_fmt(ot['share_outside_range'])} outside 1.25-1.7")  # fmt: skip
     print(f"acoustic vs transcript syllable rate: r={_fmt(s['acoustic_vs_transcript_r'])}, "
           f"acoustic/transcript median {_fmt(s['acoustic_over_transcript'])}")  # fmt: skip
-    print(f"pauses vs Praat silences: {p['vad_pauses']} VAD ({p['vad_total_s']} s), "
-          f"{p['praat_pauses']} Praat ({p['praat_total_s']} s); count r={_fmt(p['praat_count_r'])}, "
-          f"total time r={_fmt(p['praat_time_r'])}; {_fmt(p['vad_in_praat_silence'])} of VAD "
-          f"pauses overlap a Praat silence, {_fmt(p['praat_found_by_vad'])} of Praat silences "
-          f"overlap a VAD pause; 10 ms frames {p['praat_frames']}")  # fmt: skip
-    print(f"pauses vs ASR: {p['vad_pauses']} VAD, {p['asr_gaps']} ASR word gaps; "
-          f"{_fmt(p['vad_confirmed_by_asr'])} of VAD pauses overlap an ASR gap, "
-          f"{_fmt(p['asr_gaps_found_by_vad'])} of ASR gaps overlap a VAD pause, "
-          f"count r={_fmt(p['count_r'])}")  # fmt: skip
+    print_pauses(p)
     print(f"smile blendshape vs 'happy': kappa={_fmt(sm['kappa'])} over {sm['frames']} frames "
           f"(happy {_fmt(sm['happy_share'])}, smile {_fmt(sm['smile_share'])})")  # fmt: skip
     print(f"blinks blendshape vs eye aspect ratio: r={_fmt(b['count_r'])}, median |diff| "
@@ -463,6 +487,7 @@ def main() -> int:
     parser.add_argument("--clips", type=Path, help="a folder of further videos")
     parser.add_argument("--limit", type=int, default=0, help="only the first N clips")
     parser.add_argument("--no-reencode", action="store_true", help="skip the re-encoded run")
+    parser.add_argument("--pauses-only", action="store_true", help="audio stages, pause check")
     args = parser.parse_args()
     from daemon.config import AudioConfig, VisualConfig
     from daemon.model_cache import ModelCache
@@ -472,6 +497,8 @@ def main() -> int:
         print(f"no clips in {FI_DIR / 'clips'}", file=sys.stderr)
         return 1
     models = ModelCache("cpu")
+    if args.pauses_only:
+        return pauses_only(clips, models, AudioConfig().min_pause_s)
     with tempfile.TemporaryDirectory() as tmp:
         print(f"analysing {len(clips)} clips", file=sys.stderr)
         results = analyse(clips, Path(tmp) / "original", models)

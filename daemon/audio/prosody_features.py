@@ -163,8 +163,51 @@ def egemaps(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str, 
     return {k: _r(v, 6) for k, v in frame.iloc[0].items()}
 
 
+# de Jong & Wempe 2009 (syllable nuclei / pause script): a frame more than 25 dB below the
+# 99 % quantile of the speech's intensity is silent.
+SILENT_BELOW_PEAK_DB = 25.0
+LEVEL_WINDOW_S, LEVEL_HOP_S = 0.03, 0.01
+
+
+def frame_levels(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(centre times, level in dB) of 30 ms frames every 10 ms."""
+    win, hop = int(LEVEL_WINDOW_S * rate), int(LEVEL_HOP_S * rate)
+    if samples.size < win:
+        return np.zeros(0), np.zeros(0)
+    energy = np.concatenate([[0.0], np.cumsum(np.square(samples, dtype=np.float64))])
+    starts = np.arange(0, samples.size - win + 1, hop)
+    mean_square = (energy[starts + win] - energy[starts]) / win
+    return (starts + win / 2) / rate, 10.0 * np.log10(mean_square + 1e-12)
+
+
+def sounding_edges(samples: np.ndarray, rate: int, spans: list[Interval]) -> list[Interval]:
+    """Each speech span narrowed to its first and last sounding frame (within 25 dB of the
+    speech's 99 % quantile level), for timing the silences between spans.
+
+    A VAD's regions are made for cutting speech, not for timing silences: silero-vad's
+    speech probability stays high for 0.2-0.3 s after the sound stops (its recurrent
+    state holds on, a hangover that keeps word endings whole), and each region is padded.
+    The VAD still decides where speech is; the frame energy only moves a region's edges
+    inward. A span with no sounding frame (speech in noise near its level) stays whole."""
+    times, db = frame_levels(samples, rate)
+    inside = mask_times(times, spans)
+    if not inside.any():
+        return list(spans)
+    threshold = np.percentile(db[inside], 99) - SILENT_BELOW_PEAK_DB
+    half = LEVEL_HOP_S / 2
+    out = []
+    for a, b in spans:
+        loud = np.flatnonzero((times >= a) & (times < b) & (db >= threshold))
+        if loud.size == 0:
+            out.append((a, b))
+        else:
+            out.append((max(a, times[loud[0]] - half), min(b, times[loud[-1]] + half)))
+    return out
+
+
 def pauses(spans: list[Interval], others: list[Interval], min_pause: float) -> list[Interval]:
-    """Silences between the subject's speech spans in which no one else speaks."""
+    """Silences between the subject's speech spans (as `sounding_edges` times them) in which
+    no one else speaks."""
     out = []
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         gap = (end, start)

@@ -3,7 +3,7 @@
 Output: `summary` (daemon/features.py ProsodySummary), `speech_s`, `pitch_search_hz` (the
 speaker's F0 search range from the first pitch pass), `syllables_acoustic`
 (the syllable-nuclei count, the speaking rate's fallback without a transcript), `pauses`
-([start, end] s), `withheld` ({measure: reason} for measures that failed their check on
+([start, end] s, between the subject's speech spans narrowed to their sounding frames), `withheld` ({measure: reason} for measures that failed their check on
 this clip and are None in the summary), eGeMAPSv02 functionals and `series` (F0 every
 10 ms of voiced speech: `pitch.t`, `pitch.hz`; loudness every 200 ms: `loudness.t`,
 `loudness.lufs`).
@@ -92,8 +92,10 @@ def run(ctx: StageContext) -> StageResult:
     loud = pf.loudness(x, rate, spans)
     syllables = pf.syllable_count(x, rate, spans)
     rates, withheld = speech_rates(_transcript(ctx), syllables, speech_s)
-    gaps = pf.pauses(spans, others, cfg.min_pause_s)
+    sounding = pf.sounding_edges(x, rate, spans)
+    gaps = pf.pauses(sounding, others, cfg.min_pause_s)
     pause_s = turns.total(gaps)
+    sounding_s = turns.total(sounding)
     clipped = signal.clipped_share(x)
     # Clipping flattens the waveform peaks that jitter, shimmer and HNR are computed from.
     quality = (
@@ -115,7 +117,7 @@ def run(ctx: StageContext) -> StageResult:
         pause_count=len(gaps),
         pause_mean_s=round(pause_s / len(gaps), 3) if gaps else None,
         pauses_per_min=round(len(gaps) / (talk_span / 60.0), 3) if talk_span > 0 else None,
-        speech_ratio=round(speech_s / (speech_s + pause_s), 4) if speech_s > 0 else None,
+        speech_ratio=round(sounding_s / (sounding_s + pause_s), 4) if sounding_s > 0 else None,
         **quality,
         voiced_share=pitch["voiced_share"],
     )
@@ -172,7 +174,7 @@ STAGE = Stage(
     run=run,
     requires=("diarize", "transcribe"),
     resource="cpu",
-    version="4",
+    version="5",
     description="pitch, loudness, speech rate, pauses, voice quality, eGeMAPSv02",
     config_key=config_key,
 )
