@@ -121,6 +121,7 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
     for clip in clips:
         shutil.copy(clip, home / "inbox" / clip.name)
     first_promotion = all_scored = None
+    training = True
     peak = 0.0
     while time.monotonic() - start < args.timeout:
         time.sleep(3)
@@ -133,6 +134,7 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
         training = any(r.status == "running" for r in state["runs"]) or not state["runs"]
         if all_scored is not None and not training:  # wait for every head's peak RSS
             break
+    timed_out = training
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(60)
     log.close()
@@ -140,6 +142,7 @@ def run_loop(args: argparse.Namespace, home: Path, clips: list[Path]) -> dict:
     return {
         "state": state,
         "head_peaks": head_peaks(home / "logs"),
+        "timed_out": timed_out,
         "first_promotion": first_promotion,
         "all_scored": all_scored,
         "peak": peak,
@@ -168,7 +171,7 @@ def main() -> int:
     parser.add_argument("--eval-limit", type=int, default=40)
     parser.add_argument("--heads", default="", help="comma-separated (default: the config's)")
     parser.add_argument("--check-interval", type=float, default=10.0)
-    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--timeout", type=float, default=5400.0)
     args = parser.parse_args()
     clips = sorted(args.clips.glob("*.mp4"))
     if not clips or not all(p.exists() for p in PICKLES):
@@ -203,6 +206,8 @@ def main() -> int:
         print(f"  {name:<28} {version}")
     for error in failures:
         print(f"training run note: {error}")
+    if out["timed_out"]:
+        print(f"stopped at --timeout {args.timeout:.0f} s with a training still running")
     result = {
         "clips": len(clips),
         "clip_seconds": round(reference, 1),
@@ -217,9 +222,11 @@ def main() -> int:
         "served_by": state["served"],
         "promoted": promoted,
         "training_notes": failures,
+        "timed_out": out["timed_out"],
     }
     print(json.dumps(result))
-    return 0 if result["every_clip_scored"] and result["peak_rss_under_8gb"] else 1
+    met = result["every_clip_scored"] and result["peak_rss_under_8gb"]
+    return 0 if met and not out["timed_out"] else 1
 
 
 if __name__ == "__main__":
