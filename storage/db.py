@@ -113,9 +113,14 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
 
+def dialect_of(session: Session) -> str:
+    """The backend of the session's database: "sqlite" or "postgresql"."""
+    return session.get_bind().dialect.name
+
+
 def dialect_insert(session: Session):
     """`insert` of the session's dialect, with its `on_conflict_do_*` (both backends have it)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return postgresql.insert
     return sqlite.insert
 

@@ -25,7 +25,7 @@ def lock_key(name: str) -> int:
 @contextlib.contextmanager
 def try_lock(db: Database, name: str) -> Iterator[bool]:
     """Yield True while holding the lock `name`, or False at once if another holds it."""
-    if db.engine.dialect.name != "postgresql":
+    if db.dialect != "postgresql":
         yield True
         return
     key = lock_key(name)

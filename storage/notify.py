@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.db import Database
+from storage.db import Database, dialect_of
 
 CHANNEL = "lprd_work"
 ANY = "*"  # payload that wakes workers of every resource class
@@ -28,7 +28,7 @@ log = logging.getLogger("lprd.notify")
 
 def notify_work(session: Session, resource: str = ANY) -> None:
     """Announce, at commit, that a stage run of `resource` can be claimed now."""
-    if session.get_bind().dialect.name != "postgresql":
+    if dialect_of(session) != "postgresql":
         return
     sent = session.info.setdefault(_SENT, set())
     if resource in sent or ANY in sent:

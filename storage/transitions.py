@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from storage.db import utcnow
+from storage.db import dialect_of, utcnow
 from storage.models import DONE, FAILED, FRESH_RUN, PENDING, RUNNING, SKIPPED, StageRun
 from storage.notify import notify_work
 from storage.states import FINISHED_STATES, ErrorKind, StageStatus
@@ -228,11 +228,6 @@ def claim_next(
         return None
     row = session.execute(_CLAIM, {**params, "run_id": run_id}).first()
     return ClaimedRun(*row) if row else None
-
-
-def dialect_of(session: Session) -> str:
-    """The backend of the session's database: "sqlite" or "postgresql"."""
-    return session.get_bind().dialect.name
 
 
 def _duration_s(dialect: str):

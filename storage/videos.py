@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.db import dialect_insert, utcnow
+from storage.db import dialect_insert, dialect_of, utcnow
 from storage.models import (
     HASH_PREFIX,
     SIDECAR_SUFFIX,
@@ -95,7 +95,7 @@ def serialize_registrations(session: Session) -> None:
     New ids are the highest ever + 1 (never reused), so two hosts registering at the
     same moment must take turns; SQLite's write lock (`db.write()`) already does this.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(REGISTRATION_LOCK)))
 
 

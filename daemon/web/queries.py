@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, literal_column, not_, select
 
-from storage.db import Database
+from storage.db import Database, dialect_of
 from storage.models import (
     DONE,
     FAILED,
@@ -37,7 +37,7 @@ def _probe(session, *statuses: str):  # a SQL expression
     it from using the status index here, which would scan every row of that status per
     video (PostgreSQL has no such operator on text, nor the need)."""
     status = StageRun.status
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect_of(session) == "sqlite":
         status = literal_column(f"+{StageRun.__tablename__}.status", type_=StageRun.status.type)
     return exists().where(StageRun.video_id == Video.id, status.in_(statuses))
 
@@ -110,7 +110,7 @@ def _conditions(
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         # SQLite's LIKE ignores ASCII case; PostgreSQL's does not, its ILIKE does.
-        if session.get_bind().dialect.name == "postgresql":
+        if dialect_of(session) == "postgresql":
             conditions.append(Video.name.ilike(pattern, escape="\\"))
         else:
             conditions.append(Video.name.like(pattern, escape="\\"))
