@@ -102,6 +102,11 @@ def loudness(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str,
     }
 
 
+# de Jong & Wempe 2009 (syllable nuclei / pause script): a frame more than 25 dB below the
+# 99 % quantile of the speech's intensity is silent.
+SILENT_BELOW_PEAK_DB = 25.0
+
+
 def syllable_count(samples: np.ndarray, rate: int, spans: list[Interval]) -> int:
     """Syllable nuclei (de Jong & Wempe): voiced intensity peaks standing out from their dips."""
     import parselmouth
@@ -116,7 +121,7 @@ def syllable_count(samples: np.ndarray, rate: int, spans: list[Interval]) -> int
     inside = mask_times(times, spans)
     if not inside.any():
         return 0
-    threshold = np.percentile(db[inside], 99) - 25.0
+    threshold = np.percentile(db[inside], 99) - SILENT_BELOW_PEAK_DB
     count, last_peak = 0, -1.0
     for i in range(1, len(db) - 1):
         if not inside[i] or db[i] < threshold or not (db[i] >= db[i - 1] and db[i] > db[i + 1]):
@@ -163,9 +168,6 @@ def egemaps(samples: np.ndarray, rate: int, spans: list[Interval]) -> dict[str, 
     return {k: _r(v, 6) for k, v in frame.iloc[0].items()}
 
 
-# de Jong & Wempe 2009 (syllable nuclei / pause script): a frame more than 25 dB below the
-# 99 % quantile of the speech's intensity is silent.
-SILENT_BELOW_PEAK_DB = 25.0
 LEVEL_WINDOW_S, LEVEL_HOP_S = 0.03, 0.01
 
 
