@@ -192,7 +192,9 @@ def test_three_hosts_killed_at_random_finish_every_stage_once(tmp_path: Path, pg
     finally:
         for proc in procs:
             stop_process(proc)
-    assert all(p.returncode == 0 for p in procs)
+    assert all(p.returncode == 0 for p in procs), [
+        (p.returncode, log.read_text()[-1500:]) for p, log in zip(procs, logs, strict=True)
+    ]
 
     with db.read() as session:
         videos = {v.id: v for v in session.scalars(select(Video))}
