@@ -118,11 +118,11 @@ def claimer(
     transitions = 0
     start.wait()
     for _ in range(cycles):
-        with db.write() as session:
+        with db.transition() as session:  # as the daemon's workers claim and complete
             run = tr.claim_next(session, "cpu", name, order)
         if run is None:
             break
-        with db.write() as session:
+        with db.transition() as session:
             tr.complete(session, run.id, name, plans)
         transitions += 2
     done.put(transitions)

@@ -88,7 +88,7 @@ class Worker(threading.Thread):
     def work_once(self) -> bool:
         """Claim and run one stage; False when nothing was runnable."""
         svc = self.services
-        with svc.db.write() as session:
+        with svc.db.transition() as session:
             claimed = transitions.claim_next(
                 session, self.resource, self.worker_id, svc.pipeline.order, svc.claimed_by
             )
@@ -208,7 +208,8 @@ def record_outcome(
     svc: Services, worker_id: str, claimed: transitions.ClaimedRun, outcome: runner.Outcome
 ) -> None:
     """Turn a runner outcome into the matching guarded transition."""
-    with svc.db.write() as session:
+    finished = outcome.kind in (RunOutcome.DONE, RunOutcome.SKIPPED)
+    with svc.db.transition() if finished else svc.db.write() as session:
         _record(session, svc, worker_id, claimed, outcome)
 
 

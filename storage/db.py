@@ -5,7 +5,8 @@ On SQLite (WAL, busy timeout, foreign keys), write transactions that must not in
 instead of failing half-way with SQLITE_BUSY. PostgreSQL locks rows, not the database:
 claims lock theirs with `FOR UPDATE SKIP LOCKED` (storage/transitions.py), and a lock
 wait longer than the busy timeout fails with `lock_not_available`, which `is_locked`
-recognises like SQLite's "database is locked".
+recognises like SQLite's "database is locked". A claim and a completion are one statement
+each there, run by `Database.transition()` without BEGIN/COMMIT round trips.
 """
 
 from __future__ import annotations
@@ -157,6 +158,12 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
         )
+        self._transition = self._write
+        if self.dialect == "postgresql":
+            self._transition = sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
 
     @classmethod
     def at(cls, db_path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
@@ -184,6 +191,16 @@ class Database:
         """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed on success, rolled
         back on error."""
         with self._write() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def transition(self) -> Iterator[Session]:
+        """The transaction of one claim or completion (`storage.transitions.claim_next`,
+        `complete`): on PostgreSQL those are one statement each, atomic on its own, so
+        the session autocommits and saves the BEGIN and COMMIT round trips; on SQLite
+        it is `write()` (there they are several statements under the write lock).
+        Nothing that runs more than one statement on PostgreSQL belongs here."""
+        with self._transition() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -7,7 +7,9 @@ what another worker or the reaper decided. Training runs close through the same
 `guarded_update`.
 
 Every function takes the session of the caller's transaction (`with db.write() as
-session:`), so several transitions can share one transaction.
+session:`), so several transitions can share one transaction. The daemon's two hot ones,
+`claim_next` and `complete`, are one statement each on PostgreSQL and run in
+`db.transition()` (autocommit there).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, bindparam, func, or_, select, text, update
+from sqlalchemy import ARRAY, String, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.db import dialect_of, utcnow
 from storage.models import DONE, FAILED, FRESH_RUN, PENDING, RUNNING, SKIPPED, StageRun
-from storage.notify import notify_work
+from storage.notify import CHANNEL, notify_work
 from storage.states import FINISHED_STATES, ErrorKind, StageStatus
 
 _runs = StageRun.__table__
@@ -121,8 +123,16 @@ _SET_WAITING = (
 
 
 def refresh_waiting(session: Session, video_id: int, plans: Mapping[str, StagePlan]) -> None:
-    """Recompute `waiting_on` of a video's pending rows from its other rows' states."""
-    rows = session.execute(_VIDEO_STATES, {"vid": video_id}).all()
+    """Recompute `waiting_on` of a video's pending rows from its other rows' states.
+
+    On PostgreSQL the video's rows are locked first (in id order), so a stage finishing
+    meanwhile either counts itself off after this (its `complete` waits for the lock) or
+    is seen finished here (the lock returns the committed row).
+    """
+    query = _VIDEO_STATES
+    if dialect_of(session) == "postgresql":
+        query = query.order_by(_runs.c.id).with_for_update()
+    rows = session.execute(query, {"vid": video_id}).all()
     states = {stage: status for stage, status, _ in rows}
     for stage, status, current in rows:
         if status != PENDING or stage not in plans:
@@ -237,35 +247,92 @@ def _duration_s(dialect: str):
     return (func.julianday(bindparam("now_text")) - func.julianday(_runs.c.started_at)) * 86400.0
 
 
-def _complete_statement(dialect: str):
-    return (
-        update(_runs)
-        .where(
-            _runs.c.id == bindparam("run_id"),
-            _runs.c.status == RUNNING,
-            _runs.c.worker_id == bindparam("owner"),
-        )
-        .values(
-            status=bindparam("status"),
-            skip_reason=bindparam("skip_reason"),
-            backend=bindparam("backend"),
-            model=bindparam("model"),
-            fingerprint=bindparam("fingerprint"),
-            artifact=bindparam("artifact"),
-            summary=bindparam("summary"),
-            finished_at=bindparam("now"),
-            updated_at=bindparam("now"),
-            last_error=None,
-            error_kind=None,
-            next_attempt_at=None,
-            interruptions=0,
-            duration_s=_duration_s(dialect),
-        )
-        .returning(_runs.c.video_id)
+# Bound names differ from column names: an UPDATE adds to its SET every parameter named
+# like a column of its table, and the statement below updates the dependents too.
+_FINISH_VALUES = {
+    "status": bindparam("set_status"),
+    "skip_reason": bindparam("set_skip_reason"),
+    "backend": bindparam("set_backend"),
+    "model": bindparam("set_model"),
+    "fingerprint": bindparam("set_fingerprint"),
+    "artifact": bindparam("set_artifact"),
+    "summary": bindparam("set_summary"),
+    "finished_at": bindparam("now"),
+    "updated_at": bindparam("now"),
+    "last_error": None,
+    "error_kind": None,
+    "next_attempt_at": None,
+    "interruptions": 0,
+}
+_OWNED_RUNNING = (
+    _runs.c.id == bindparam("run_id"),
+    _runs.c.status == RUNNING,
+    _runs.c.worker_id == bindparam("owner"),
+)
+# SQLite: the run, then its dependents, in the caller's write transaction.
+_FINISH = (
+    update(_runs)
+    .where(*_OWNED_RUNNING)
+    .values(**_FINISH_VALUES, duration_s=_duration_s("sqlite"))
+    .returning(_runs.c.video_id, _runs.c.stage)
+)
+_UNBLOCK = (
+    update(_runs)
+    .where(
+        _runs.c.video_id == bindparam("vid"),
+        _runs.c.stage.in_(bindparam("dependents", expanding=True)),
+        _runs.c.status == PENDING,
+        _runs.c.waiting_on > 0,
     )
+    .values(waiting_on=_runs.c.waiting_on - 1)
+    .returning(_runs.c.resource, _runs.c.waiting_on)
+)
 
 
-_COMPLETE = {dialect: _complete_statement(dialect) for dialect in ("sqlite", "postgresql")}
+def _pg_complete_statement():
+    """PostgreSQL: finish the run, count it off its dependents and announce those now
+    runnable, in one statement (one round trip, atomic on its own)."""
+    finish = (
+        update(_runs)
+        .where(*_OWNED_RUNNING)
+        .values(**_FINISH_VALUES, duration_s=_duration_s("postgresql"))
+        .returning(_runs.c.video_id, _runs.c.stage)
+        .cte("finished")
+    )
+    edges = (
+        func.unnest(
+            bindparam("edge_deps", type_=ARRAY(String)),
+            bindparam("edge_stages", type_=ARRAY(String)),
+        )
+        .table_valued("dep", "stage")
+        .render_derived(name="edges")
+    )
+    dependents = _runs.alias("dependent")
+    unblocked = (
+        update(dependents)
+        .where(
+            dependents.c.video_id == finish.c.video_id,
+            edges.c.dep == finish.c.stage,
+            dependents.c.stage == edges.c.stage,
+            dependents.c.status == PENDING,
+            dependents.c.waiting_on > 0,
+        )
+        .values(waiting_on=dependents.c.waiting_on - 1)
+        .returning(dependents.c.resource, dependents.c.waiting_on)
+        .cte("unblocked")
+    )
+    runnable = select(unblocked.c.resource).where(unblocked.c.waiting_on == 0).distinct().subquery()
+    announced = select(func.count(func.pg_notify(CHANNEL, runnable.c.resource))).scalar_subquery()
+    return select(finish.c.video_id, announced)
+
+
+_PG_COMPLETE = _pg_complete_statement()
+
+
+def _dependency_edges(plans: Mapping[str, StagePlan]) -> tuple[list[str], list[str]]:
+    """(dependency, stage that requires it) pairs of the plans, as two parallel lists."""
+    pairs = [(dep, plan.name) for plan in plans.values() for dep in plan.requires]
+    return [dep for dep, _ in pairs], [stage for _, stage in pairs]
 
 
 def _changed_meanwhile(run_id: int, expect: str, owner: str | None) -> TransitionError:
@@ -309,25 +376,44 @@ def complete(
     artifact: str | None = None,
     summary: str | None = None,
 ) -> None:
-    """running -> done | skipped, then unblock the stages that were waiting on it."""
+    """running -> done | skipped, then count it off the stages waiting on it.
+
+    The dependents' `waiting_on` is decremented rather than recomputed: two of a stage's
+    dependencies finishing in overlapping transactions (two hosts, PostgreSQL's read
+    committed) then both count, where each recomputation would see the other still
+    running and leave the stage waiting for ever.
+    """
     now = utcnow()
     params = {
         "run_id": run_id,
         "owner": worker_id,
-        "status": SKIPPED if skipped else DONE,
-        "skip_reason": skip_reason if skipped else None,
-        "backend": backend,
-        "model": model,
-        "fingerprint": fingerprint,
-        "artifact": artifact,
-        "summary": summary,
+        "set_status": SKIPPED if skipped else DONE,
+        "set_skip_reason": skip_reason if skipped else None,
+        "set_backend": backend,
+        "set_model": model,
+        "set_fingerprint": fingerprint,
+        "set_artifact": artifact,
+        "set_summary": summary,
         "now": now,
-        "now_text": now.isoformat(sep=" "),
     }
-    video_id = session.execute(_COMPLETE[dialect_of(session)], params).scalar()
-    if video_id is None:
+    if dialect_of(session) == "postgresql":
+        deps, stages = _dependency_edges(plans)
+        row = session.execute(
+            _PG_COMPLETE, {**params, "edge_deps": deps, "edge_stages": stages}
+        ).first()
+        if row is None:
+            raise _changed_meanwhile(run_id, RUNNING, worker_id)
+        return
+    row = session.execute(_FINISH, {**params, "now_text": now.isoformat(sep=" ")}).first()
+    if row is None:
         raise _changed_meanwhile(run_id, RUNNING, worker_id)
-    refresh_waiting(session, video_id, plans)
+    video_id, stage = row
+    dependents = [p.name for p in plans.values() if stage in p.requires]
+    if not dependents:
+        return
+    for resource, waiting in session.execute(_UNBLOCK, {"vid": video_id, "dependents": dependents}):
+        if waiting == 0:
+            notify_work(session, resource)
 
 
 def fail(

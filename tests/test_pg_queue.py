@@ -181,3 +181,59 @@ def test_without_postgresql_binaries_the_reason_names_what_is_missing(monkeypatc
     monkeypatch.setattr(pg_server.glob, "glob", lambda _pattern: [])
     with pytest.raises(pg_server.PgUnavailableError, match="`postgresql` package"):
         pg_server.PgServer.start()
+
+
+JOIN = {
+    "a": tr.StagePlan("a", (), "cpu"),
+    "b": tr.StagePlan("b", (), "gpu"),
+    "d": tr.StagePlan("d", ("a", "b"), "cpu"),
+}
+
+
+def _wait_for_lock_wait(db: Database, timeout: float = 3.0) -> bool:
+    """True once a backend of the database waits on a lock (the second completer)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.read() as session:
+            if session.execute(query).scalar():
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def test_two_dependencies_finishing_at_once_both_count(pg_db, pg_url) -> None:
+    """Two workers finish the two stages a third one waits on, in overlapping
+    transactions: the waiting stage must become claimable, not stay waiting on one."""
+    (video,) = add_videos(pg_db, 1, JOIN)
+    with pg_db.write() as session:
+        first = tr.claim_next(session, "cpu", "w1", ["a"])
+    with pg_db.write() as session:
+        second = tr.claim_next(session, "gpu", "w2", ["b"])
+    other = Database(pg_url)
+    errors: list[BaseException] = []
+
+    def finish_second() -> None:
+        try:
+            with other.write() as session:
+                tr.complete(session, second.id, "w2", JOIN)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    try:
+        with pg_db.write() as session:
+            tr.complete(session, first.id, "w1", JOIN)
+            thread = threading.Thread(target=finish_second)
+            thread.start()
+            _wait_for_lock_wait(pg_db)  # the second completer is inside its transaction
+        thread.join(30)
+    finally:
+        other.dispose()
+    assert not errors, errors
+    with pg_db.read() as session:
+        waiting = session.execute(
+            select(StageRun.waiting_on).where(StageRun.video_id == video, StageRun.stage == "d")
+        ).scalar_one()
+    assert waiting == 0, f"d still waits on {waiting} finished stage(s)"
+    with pg_db.write() as session:
+        assert tr.claim_next(session, "cpu", "w3", ["d"]) is not None
