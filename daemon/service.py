@@ -156,13 +156,17 @@ class Daemon:
         self.config.home_dir.mkdir(parents=True, exist_ok=True)
         lock = HomeLock(self.config.home_dir)
         lock.acquire()
+        # From the start: a stop during start-up (systemd, a slow migration, a locked
+        # database) then ends in a clean exit instead of death by the signal.
+        self._install_signal_handlers()
         try:
             return self._run()
         finally:
             lock.release()
 
-    def _startup_waiting_out_locks(self) -> Services:
-        while True:
+    def _startup_waiting_out_locks(self) -> Services | None:
+        """Start-up, retried while the database is locked; None when stopped meanwhile."""
+        while not self.stop_event.is_set():
             try:
                 return self.startup()
             except Exception as exc:
@@ -172,12 +176,15 @@ class Daemon:
                 log.warning(
                     "database is locked by another process; start-up retries in %.1f s", delay
                 )
-                time.sleep(delay)
+                self.stop_event.wait(delay)
+        return None
 
     def _run(self) -> int:
         svc = self._startup_waiting_out_locks()
+        if svc is None or self.stop_event.is_set():
+            self._leave_before_work(svc)
+            return 0
         self._backoff.reset()
-        self._install_signal_handlers()
         # Beating from now on: a start-up scan of a big inbox must not look like death.
         threading.Thread(
             target=self._heartbeat_loop, args=(svc,), daemon=True, name="heartbeat"
@@ -212,6 +219,13 @@ class Daemon:
         finally:
             self._shutdown(svc, observer, scheduler)
         return 0
+
+    def _leave_before_work(self, svc: Services | None) -> None:
+        """Stopped during start-up: nothing was claimed, so only say goodbye."""
+        if svc is not None:
+            self.membership.leave()
+            svc.db.dispose()
+        log.info("stopped during start-up; lprd stopped")
 
     def _start_watcher(self, inbox: Inbox):
         from daemon.watcher import start_watcher

@@ -209,6 +209,22 @@ def test_a_database_locked_longer_than_the_busy_timeout_is_waited_out(tmp_path: 
         db.dispose()
 
 
+def test_a_stop_during_start_up_is_a_clean_exit(tmp_path: Path) -> None:
+    """SIGTERM while start-up waits out a locked database: exit 0, not death by signal."""
+    home = new_home(tmp_path)
+    holder = sqlite3.connect(home / "lprd.db", timeout=30, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    proc = start_daemon(home, LPRD_WORKERS__BUSY_TIMEOUT_S="0.5")
+    try:
+        assert wait_for(lambda: "start-up retries" in daemon_log(home), 60), daemon_log(home)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, daemon_log(home)
+    finally:
+        holder.close()
+        stop_process(proc)
+    assert "stopped during start-up" in daemon_log(home)
+
+
 def test_a_second_daemon_on_the_same_home_is_refused_naming_the_first(tmp_path: Path) -> None:
     home = new_home(tmp_path)
     make_video(home / "inbox" / "one.mp4", seconds=1.0)

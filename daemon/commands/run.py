@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import threading
 
 from daemon.config import Config
 from daemon.errors import ConfigError
@@ -35,10 +37,21 @@ def database_host(url: str) -> str | None:
     return host if host and not host.startswith(("/", "@")) else None
 
 
+def catch_early_stop() -> threading.Event:
+    """Remember a SIGTERM/SIGINT that arrives before the daemon installs its own handlers
+    (while the stages' modules import), instead of dying of it."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 def handle(args: argparse.Namespace, config: Config) -> int:
+    own_process = getattr(args, "own_process", False)
+    early_stop = catch_early_stop() if own_process else threading.Event()
     from daemon.service import Daemon
 
-    if getattr(args, "own_process", False) and not config.allow_downloads:
+    if own_process and not config.allow_downloads:
         from daemon.netlock import lock_network
 
         host = database_host(config.database_url)
@@ -57,8 +70,10 @@ def handle(args: argparse.Namespace, config: Config) -> int:
             )
 
     daemon = Daemon(config, until_idle=args.until_idle)
+    if early_stop.is_set():
+        daemon.stop_event.set()
     code = daemon.run()
-    if daemon.stuck_workers() and getattr(args, "own_process", False):
+    if daemon.stuck_workers() and own_process:
         # A stage still inside native code (a CTranslate2 or torch thread) would abort the
         # interpreter's shutdown ("terminate called without an active exception"): its run
         # is already back in the queue, so leave at once.
