@@ -237,3 +237,21 @@ def test_two_dependencies_finishing_at_once_both_count(pg_db, pg_url) -> None:
     assert waiting == 0, f"d still waits on {waiting} finished stage(s)"
     with pg_db.write() as session:
         assert tr.claim_next(session, "cpu", "w3", ["d"]) is not None
+
+
+def test_a_write_after_an_autocommitted_transition_is_one_transaction_again(pg_db) -> None:
+    """`transition()` autocommits on PostgreSQL; the pooled connection it used must come
+    back to `write()` transactional, or a failed multi-statement write would half-land."""
+    video, _ = add_videos(pg_db, 2, ONE_STAGE)
+    with pg_db.transition() as session:  # the pool's one connection, autocommitting
+        session.execute(text("SELECT 1"))
+    with pytest.raises(RuntimeError), pg_db.write() as session:
+        session.execute(
+            text("UPDATE stage_runs SET attempts = 7 WHERE video_id = :v"), {"v": video}
+        )
+        raise RuntimeError("a failure half-way through a write")
+    with pg_db.read() as session:
+        attempts = session.execute(
+            select(StageRun.attempts).where(StageRun.video_id == video)
+        ).scalar_one()
+    assert attempts == 0
