@@ -4,13 +4,16 @@ process), failures in words, and a retry of lost heads with smaller settings."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from daemon.errors import StopRequested
 from daemon.learn import registry
-from daemon.learn.isolation import HeadResult, exit_reason, wait_child
+from daemon.learn.isolation import STOPPED_EXIT, HeadResult, exit_reason, wait_child
 from daemon.learn.retry import RETRY_KEY, plan_retry, take_retry
 from storage.meta import get_meta
 from tests.test_learn_tiny import add_labelled, synthetic_rows
@@ -145,3 +148,41 @@ def test_a_head_that_cannot_fit_is_skipped_with_both_figures() -> None:
     message = fit_problem("generative", smollm2, huge, "cpu", 40_000, 45)
     assert message.startswith("skipped the generative head: a training step needs about ")
     assert "at batch 1024 and 32768 tokens" in message and "GB is free" in message
+
+
+BUSY_AFTER_SIGTERM = """
+import time
+from daemon.learn.isolation import stop_flag
+stop_flag(grace_s={grace})
+print("ready", flush=True)
+while True:  # scoring validation rows: never looks at the flag
+    sum(range(10_000))
+"""
+
+
+def _busy_child(grace: float | None) -> subprocess.Popen:
+    code = BUSY_AFTER_SIGTERM.format(grace=grace)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_a_head_busy_past_its_grace_exits_after_sigterm() -> None:
+    proc = _busy_child(grace=0.5)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == STOPPED_EXIT
+    assert time.monotonic() - start < 10
+
+
+def test_the_parent_kills_a_child_that_ignores_its_stop() -> None:
+    proc = _busy_child(grace=None)  # only the flag: it would run for ever
+
+    def stop_now() -> None:
+        raise StopRequested("training stopped by SIGTERM")
+
+    start = time.monotonic()
+    with pytest.raises(StopRequested):
+        wait_child(proc, stop_now, interval_s=0.05, kill_after_s=1.0)
+    assert proc.returncode == -signal.SIGKILL
+    assert time.monotonic() - start < 10

@@ -16,6 +16,7 @@ from pathlib import Path
 from daemon.config import Config
 from daemon.learn.heap import fix_mmap_threshold
 from daemon.learn.isolation import (
+    HEAD_STOP_GRACE_S,
     HeadResult,
     exit_with_parent,
     failure_reason,
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    check_stop, _ = stop_flag()
+    check_stop, _ = stop_flag(grace_s=HEAD_STOP_GRACE_S)
     exit_with_parent()
     if config.train.threads:
         import torch

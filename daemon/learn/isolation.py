@@ -25,6 +25,9 @@ from pathlib import Path
 from daemon.errors import PermanentError, StopRequested
 
 log = logging.getLogger("lprd.learn")
+STOPPED_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
+HEAD_STOP_GRACE_S = 20.0  # a head process this long past SIGTERM exits wherever it is
+KILL_AFTER_S = 60.0  # a child this long past SIGTERM is killed
 
 
 class HeadSkipped(PermanentError):  # noqa: N818 - a signal, not a failure
@@ -95,11 +98,21 @@ def ended_reason(status: int, peak_mb: float | None, during: str, whose: str) ->
     return f"{whose} process exited with code {os.WEXITSTATUS(status)} without a result"
 
 
-def stop_flag() -> tuple[Callable[[], None], Callable[[], bool]]:
-    """Install a SIGTERM handler; returns (check_stop, is_stopping)."""
+def stop_flag(grace_s: float | None = None) -> tuple[Callable[[], None], Callable[[], bool]]:
+    """Install a SIGTERM handler; returns (check_stop, is_stopping).
+
+    With `grace_s`, a process that has not ended that long after SIGTERM exits anyway
+    (status 143, as if killed by it): a head scoring its validation rows does not look at
+    the flag until it is done, which can take minutes on a CPU, and a stopped head's
+    result is thrown away in any case.
+    """
+    import threading
+
     state = {"stopping": False}
 
     def on_term(_sig: int, _frame: object) -> None:
+        if grace_s is not None and not state["stopping"]:
+            threading.Timer(grace_s, os._exit, args=(STOPPED_EXIT,)).start()
         state["stopping"] = True
 
     def check_stop() -> None:
@@ -166,10 +179,12 @@ def wait_child(
     proc: subprocess.Popen,
     check_stop: Callable[[], None] = lambda: None,
     interval_s: float = 0.2,
+    kill_after_s: float = KILL_AFTER_S,
 ) -> tuple[int, float | None]:
     """Wait for the child, passing a stop request on to it; (wait status, peak MB).
 
-    The peak is the highest VmHWM seen while polling; ru_maxrss only where /proc has none.
+    A child still there `kill_after_s` after the SIGTERM is killed. The peak is the
+    highest VmHWM seen while polling; ru_maxrss only where /proc has none.
     """
     peak: float | None = None
     while True:
@@ -184,8 +199,11 @@ def wait_child(
             check_stop()
         except StopRequested:
             proc.send_signal(signal.SIGTERM)
-            _, status, _ = os.wait4(proc.pid, 0)
-            proc.returncode = status
+            try:
+                proc.wait(kill_after_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             raise
         time.sleep(interval_s)
 
