@@ -359,6 +359,8 @@ def test_run_refuses_a_database_it_could_only_reach_over_the_network(tmp_path: P
 
     assert database_host("postgresql+psycopg://lprd@/lprd?host=/run/postgresql") is None
     assert database_host("postgresql://lprd:pw@db.example:5432/lprd") == "db.example"
+    # A loopback address is TCP too: the lock refuses it (a local pgbouncer's socket is fine).
+    assert database_host("postgresql://lprd@/lprd?host=127.0.0.1&port=6432") == "127.0.0.1"
     env = daemon_env(tmp_path / "home", LPRD_DATABASE__URL="postgresql://lprd:pw@db.example/lprd")
     proc = subprocess.run(
         [sys.executable, "-m", "daemon", "run"], env=env, capture_output=True, text=True
