@@ -96,10 +96,9 @@ def make_engine(
         kwargs.setdefault("pool_recycle", 1800)
     # No ping per checkout (a round trip per transaction): a connection the server
     # dropped fails once, the pool is invalidated, and is_locked() has it retried.
-    options = f"-c lock_timeout={int(busy_timeout_ms)} -c timezone=UTC"
-    if read_only:
-        options += " -c default_transaction_read_only=on"
-    return create_engine(url, connect_args={"options": options}, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _configure_postgresql(engine, busy_timeout_ms, read_only)
+    return engine
 
 
 def is_locked(exc: BaseException) -> bool:
@@ -124,6 +123,26 @@ def dialect_insert(session: Session):
     if dialect_of(session) == "postgresql":
         return postgresql.insert
     return sqlite.insert
+
+
+def _configure_postgresql(engine: Engine, busy_timeout_ms: int, read_only: bool) -> None:
+    """lprd's session settings, set on each new connection with one statement. Not the
+    `options` startup parameter: a pgbouncer in front of the server refuses it."""
+    settings = {"lock_timeout": str(int(busy_timeout_ms)), "TimeZone": "UTC"}
+    if read_only:
+        settings["default_transaction_read_only"] = "on"
+    statement = "SELECT " + ", ".join(
+        f"set_config('{k}', '{v}', false)" for k, v in settings.items()
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True  # session settings, not inside a transaction
+        try:
+            dbapi_conn.execute(statement)
+        finally:
+            dbapi_conn.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int, read_only: bool) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -60,11 +59,6 @@ def readme_ini() -> str:
             break
         block.append(line)
     return textwrap.dedent("\n".join(block)).strip() + "\n"
-
-
-def readme_database_settings() -> list[str]:
-    """The `ALTER DATABASE ... SET` statements README.md has the server run once."""
-    return re.findall(r'"(ALTER DATABASE [^"]+)"', README.read_text())
 
 
 def with_settings(ini: str, values: Mapping[str, str]) -> str:

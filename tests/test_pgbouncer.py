@@ -1,6 +1,6 @@
 """A host without the database server reaches PostgreSQL through a local pgbouncer set
-up as README.md's *Several hosts, one queue* says (its pgbouncer.ini and its database
-settings, read from README.md): a real `lprd run` (network lock on, Unix sockets only)
+up as README.md's *Several hosts, one queue* says (its pgbouncer.ini, read from
+README.md): a real `lprd run` (network lock on, Unix sockets only)
 talks to pgbouncer's socket, pgbouncer to the server over TCP. The video is registered
 and processed, LISTEN/NOTIFY wakes the idle worker, the shared inbox's advisory lock is
 taken and given back through the bouncer, and SIGTERM ends the daemon cleanly."""
@@ -37,7 +37,7 @@ from tests.daemon_proc import (
     wait_for,
 )
 from tests.media_factory import make_video, tone
-from tests.pg_bouncer import DATABASE, PgBouncer, readme_database_settings
+from tests.pg_bouncer import DATABASE, PgBouncer
 from tests.pg_server import PgServer, PgUnavailableError
 
 POLL_S = "60"  # idle workers' poll: anything quicker than this was a NOTIFY
@@ -45,18 +45,14 @@ POLL_S = "60"  # idle workers' poll: anything quicker than this was a NOTIFY
 
 @pytest.fixture(scope="module")
 def bouncer() -> Iterator[PgBouncer]:
-    """A server on 127.0.0.1 with a migrated `lprd` database, its defaults set as
-    README.md says, and README.md's pgbouncer in front of it."""
+    """A server on 127.0.0.1 with a migrated `lprd` database and README.md's pgbouncer
+    in front of it."""
     try:
         server = PgServer.start(tcp=True)
     except PgUnavailableError as exc:
         pytest.skip(f"pgbouncer tests skipped: no PostgreSQL server could start: {exc}")
     try:
         server.execute(f"CREATE DATABASE {DATABASE}")
-        settings = readme_database_settings()
-        assert len(settings) == 2, settings  # lock_timeout and timezone
-        for statement in settings:
-            server.execute(statement)
         try:
             bouncer = PgBouncer.start(server)
         except PgUnavailableError as exc:
@@ -71,19 +67,21 @@ def bouncer() -> Iterator[PgBouncer]:
 
 
 def test_lprds_sessions_get_its_settings_through_the_bouncer(bouncer: PgBouncer) -> None:
-    """pgbouncer drops the `options` lprd sends; the database's defaults stand in."""
-    db = Database(bouncer.url())
-    try:
-        with db.read() as session:
-            row = session.execute(
-                text(
-                    "SELECT current_setting('lock_timeout'), current_setting('TimeZone'), "
-                    "host(inet_server_addr())"
-                )
-            ).one()
-    finally:
-        db.dispose()
-    assert tuple(row) == ("30s", "UTC", "127.0.0.1")  # reached over TCP, via the bouncer
+    """lprd's lock timeout, time zone and the dashboard's read-only mode are set after
+    connecting, so they hold through pgbouncer (which refuses the `options` parameter)."""
+    query = text(
+        "SELECT current_setting('lock_timeout'), current_setting('TimeZone'), "
+        "current_setting('default_transaction_read_only'), host(inet_server_addr())"
+    )
+    seen = []
+    for db in (Database(bouncer.url(), 12_345), Database(bouncer.url(), read_only=True)):
+        try:
+            with db.read() as session:
+                seen.append(tuple(session.execute(query).one()))
+        finally:
+            db.dispose()
+    # Reached over TCP, through the bouncer.
+    assert seen == [("12345ms", "UTC", "off", "127.0.0.1"), ("30s", "UTC", "on", "127.0.0.1")]
 
 
 def test_a_daemon_behind_pgbouncer_processes_wakes_locks_and_stops(
