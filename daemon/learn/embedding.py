@@ -28,7 +28,9 @@ RIDGE_HEADS: dict[str, tuple[str, ...]] = {
     "llm_embedding": ("llm",),
     "ensemble": ("minilm", "llm"),
 }
-ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+# Targets chose both ends of the old grid (0.1-300); the measures' heads (a few
+# standardised columns) now take the low end, close to least squares.
+ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 
 
 def encoder_dir() -> Path:
@@ -53,23 +55,72 @@ def embed(encoder: Any, texts: Sequence[str]) -> Any:
     )
 
 
-def design(
-    encoders: Sequence[Any],
-    scaler: FeatureScaler | None,
-    texts: Sequence[str],
-    cache_dir: Path | None = None,
-) -> Any:
-    """The ridge inputs: each encoder's vectors, then the scaled measures."""
+class VectorScaler:
+    """Standardises one encoder's vectors with the training rows' mean and spread, divided
+    by the square root of their width so that a row's expected squared length is 1, as
+    with MiniLM's unit vectors.
+
+    Raw SmolLM2 hidden states are far larger than MiniLM's unit vectors: ridge then chose
+    alphas of 1,000-10,000, which shrank the MiniLM block to nothing, and the `ensemble`
+    head scored as `llm_embedding` alone (0.8907 on the official validation split, where
+    `embedding` has 0.8912); standardised, one alpha of 10-30 fits both blocks (0.8920).
+    """
+
+    def __init__(self, mean: Any, scale: Any) -> None:
+        self.mean, self.scale = mean, scale
+
+    @classmethod
+    def fit(cls, vectors: Any) -> VectorScaler:
+        """Mean and spread of the training rows' vectors."""
+        import numpy as np
+
+        spread = vectors.std(axis=0)
+        spread = np.where(spread > 1e-9, spread, 1.0) * np.sqrt(vectors.shape[1])
+        return cls(vectors.mean(axis=0), spread)
+
+    def transform(self, vectors: Any) -> Any:
+        """Standardised vectors, one row per text."""
+        return (vectors - self.mean) / self.scale
+
+
+def encode_blocks(encoders: Sequence[Any], texts: Sequence[str], cache_dir: Path | None) -> list:
+    """Each encoder's raw vectors of `texts`, as float64 matrices."""
     import numpy as np
 
     from daemon.learn.encoders import encode_cached
 
-    blocks = [encode_cached(enc, texts, cache_dir) for enc in encoders]
+    return [np.asarray(encode_cached(enc, texts, cache_dir), dtype=np.float64) for enc in encoders]
+
+
+def fit_vector_scalers(encoders: Sequence[Any], blocks: Sequence[Any]) -> list:
+    """A `VectorScaler` for each LLM block (fitted on these training rows), None for the
+    encoders whose vectors are already unit length (MiniLM)."""
+    from daemon.learn.encoders import LLMHiddenEncoder
+
+    return [
+        VectorScaler.fit(block) if isinstance(enc, LLMHiddenEncoder) else None
+        for enc, block in zip(encoders, blocks, strict=True)
+    ]
+
+
+def design(
+    blocks: Sequence[Any],
+    vector_scalers: Sequence[VectorScaler | None],
+    scaler: FeatureScaler | None,
+    texts: Sequence[str],
+) -> Any:
+    """The ridge inputs: each encoder's (standardised) vectors, then the scaled measures."""
+    import numpy as np
+
+    parts = [
+        block if vs is None else vs.transform(block)
+        for block, vs in zip(blocks, vector_scalers, strict=True)
+    ]
     if scaler is not None:
-        blocks.append(scaler.transform(texts))
-    if not blocks:
+        parts.append(scaler.transform(texts))
+    if not parts:
         raise ValueError("a ridge head needs an encoder or the text measures")
-    return np.hstack([np.asarray(b, dtype=np.float64) for b in blocks])
+    return np.hstack([np.asarray(b, dtype=np.float64) for b in parts])
 
 
 def choose_alphas(
@@ -148,10 +199,17 @@ class EmbeddingModel:
     """Ridge regression from encoder vectors and text measures to the six scores."""
 
     def __init__(
-        self, encoders: Sequence[Any], scaler: FeatureScaler | None, coef: Any, intercept: Any
+        self,
+        encoders: Sequence[Any],
+        scaler: FeatureScaler | None,
+        coef: Any,
+        intercept: Any,
+        vector_scalers: Sequence[VectorScaler | None] | None = None,
     ) -> None:
         self.encoders, self.scaler = list(encoders), scaler
         self.coef, self.intercept = coef, intercept
+        # None per encoder: models saved before the LLM vectors were standardised.
+        self.vector_scalers = list(vector_scalers or [None] * len(self.encoders))
         self.cache_dir: Path | None = None  # set while training: reuse cached vectors
 
     @classmethod
@@ -165,12 +223,14 @@ class EmbeddingModel:
         hold_y: Sequence[Scores],
         groups: Sequence[str] | None = None,
         seed: int = 0,
+        vector_scalers: Sequence[VectorScaler | None] | None = None,
     ) -> tuple[EmbeddingModel, dict]:
         """Pick each target's alpha on the holdout, refit on all train rows; the
         calibration scores as `fit_ridge` makes them (`groups`: of the fit, then holdout
         rows)."""
         ridge, info = fit_ridge(fit_x, fit_y, hold_x, hold_y, groups, seed=seed)
-        return cls(encoders, scaler, ridge.coef_, ridge.intercept_), info
+        model = cls(encoders, scaler, ridge.coef_, ridge.intercept_, vector_scalers)
+        return model, info
 
     def predict_design(self, x: Any) -> list[Scores]:
         """Scores from a precomputed design matrix."""
@@ -178,7 +238,8 @@ class EmbeddingModel:
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         """Scores for each text."""
-        return self.predict_design(design(self.encoders, self.scaler, texts, self.cache_dir))
+        blocks = encode_blocks(self.encoders, texts, self.cache_dir)
+        return self.predict_design(design(blocks, self.vector_scalers, self.scaler, texts))
 
     def save(self, folder: Path) -> None:
         """Ridge weights and the measures' scaling in ridge.npz (encoders ship in packages)."""
@@ -187,6 +248,9 @@ class EmbeddingModel:
         arrays = {"coef": self.coef, "intercept": self.intercept}
         if self.scaler is not None:
             arrays |= {"feature_mean": self.scaler.mean, "feature_scale": self.scaler.scale}
+        for i, vs in enumerate(self.vector_scalers):
+            if vs is not None:
+                arrays |= {f"vector{i}_mean": vs.mean, f"vector{i}_scale": vs.scale}
         np.savez(folder / "ridge.npz", **arrays)
 
     @classmethod
@@ -198,7 +262,13 @@ class EmbeddingModel:
             scaler = None
             if "feature_mean" in data:
                 scaler = FeatureScaler(data["feature_mean"], data["feature_scale"])
-            return cls(encoders, scaler, data["coef"], data["intercept"])
+            vector_scalers = [
+                VectorScaler(data[f"vector{i}_mean"], data[f"vector{i}_scale"])
+                if f"vector{i}_mean" in data
+                else None
+                for i in range(len(encoders))
+            ]
+            return cls(encoders, scaler, data["coef"], data["intercept"], vector_scalers)
 
 
 def _matrix(scores: Sequence[Scores]) -> Any:

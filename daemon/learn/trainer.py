@@ -97,20 +97,33 @@ def train_ridge(
     kind: str, prep: Prepared, cfg: TrainConfig, device: str, cache_dir: Path | None = None
 ) -> Trained:
     """A ridge head: its encoders' vectors plus the text measures, alphas on the holdout."""
+    import numpy as np
+
     from daemon.learn.backbone import resolve_base
-    from daemon.learn.embedding import EmbeddingModel, design
+    from daemon.learn.embedding import (
+        EmbeddingModel,
+        design,
+        encode_blocks,
+        fit_vector_scalers,
+    )
     from daemon.learn.encoders import encoders_manifest, load_encoders
     from daemon.learn.text_features import FeatureScaler
 
     names = RIDGE_HEADS[kind]
     base = resolve_base(cfg.base_model) if "llm" in names else None
     encoders = load_encoders(names, device, base)
-    scaler = FeatureScaler.fit([e.text for e in prep.fit + prep.hold])
-    fit_x = design(encoders, scaler, [e.text for e in prep.fit], cache_dir)
-    hold_x = design(encoders, scaler, [e.text for e in prep.hold], cache_dir)
+    fit_texts, hold_texts = [e.text for e in prep.fit], [e.text for e in prep.hold]
+    scaler = FeatureScaler.fit(fit_texts + hold_texts)
+    fit_blocks = encode_blocks(encoders, fit_texts, cache_dir)
+    hold_blocks = encode_blocks(encoders, hold_texts, cache_dir)
+    vector_scalers = fit_vector_scalers(
+        encoders, [np.vstack(pair) for pair in zip(fit_blocks, hold_blocks, strict=True)]
+    )
+    fit_x = design(fit_blocks, vector_scalers, scaler, fit_texts)
+    hold_x = design(hold_blocks, vector_scalers, scaler, hold_texts)
     fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
     model, info = EmbeddingModel.fit(
-        encoders, scaler, fit_x, fit_y, hold_x, hold_y, _groups(prep), cfg.seed
+        encoders, scaler, fit_x, fit_y, hold_x, hold_y, _groups(prep), cfg.seed, vector_scalers
     )
     base_model = " + ".join([e.description for e in encoders] + ["text measures"])
     manifest = {"kind": kind, "base_model": base_model, **encoders_manifest(encoders)}
