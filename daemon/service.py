@@ -181,7 +181,7 @@ class Daemon:
 
     def _run(self) -> int:
         svc = self._startup_waiting_out_locks()
-        if svc is None or self.stop_event.is_set():
+        if self.stop_event.is_set():  # during start-up (svc is None if it never finished)
             self._leave_before_work(svc)
             return 0
         self._backoff.reset()

@@ -285,7 +285,6 @@ _UNBLOCK = (
         _runs.c.waiting_on > 0,
     )
     .values(waiting_on=_runs.c.waiting_on - 1)
-    .returning(_runs.c.resource, _runs.c.waiting_on)
 )
 
 
@@ -409,11 +408,8 @@ def complete(
         raise _changed_meanwhile(run_id, RUNNING, worker_id)
     video_id, stage = row
     dependents = [p.name for p in plans.values() if stage in p.requires]
-    if not dependents:
-        return
-    for resource, waiting in session.execute(_UNBLOCK, {"vid": video_id, "dependents": dependents}):
-        if waiting == 0:
-            notify_work(session, resource)
+    if dependents:  # nothing to announce: SQLite's idle workers poll
+        session.execute(_UNBLOCK, {"vid": video_id, "dependents": dependents})
 
 
 def fail(
