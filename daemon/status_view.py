@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from daemon.learn.progress import head_line
 from storage.db import utcnow
 from storage.models import STAGE_STATES
 from storage.states import StageStatus
@@ -96,6 +97,9 @@ def _summary_lines(report: dict[str, Any]) -> list[Text]:
     training = report.get("training") or {}
     if training.get("summary"):
         lines.append(Text(f"training: {training['summary']}"))
+    running = training.get("running") or {}
+    for head in (running.get("progress") or {}).get("heads", []):
+        lines.append(Text(f"  head {head_line(head)}", style=HEAD_STYLE.get(head.get("phase"), "")))
     for note in report["waiting"]:
         lines.append(
             Text(f"{note['videos']} × {note['stage']} waiting: {note['reason']}", style="yellow")
@@ -105,6 +109,7 @@ def _summary_lines(report: dict[str, Any]) -> list[Text]:
     return lines
 
 
+HEAD_STYLE = {"done": "green", "failed": "red", "skipped": "yellow"}
 WORKER_STYLE = {"running": "green", "stale": "red", "lost": "red", "stopped": "dim"}
 
 

@@ -282,7 +282,7 @@ class TrainingRun(Base):
     __tablename__ = "training_runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running / done / failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # TrainingStatus
     trigger: Mapped[str] = mapped_column(String(32), nullable=False)  # manual / scheduled
     pid: Mapped[int | None] = mapped_column(Integer)
     # The host whose process `pid` is: only that host can check the pid.
@@ -294,6 +294,9 @@ class TrainingRun(Base):
     model_version: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # JSON written while the run trains: each head's phase, rows, step, ETA and the budget
+    # (daemon/learn/progress.py).
+    progress: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index(

@@ -70,6 +70,7 @@ class TrainingStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    STOPPED = "stopped"  # ended on request (SIGTERM, Ctrl-C on `lprd train`)
 
 
 class WorkerState(StrEnum):

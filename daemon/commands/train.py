@@ -1,13 +1,29 @@
-"""`lprd train`: fine-tune now, in a child process with its own log."""
+"""`lprd train`: fine-tune now, in a child process with its own log.
+
+In the foreground it shows each head's progress while it waits (a live table on a
+terminal, a line per phase change otherwise), and Ctrl-C, SIGTERM or SIGHUP stop the
+training: the job gets SIGTERM (and passes it on to its head process), is killed if it
+has not ended within STOP_KILL_AFTER_S, the run is recorded as stopped, and `lprd train`
+exits 128 + the signal's number once every process of the run is gone.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from daemon.commands._common import open_db
 from daemon.config import Config
 from storage.states import TrainingStatus
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_KILL_AFTER_S = 30.0  # a training job this long past its SIGTERM is killed
+POLL_S = 1.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,15 +35,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
-    from daemon.learn.supervisor import start_training, training_status
+    from daemon.learn.supervisor import launch_training, start_training, training_status
 
     db = open_db(config)
-    run, message = start_training(config, db, trigger="manual", wait=not args.background)
-    print(message)
-    if run is None:
-        return 1
     if args.background:
-        return 0
+        run, message = start_training(config, db, trigger="manual")
+        print(message)
+        return 0 if run is not None else 1
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda s, _f: caught.append(s)) for sig in STOP_SIGNALS}
+    try:
+        run, message, proc = launch_training(config, db, trigger="manual", foreground=True)
+        print(message, flush=True)
+        if run is None:
+            return 1
+        _wait(db, run.id, proc, caught)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     last = training_status(db, config)["last_run"]
     log = Path(run.log_path)
     if log.exists():
@@ -35,4 +60,153 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         print("\n".join(lines[-12:]))
     print(f"run #{run.id} {last['status']}" + (f": {last['error']}" if last["error"] else ""))
     db.dispose()
+    if caught:
+        return 128 + caught[0]
     return 0 if last["status"] == TrainingStatus.DONE else 1
+
+
+def _wait(db: Any, run_id: int, proc: Any, caught: list[int]) -> None:
+    """Wait for the training job, showing its progress; stop it on a caught signal."""
+    from daemon.learn.supervisor import watch_run
+
+    watcher = threading.Thread(
+        target=watch_run, args=(db, run_id, proc, lambda: bool(caught), 0.2), daemon=True
+    )
+    watcher.start()
+    show = _LiveView() if sys.stdout.isatty() else _PlainView()
+    stop_sent: float | None = None
+    heads: set[int] = set()
+    try:
+        while watcher.is_alive():
+            if caught and stop_sent is None:
+                name = signal.Signals(caught[0]).name
+                show.note(f"{name}: stopping the training (run #{run_id}, pid {proc.pid})")
+                proc.send_signal(signal.SIGTERM)
+                stop_sent = time.monotonic()
+            elif stop_sent is not None and time.monotonic() - stop_sent > STOP_KILL_AFTER_S:
+                show.note(f"the training did not stop within {STOP_KILL_AFTER_S:.0f} s: killing it")
+                heads = _children(proc.pid)
+                proc.kill()
+                stop_sent = float("inf")
+            show.update(_progress(db, run_id))
+            watcher.join(POLL_S)
+    finally:
+        show.close()
+    watcher.join()
+    _reap_orphans(heads)
+
+
+def _children(pid: int) -> set[int]:
+    """The pids of a process's children (its head process), from /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.update(int(p) for p in task.read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _reap_orphans(pids: set[int], wait_s: float = 5.0) -> None:
+    """Wait for the head processes of a killed job to notice (they exit with their parent);
+    kill any still there after `wait_s`."""
+    import os
+
+    from daemon.learn.supervisor import pid_alive
+
+    end = time.monotonic() + wait_s
+    while any(pid_alive(p) for p in pids) and time.monotonic() < end:
+        time.sleep(0.2)
+    for pid in pids:
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _progress(db: Any, run_id: int) -> dict[str, Any] | None:
+    """The run's progress document; None when it cannot be read just now."""
+    from daemon.learn.progress import loads
+    from storage.models import TrainingRun
+
+    try:
+        with db.read() as session:
+            run = session.get(TrainingRun, run_id)
+            return loads(run.progress) if run else None
+    except Exception:  # noqa: BLE001 - the display must not end the wait
+        return None
+
+
+class _PlainView:
+    """Not a terminal: one line whenever a head's phase changes."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], str] = {}
+
+    def note(self, text: str) -> None:
+        print(text, flush=True)
+
+    def update(self, doc: dict[str, Any] | None) -> None:
+        from daemon.learn.progress import head_line
+
+        for head in (doc or {}).get("heads", []):
+            key, phase = (head["profile"], head["kind"]), head.get("phase", "")
+            if self.seen.get(key) != phase:
+                self.seen[key] = phase
+                print(f"head {head_line(head)}", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _LiveView:
+    """A terminal: a live table, one line per head, and the budget left."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.live = Live(self._render(None), console=self.console, refresh_per_second=2)
+        self.live.start()
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+    def update(self, doc: dict[str, Any] | None) -> None:
+        self.live.update(self._render(doc))
+
+    def close(self) -> None:
+        self.live.stop()
+
+    @staticmethod
+    def _render(doc: dict[str, Any] | None) -> Any:
+        from rich.table import Table
+
+        from daemon.learn.progress import FINAL_PHASES, budget_left_s, duration
+
+        table = Table(title="training", title_justify="left")
+        for name in ("profile", "head", "phase", "rows", "step", "holdout", "ETA"):
+            table.add_column(name, justify="right" if name in ("step", "holdout") else "left")
+        for h in (doc or {}).get("heads", []):
+            rows = " + ".join(f"{n} {k}" for k, n in (h.get("rows") or {}).items())
+            step = f"{h.get('step', 0)}/{h['total']}" if h.get("total") else ""
+            acc = h.get("holdout_accuracy")
+            phase = h.get("phase", "")
+            eta = "" if phase in FINAL_PHASES else duration(h.get("eta_s"))
+            if h.get("reason"):
+                phase = f"{phase}: {h['reason']}"
+            style = {"done": "green", "failed": "red", "skipped": "yellow"}.get(h.get("phase"))
+            table.add_row(
+                h["profile"], h["kind"], phase, rows, step,
+                "" if acc is None else f"{acc:.4f}", eta, style=style,
+            )  # fmt: skip
+        left = budget_left_s(doc) if doc else None
+        if doc and left is not None:
+            table.caption = f"{duration(left)} of the {duration(doc.get('budget_s'))} budget left"
+        elif doc:
+            table.caption = "no time budget"
+        else:
+            table.caption = "starting"
+        return table

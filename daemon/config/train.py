@@ -116,3 +116,11 @@ class TrainConfig(Section):
     threads: int = Field(
         0, ge=0, le=256, description="CPU threads for training (0: torch's default)."
     )
+    time_budget_s: float = Field(
+        1200.0,
+        ge=0.0,
+        le=604800.0,
+        description="Seconds a training run may take over all its heads and profiles (0: "
+        "unlimited). LLM heads stop early to end within it, keeping their best weights; a head "
+        "started with too little of it left is skipped, with the reason in the run's result.",
+    )

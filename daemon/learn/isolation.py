@@ -26,7 +26,7 @@ from daemon.errors import PermanentError, StopRequested
 
 log = logging.getLogger("lprd.learn")
 STOPPED_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
-HEAD_STOP_GRACE_S = 20.0  # a head process this long past SIGTERM exits wherever it is
+HEAD_STOP_GRACE_S = 10.0  # a head process this long past SIGTERM exits wherever it is
 KILL_AFTER_S = 60.0  # a child this long past SIGTERM is killed
 
 
@@ -45,10 +45,14 @@ class HeadResult:
     error: str | None = None
     peak_rss_mb: float | None = None
     seconds: float = 0.0
+    # Not started, and not a failure (never retried): e.g. too little of the time budget left.
+    skipped: str | None = None
 
     def line(self) -> str:
         """One line for the run's messages."""
         peak = f", peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else ""
+        if self.skipped:
+            return f"{self.profile}: {self.skipped}"
         if self.error:
             return f"{self.profile} {self.kind} head failed: {self.error}"
         return f"{self.version}: holdout {self.holdout:.4f} in {self.seconds:.0f} s{peak}"
@@ -145,20 +149,30 @@ def run_head_in_child(
     tag: str,
     device: str,
     check_stop: Callable[[], None],
+    run_id: int | None = None,
+    budget_left_s: float | None = None,
 ) -> HeadResult:
-    """Train one head in `python -m daemon.learn.head_job`; its output joins this log."""
+    """Train one head in `python -m daemon.learn.head_job`; its output joins this log.
+
+    `run_id`: the run whose progress the head publishes; `budget_left_s`: what is left of
+    the run's time budget (None: unlimited)."""
     result_file = config_file.with_name(f"{config_file.stem}.{profile}.{kind}.result.json")
     result_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "daemon.learn.head_job", str(config_file), profile, kind, tag]
     start = time.monotonic()
-    proc = subprocess.Popen([*cmd, device, str(result_file)], stdin=subprocess.DEVNULL)
+    cmd += [device, str(result_file)]
+    if run_id is not None:
+        cmd += ["--run-id", str(run_id)]
+    if budget_left_s is not None:
+        cmd += ["--budget-left-s", f"{budget_left_s:.1f}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     status, peak = wait_child(proc, check_stop)
     result = HeadResult(profile, kind, peak_rss_mb=peak, seconds=time.monotonic() - start)
     if result_file.exists():
         reported = json.loads(result_file.read_text())
         result.version, result.holdout = reported.get("version"), reported.get("holdout")
-        result.error = reported.get("error")
-    if result.version is None and result.error is None:
+        result.error, result.skipped = reported.get("error"), reported.get("skipped")
+    if result.version is None and result.error is None and result.skipped is None:
         result.error = exit_reason(status, kind, peak)
     return result
 

@@ -17,6 +17,8 @@ from typing import Any
 from daemon.config import TrainConfig
 
 log = logging.getLogger("lprd.learn")
+# progress(step, total steps, last loss, best holdout accuracy, seconds elapsed, ETA seconds)
+Progress = Callable[[int, int, "float | None", float, float, "float | None"], None]
 
 
 @dataclass
@@ -52,8 +54,18 @@ def fit(
     score_fn: Callable[[], float],
     cfg: TrainConfig,
     check_stop: Callable[[], None] = lambda: None,
+    deadline: float | None = None,
+    reserve_factor: float = 0.0,
+    progress: Progress | None = None,
 ) -> FitResult:
-    """Train `module` on `rows` with `loss_fn(batch) -> (loss, tokens)`; early-stop on `score_fn`."""
+    """Train `module` on `rows` with `loss_fn(batch) -> (loss, tokens)`; early-stop on `score_fn`.
+
+    With `deadline` (time.monotonic()), training stops early so that what comes after it
+    fits before the deadline: one last evaluation of the steps since the previous one,
+    then `reserve_factor` times an evaluation's measured time (the caller's final scoring,
+    e.g. report rows / holdout rows). `progress(step, total, loss, best, elapsed_s, eta_s)`
+    is called after every step and evaluation.
+    """
     import torch
 
     steps_per_epoch = max(1, math.ceil(len(rows) / cfg.batch_size))
@@ -65,13 +77,50 @@ def fit(
     )
     rng = random.Random(cfg.seed)
     order: list[int] = []
+    start = time.monotonic()
     best = FitResult(score_fn(), 0, 0, 0.0, 0)
+    eval_s = time.monotonic() - start  # measured again at every evaluation
     best.history.append((0, best.best_score))
     best_state = _trainable_state(module)
     log.info("step 0/%d: holdout mean accuracy %.4f", total, best.best_score)
-    start, tokens, bad = time.monotonic(), 0, 0
-    for step in range(1, total + 1):
+    tokens, bad, step, last_loss, evaluated, eval_total = 0, 0, 0, None, 0, 0.0
+    start = time.monotonic()
+    report = progress or (lambda *_args: None)
+    report(0, total, None, best.best_score, 0.0, None)
+
+    def evaluate_now(step: int) -> bool:
+        """Score the holdout; True when early stopping says to stop."""
+        nonlocal eval_s, eval_total, bad, best_state, evaluated
+        module.eval()
+        began = time.monotonic()
+        score = score_fn()
+        eval_s, evaluated = time.monotonic() - began, step
+        eval_total += eval_s
+        best.history.append((step, score))
+        log.info("step %d/%d: loss %.4f, holdout mean accuracy %.4f", step, total, last_loss, score)
+        if score > best.best_score:
+            best.best_score, best.best_step, bad = score, step, 0
+            best_state = _trainable_state(module)
+            return False
+        bad += 1
+        return bad >= cfg.patience
+
+    while step < total:
         check_stop()
+        if deadline is not None:
+            step_s = (time.monotonic() - start - eval_total) / step if step else 0.0
+            left = deadline - time.monotonic() - eval_s * reserve_factor
+            if left < step_s + eval_s:  # no time for another step and its evaluation
+                if evaluated < step and left >= eval_s:
+                    evaluate_now(step)
+                log.info(
+                    "stopping at step %d/%d to end within the time budget (best step %d)",
+                    step,
+                    total,
+                    best.best_step,
+                )
+                break
+        step += 1
         if len(order) < cfg.batch_size:
             order += rng.sample(range(len(rows)), len(rows))
         batch = [rows[i] for i in order[: cfg.batch_size]]
@@ -84,21 +133,18 @@ def fit(
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += n_tok
+        last_loss = float(loss.item())
+        stop = False
         if step % cfg.eval_every == 0 or step == total:
-            module.eval()
-            score = score_fn()
-            best.history.append((step, score))
-            log.info(
-                "step %d/%d: loss %.4f, holdout mean accuracy %.4f", step, total, loss.item(), score
-            )
-            if score > best.best_score:
-                best.best_score, best.best_step, bad = score, step, 0
-                best_state = _trainable_state(module)
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    log.info("early stop at step %d (best %d)", step, best.best_step)
-                    break
+            stop = evaluate_now(step)
+        elapsed = time.monotonic() - start
+        eta = elapsed / step * (total - step)
+        if deadline is not None:
+            eta = min(eta, max(0.0, deadline - time.monotonic()))
+        report(step, total, last_loss, best.best_score, elapsed, 0.0 if stop else eta)
+        if stop:
+            log.info("early stop at step %d (best %d)", step, best.best_step)
+            break
     _restore(module, best_state)
     module.eval()
     best.steps, best.seconds, best.tokens = step, time.monotonic() - start, tokens

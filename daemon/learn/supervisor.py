@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.config import Config
+from daemon.learn import progress
 from daemon.learn.data import labelled_count
 from daemon.privacy import redacted
 from storage.db import Database, split_password, utcnow
@@ -36,6 +38,7 @@ from storage.workers import hosts_gone, this_host
 
 log = logging.getLogger("lprd.learn")
 RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
+STOPPED = TrainingStatus.STOPPED
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -62,7 +65,8 @@ def finish_run(
     error: str | None = None,
     version: str | None = None,
 ) -> bool:
-    """running -> done | failed, guarded like a stage run; False if it was no longer running."""
+    """running -> done | failed | stopped, guarded like a stage run; False if it was no
+    longer running."""
     return guarded_update(
         session,
         TrainingRun.__table__,
@@ -75,14 +79,14 @@ def finish_run(
     )
 
 
-def _fail_dead_run(db: Database, run_id: int, error: str) -> bool:
+def _fail_dead_run(db: Database, run_id: int, error: str, status: TrainingStatus = FAILED) -> bool:
     """Close a run whose process ended without reporting, and drop its unfinished candidates.
 
     One training runs at a time, so the candidates registered since its start are its own.
     """
     with db.write() as session:
         started_at = session.get(TrainingRun, run_id).started_at
-        if not finish_run(session, run_id, FAILED, error):
+        if not finish_run(session, run_id, status, error):
             return False
         session.execute(
             delete(ModelVersion)
@@ -90,6 +94,12 @@ def _fail_dead_run(db: Database, run_id: int, error: str) -> bool:
             .where(ModelVersion.created_at >= started_at)
         )
     return True
+
+
+def stop_run(db: Database, run_id: int, reason: str) -> bool:
+    """Close a run stopped on request (SIGTERM): status stopped; like a dead run, its
+    candidates that were not promoted are dropped, its promotions stay."""
+    return _fail_dead_run(db, run_id, reason, STOPPED)
 
 
 def _dead_reason(run: TrainingRun, here: str, gone_hosts: set[str]) -> str | None:
@@ -153,14 +163,25 @@ def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
     return run
 
 
-def _watch(db: Database, run_id: int, proc: subprocess.Popen) -> None:
-    """Reap the child and fail the run, saying how it ended, if it did not close it itself."""
+def watch_run(
+    db: Database,
+    run_id: int,
+    proc: subprocess.Popen,
+    stopping: Callable[[], bool] = lambda: False,
+    interval_s: float = 1.0,
+) -> None:
+    """Reap the child and fail the run, saying how it ended, if it did not close it itself
+    (stopped, not failed, when `stopping()` says its end was asked for)."""
     from daemon.learn.isolation import ended_reason, wait_child
 
-    status, peak = wait_child(proc, interval_s=1.0)
+    status, peak = wait_child(proc, interval_s=interval_s)
     why = ended_reason(status, peak, "in training", "the training")
-    if _fail_dead_run(db, run_id, why):
+    if stopping():
+        if _fail_dead_run(db, run_id, f"stopped: {why}", STOPPED):
+            log.warning("training run %d stopped: %s", run_id, why)
+    elif _fail_dead_run(db, run_id, why):
         log.warning("training run %d failed: %s", run_id, why)
+
 
 
 def write_config_copy(config: Config, path: Path) -> dict[str, str]:
@@ -171,6 +192,8 @@ def write_config_copy(config: Config, path: Path) -> dict[str, str]:
     """
     data = redacted(config.model_dump(mode="json"))
     env = dict(os.environ)
+    # The run's log holds lines, not progress bars (the progress is in the run's row).
+    env.update(TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     if config.database.url:
         data["database"]["url"], password = split_password(config.database.url)
         if password is not None:
@@ -186,23 +209,41 @@ def start_training(
 ) -> tuple[TrainingRun | None, str]:
     """Start a training child process; (run, message). Waits for it when `wait`.
 
-    Refused on a host without the `train` role.
+    Refused on a host without the `train` role. The child runs in its own session and
+    outlives this process (a scheduled or `lprd train --background` training).
     """
+    run, message, proc = launch_training(config, db, trigger)
+    if proc is not None and wait:
+        watch_run(db, run.id, proc)
+    elif proc is not None:
+        threading.Thread(target=watch_run, args=(db, run.id, proc), daemon=True).start()
+    return run, message
+
+
+def launch_training(
+    config: Config, db: Database, trigger: str = "manual", foreground: bool = False
+) -> tuple[TrainingRun | None, str, subprocess.Popen | None]:
+    """Start a training child process; (run, message, process), the caller reaps it
+    (`watch_run`). `foreground`: the child ends when this process is gone (a foreground
+    `lprd train`, which passes its stop signals on to it)."""
     if "train" not in config.roles:
-        return None, (
+        message = (
             f"this host ({this_host()}) does not have the 'train' role "
             f"(roles: {', '.join(config.roles)}); train on a host that has it"
         )
+        return None, message, None
     reap_dead_training(db, config.workers.stale_after_s)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     run = _claim_run(db, trigger, config.logs_dir)
     if run is None:
         busy = _running(db)
         where = f" (run #{busy.id}, pid {busy.pid}, log {busy.log_path})" if busy else ""
-        return None, f"a training is already running{where}"
+        return None, f"a training is already running{where}", None
     config_file = config.logs_dir / f"train-{run.id}.config.json"
     env = write_config_copy(config, config_file)
     cmd = [sys.executable, "-m", "daemon.learn.train_job", str(config_file), str(run.id)]
+    if foreground:
+        cmd.append("--exit-with-parent")
     with open(run.log_path, "ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -216,11 +257,7 @@ def start_training(
         session.execute(update(TrainingRun).where(TrainingRun.id == run.id).values(pid=proc.pid))
     run.pid = proc.pid
     message = f"training run #{run.id} started (pid {proc.pid}, log {run.log_path})"
-    if wait:
-        _watch(db, run.id, proc)
-    else:
-        threading.Thread(target=_watch, args=(db, run.id, proc), daemon=True).start()
-    return run, message
+    return run, message, proc
 
 
 def _last_run(db: Database) -> TrainingRun | None:
@@ -290,6 +327,9 @@ def training_status(db: Database, config: Config | None = None) -> dict[str, Any
             summary += f" (pid {running.pid}, log {running.log_path})"
         else:
             summary += " (process gone)"
+        now = progress.summary(info["running"]["progress"])
+        if now:
+            summary += f"; {now}"
     elif last is not None:
         summary = f"last run #{last.id} {last.status}"
         summary += f": {last.error}" if last.error else ""
@@ -317,4 +357,5 @@ def _run_dict(run: TrainingRun | None) -> dict[str, Any] | None:
         "model_version": run.model_version,
         "started_at": run.started_at.isoformat(timespec="seconds"),
         "finished_at": run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
+        "progress": progress.loads(run.progress),
     }

@@ -1,7 +1,10 @@
-"""The training child process: `python -m daemon.learn.train_job CONFIG_JSON RUN_ID`.
+"""The training child process:
+`python -m daemon.learn.train_job CONFIG_JSON RUN_ID [--exit-with-parent]`.
 
-Its stdout and stderr are the run's log file. It closes its own training_runs row (done
-or failed); if it is killed instead, the parent's watcher or the reaper closes it.
+Its stdout and stderr are the run's log file. It closes its own training_runs row (done,
+failed, or stopped when SIGTERM stops it); if it is killed instead, the parent's watcher
+or the reaper closes it. With `--exit-with-parent` (a foreground `lprd train`) it ends
+when the process that started it is gone.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import traceback
 from pathlib import Path
 
 from daemon.config import Config
-from daemon.learn.isolation import stop_flag
+from daemon.errors import StopRequested
+from daemon.learn.isolation import STOPPED_EXIT, exit_with_parent, stop_flag
 from daemon.learn.registry import promoted_query
 from daemon.learn.retry import RETRY_TRIGGER, plan_retry
-from daemon.learn.supervisor import finish_run
+from daemon.learn.supervisor import finish_run, stop_run
 from daemon.learn.trainer import run_training
 from daemon.model_cache import resolve_device
 from storage.db import Database
@@ -46,18 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     Each head trains in its own process; heads that fail are named, with the reason, in
     the run's error, and a retry with smaller settings is planned for the next check.
     """
-    config_file, run_id = (argv if argv is not None else sys.argv[1:])[:2]
+    args = argv if argv is not None else sys.argv[1:]
+    config_file, run_id = args[:2]
     config = Config.model_validate_json(Path(config_file).read_text())
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     check_stop, _ = stop_flag()
+    if "--exit-with-parent" in args[2:]:
+        exit_with_parent()
     db = Database(config.database_url)
     tag = f"r{run_id}"
     try:
         device = resolve_device(config.device)
         log.info("training run %s on %s", run_id, device)
-        report = run_training(config, db, tag, device, check_stop, Path(config_file))
+        report = run_training(config, db, tag, device, check_stop, Path(config_file), int(run_id))
+    except StopRequested as exc:
+        log.info("training run %s stopped: %s", run_id, exc)
+        stop_run(db, int(run_id), f"{exc}; candidates of the run that were not promoted dropped")
+        return STOPPED_EXIT
     except BaseException as exc:  # noqa: BLE001 - every failure must close the run row
         traceback.print_exc()
         with db.write() as session:
@@ -65,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             finish_run(session, int(run_id), TrainingStatus.FAILED, error)
         return 1
     version = promoted_in_run(db, tag)
-    failures = "; ".join(h.line() for h in report.failures) or None
+    failures = "; ".join(h.line() for h in report.failures + report.skipped) or None
     retry = plan_retry(
         db, config.train, report.failures, run_trigger(db, int(run_id)) == RETRY_TRIGGER
     )

@@ -17,7 +17,7 @@ from typing import Any
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
 from daemon.learn import conformal, data, registry
-from daemon.learn.crossval import OutOfFold, cross_validate
+from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds
 from daemon.learn.data import Example
 from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.isolation import (
@@ -30,6 +30,7 @@ from daemon.learn.isolation import (
 from daemon.learn.memory import fit_problem
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
 from daemon.learn.predictor import write_manifest
+from daemon.learn.progress import Budget, RunProgress
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
@@ -167,7 +168,13 @@ def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
 
 
 def train_llm(
-    kind: str, prep: Prepared, cfg: TrainConfig, device: str, check_stop: Callable[[], None]
+    kind: str,
+    prep: Prepared,
+    cfg: TrainConfig,
+    device: str,
+    check_stop: Callable[[], None],
+    deadline: float | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> Trained:
     """LoRA fine-tuning with the regression or the generative head."""
     import torch
@@ -222,6 +229,9 @@ def train_llm(
         score,
         cfg,
         check_stop,
+        deadline=deadline,
+        reserve_factor=1.1 * len(prep.report) / max(1, len(hold)),
+        progress=progress,
     )
     detail = {
         "best_step": result.best_step,
@@ -350,36 +360,96 @@ def train_head(
     tag: str,
     device: str,
     check_stop: Callable[[], None] = lambda: None,
+    deadline: float | None = None,
+    publish: Callable[..., None] = lambda **_fields: None,
 ) -> tuple[float, str]:
     """Fit one head and register it as a candidate: (selection score, version); the score
-    is the holdout's, or the cross-validated one for a profile without validation labels."""
+    is the holdout's, or the cross-validated one for a profile without validation labels.
+
+    On such a profile an LLM head is not refit once per fold: it is fitted once without
+    one grouped fold and reports on that fold (see `holdout_fold`). An LLM head stops
+    training early to end by `deadline` (time.monotonic()); `publish(**fields)` receives
+    the head's phase, rows and training progress."""
     cfg = config.train
+
+    def step_progress(step, total, loss, best, elapsed, eta) -> None:  # noqa: ANN001
+        publish(
+            phase="training",
+            step=step,
+            total=total,
+            loss=None if loss is None else round(loss, 5),
+            holdout_accuracy=round(best, 4),
+            elapsed_s=round(elapsed, 1),
+            eta_s=None if eta is None else round(eta, 1),
+        )
 
     def fit(part: Prepared) -> Trained:
         if kind in RIDGE_HEADS:
             return train_ridge(kind, part, cfg, device, encodings_dir(config))
         if kind == "numeric":
             return train_numeric(part, cfg, device)
-        return train_llm(kind, part, cfg, device, check_stop)
+        return train_llm(
+            kind, part, cfg, device, check_stop, deadline=deadline, progress=step_progress
+        )
 
+    refit_per_fold = kind in RIDGE_HEADS or kind == "numeric"
+    if prep.report_split == CROSS_VALIDATION and not refit_per_fold:
+        prep = holdout_fold(prep, cfg)
+    rows = {"fit": len(prep.fit), "holdout": len(prep.hold), "report": len(prep.report)}
+    publish(phase="training", rows=rows)
     trained = fit(prep)
     oof = None
     if prep.report_split == CROSS_VALIDATION:
         oof = cross_validate(prep, cfg.cv_folds, cfg.holdout_fraction, cfg.seed, fit)
     trained.detail["peak_rss_mb"] = round(peak_rss_mb())
+    publish(phase="scoring validation", eta_s=None)
     version = save_candidate(config, db, trained, prep, tag, oof)
     if oof is not None:  # heads compete on their cross-validated figure, not the holdout
         return evaluate(oof.predicted, oof.truth)["mean_accuracy"], version
     return trained.holdout, version
 
 
+def holdout_fold(prep: Prepared, cfg: TrainConfig) -> Prepared:
+    """The rows of a profile without validation labels, for a head too slow to refit per
+    fold (an LLM head): one grouped fold (of `cfg.cv_folds`, by YouTube id) is the report
+    rows, the rest is split again into fit and early-stopping holdout, and the baseline is
+    the mean of the rest."""
+    folds = grouped_folds(prep.fit + prep.hold, cfg.cv_folds, cfg.seed)
+    if len(folds) < 2:
+        raise ValueError("too few groups to hold a fold out")
+    fold = folds[0]
+    rest = [e for other in folds[1:] for e in other]
+    fit, hold = data.grouped_holdout(rest, cfg.holdout_fraction, cfg.seed)
+    if not fit or not hold:
+        raise ValueError("too few groups to hold a fold out and some more for early stopping")
+    return Prepared(
+        prep.profile,
+        prep.template,
+        fit,
+        hold,
+        fold,
+        f"grouped holdout fold ({len(fold)} rows)",
+        train_mean([e.scores for e in rest]),
+    )
+
+
 def _head_in_process(
-    config: Config, db: Database, prep: Prepared, kind: str, tag: str, device: str, check_stop
+    config: Config,
+    db: Database,
+    prep: Prepared,
+    kind: str,
+    tag: str,
+    device: str,
+    check_stop,  # noqa: ANN001
+    budget: Budget | None = None,
 ) -> HeadResult:
     """One head in this process, with the same failure boundary as a child process."""
     result, start = HeadResult(prep.profile, kind), time.monotonic()
+    deadline = budget.deadline if budget else None
     try:
-        result.holdout, result.version = train_head(config, db, prep, kind, tag, device, check_stop)
+        result.holdout, result.version = train_head(
+            config, db, prep, kind, tag, device, check_stop, deadline
+        )
     except (StopRequested, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - one head's failure must not end the run
@@ -398,8 +468,13 @@ class TrainingReport:
 
     @property
     def failures(self) -> list[HeadResult]:
-        """Heads that produced no candidate."""
+        """Heads that failed (a head skipped for the time budget is not one)."""
         return [h for h in self.heads if h.error]
+
+    @property
+    def skipped(self) -> list[HeadResult]:
+        """Heads not started, e.g. for lack of the time budget."""
+        return [h for h in self.heads if h.skipped and not h.error]
 
 
 def train_profile(
@@ -410,11 +485,18 @@ def train_profile(
     device: str,
     check_stop: Callable[[], None] = lambda: None,
     config_file: Path | None = None,
+    budget: Budget | None = None,
+    run_id: int | None = None,
 ) -> TrainingReport:
     """Train every head for one profile, each behind its own failure boundary (its own
     process when `config_file` is given). Each candidate is promoted as soon as it is
-    ready if it beats the promoted model and the train-mean baseline on validation."""
+    ready if it beats the promoted model and the train-mean baseline on validation.
+
+    A head is skipped (not failed: it is not retried) when too little of the run's time
+    `budget` is left to start it; `run_id`: the run whose progress the heads publish."""
     cfg = config.train
+    budget = budget or Budget.start(cfg.time_budget_s)
+    progress = RunProgress(db, run_id, budget)
     report = TrainingReport()
     prep = prepare(db, profile, cfg)
     if isinstance(prep, str):
@@ -425,10 +507,22 @@ def train_profile(
         f"(template {prep.template}), reporting on {len(prep.report)} {prep.report_split} rows"
     )
     for kind in cfg.heads:
-        if config_file is not None:
-            head = run_head_in_child(config_file, profile, kind, tag, device, check_stop)
+        skipped = budget.skip_reason(kind)
+        if skipped is not None:
+            head = HeadResult(profile, kind, skipped=skipped)
+            progress.head(profile, kind, phase="skipped", reason=skipped)
+        elif config_file is not None:
+            progress.head(profile, kind, phase="loading")
+            left = None if budget.deadline is None else budget.left()
+            head = run_head_in_child(
+                config_file, profile, kind, tag, device, check_stop, run_id, left
+            )
         else:
-            head = _head_in_process(config, db, prep, kind, tag, device, check_stop)
+            head = _head_in_process(config, db, prep, kind, tag, device, check_stop, budget)
+        if skipped is None:
+            phase = "done" if head.version else "skipped" if head.skipped else "failed"
+            reason = head.error or head.skipped
+            progress.head(profile, kind, phase=phase, reason=reason, eta_s=None)
         check_stop()
         report.heads.append(head)
         report.messages.append(head.line())
@@ -444,15 +538,22 @@ def run_training(
     device: str,
     check_stop: Callable[[], None] = lambda: None,
     config_file: Path | None = None,
+    run_id: int | None = None,
 ) -> TrainingReport:
-    """Train every configured profile; with `config_file`, each head in its own process."""
+    """Train every configured profile; with `config_file`, each head in its own process.
+
+    The run's time budget (`train.time_budget_s`) counts from here over every profile and
+    head; `run_id`: the run whose progress the heads publish."""
     if config.train.threads:
         import torch
 
         torch.set_num_threads(config.train.threads)
     report = TrainingReport()
+    budget = Budget.start(config.train.time_budget_s)
     for profile in config.train.profiles:
-        part = train_profile(config, db, profile, tag, device, check_stop, config_file)
+        part = train_profile(
+            config, db, profile, tag, device, check_stop, config_file, budget, run_id
+        )
         report.messages += part.messages
         report.heads += part.heads
     for line in report.messages:

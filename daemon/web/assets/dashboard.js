@@ -19,6 +19,18 @@
     return `<div class="tile"><div class="muted">${esc(label)}</div><div class="big" id="${id}">${esc(value)}</div></div>`;
   }
 
+  // The running training's heads, from its progress record: phase, rows, step, holdout, ETA.
+  function trainingHeads(training) {
+    const progress = training && training.running && training.running.progress;
+    if (!progress || !(progress.heads || []).length) return "";
+    const rows = (r) => Object.entries(r || {}).map(([k, v]) => `${v} ${k}`).join(" + ");
+    const done = ["done", "failed", "skipped"];
+    return `<div id="training-progress">` + table(["profile", "head", "phase", "rows", "step", "holdout accuracy", "ETA"],
+      progress.heads.map((h) => [esc(h.profile), esc(h.kind), `<span class="state-${esc(h.phase)}">${esc(h.phase)}</span>${h.reason ? ` <span class="muted">${esc(h.reason)}</span>` : ""}`,
+        esc(rows(h.rows)), h.total ? esc(`${h.step || 0}/${h.total}`) : "", h.holdout_accuracy == null ? "" : esc(h.holdout_accuracy.toFixed(4)),
+        done.includes(h.phase) || h.eta_s == null ? "" : esc(eta(Math.round(h.eta_s)))])) + "</div>";
+  }
+
   function renderStatus(s) {
     const t = s.throughput || {};
     document.getElementById("tiles").innerHTML = [
@@ -54,7 +66,7 @@
     document.getElementById("serving").innerHTML = (models.length
       ? table(["serving version", "head", "profile", "val accuracy", "promoted"], models.map((m) => [
         esc(m.version), esc(m.kind), esc(m.profile), m.val_mean_accuracy == null ? "" : esc(m.val_mean_accuracy.toFixed(4)), esc(m.promoted_at)]))
-      : none("No model promoted yet.")) + training;
+      : none("No model promoted yet.")) + training + trainingHeads(s.training);
     document.getElementById("updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
   }
 
