@@ -396,7 +396,7 @@ def train_head(
     if prep.report_split == CROSS_VALIDATION and not refit_per_fold:
         prep = holdout_fold(prep, cfg)
     rows = {"fit": len(prep.fit), "holdout": len(prep.hold), "report": len(prep.report)}
-    publish(phase="training", rows=rows)
+    publish(phase="training" if refit_per_fold else "loading", rows=rows)
     trained = fit(prep)
     oof = None
     if prep.report_split == CROSS_VALIDATION:

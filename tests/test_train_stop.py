@@ -1,0 +1,115 @@
+"""Stopping a foreground `lprd train`: SIGINT or SIGTERM ends the training job and its head
+process, the run is recorded as stopped, and `lprd train` exits 128 + the signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.cli import main
+from tests.conftest import FI_DIR, REPO
+
+PICKLES = [FI_DIR / "annotation_training.pkl", FI_DIR / "transcription_training.pkl"]
+TRAIN_ENV = {
+    "LPRD_TRAIN__HEADS": '["regression"]',
+    "LPRD_TRAIN__PROFILES": '["transcript_only"]',
+    "LPRD_TRAIN__MAX_TRAIN_ROWS": "40",
+    "LPRD_TRAIN__MIN_TRAIN_ROWS": "8",
+    "LPRD_TRAIN__MAX_STEPS": "5000",  # far more than it gets to run
+    "LPRD_TRAIN__EPOCHS": "100",
+    "LPRD_TRAIN__EVAL_EVERY": "1000",
+    "LPRD_TRAIN__BATCH_SIZE": "2",
+    "LPRD_TRAIN__MAX_LENGTH": "128",
+    "LPRD_TRAIN__EVAL_LIMIT": "4",
+    "LPRD_TRAIN__THREADS": "1",
+    "LPRD_DEVICE": "cpu",
+}
+
+
+def _run(db: Path) -> tuple[str, dict | None] | None:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("select status, progress from training_runs order by id desc").fetchone()
+    if row is None:
+        return None
+    return row[0], json.loads(row[1]) if row[1] else None
+
+
+def _training_processes(config_copy_dir: Path) -> list[int]:
+    """Training job and head processes reading a config in this home's logs folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        jobs = ("daemon.learn.train_job", "daemon.learn.head_job")
+        if any(j in cmd for j in jobs) and str(config_copy_dir) in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(p.exists() for p in PICKLES), reason="no First Impressions data")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_foreground_training(tmp_path, sig) -> None:
+    home = tmp_path / "home"
+    args = ["--home", str(home)]
+    assert main([*args, "init"]) == 0
+    assert main([*args, "labels", "import", *map(str, PICKLES)]) == 0
+    assert main([*args, "labels", "describe"]) == 0
+    env = {**os.environ, **TRAIN_ENV}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", *args, "train"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    db = home / "lprd.db"
+    try:
+        end, phase = time.monotonic() + 180, None
+        while time.monotonic() < end and proc.poll() is None:
+            run = _run(db)
+            heads = (run[1] or {}).get("heads", []) if run else []
+            phase = heads[0].get("phase") if heads else None
+            if phase == "training":
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stdout.read().decode()
+        jobs = _training_processes(home / "logs")
+        assert jobs, "no training job running"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.decode(errors="replace")
+    assert proc.returncode == 128 + sig, text
+    assert "stopping the training" in text
+    assert not [p for p in _training_processes(home / "logs") if _alive(p)], text
+    status, progress = _run(db)
+    assert status == "stopped", text
+    assert progress and progress["heads"][0]["kind"] == "regression"
+    # Not a terminal: plain lines, no progress bars, in the output and the log.
+    log_text = next((home / "logs").glob("train-*.log")).read_text(errors="replace")
+    assert "\r" not in text and "it/s]" not in log_text
