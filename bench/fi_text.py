@@ -5,6 +5,7 @@ peak RSS.
 
     python bench/fi_text.py [--ridge-heads numeric,text_features,embedding]
                             [--subset-heads llm_embedding,ensemble] [--llm-heads regression]
+                            [--llm-backends unsloth,transformers+peft]
                             [--limit 400] [--val-limit 300] [--steps 60]
                             [--subset-limit 1500] [--subset-val-limit 500] [--cache DIR]
 
@@ -14,7 +15,9 @@ fork). Ridge heads use every train and validation row. The heads that read SmolL
 hidden states (`--subset-heads`) use the first `--subset-limit` train and
 `--subset-val-limit` validation rows, and `--limit`/`--val-limit` cap the fine-tuned LLM
 heads (CPU time); the table marks such rows as a subset, with their own baseline on the
-same clips. Encoder vectors are cached under `--cache` (outside the repository), so a second
+same clips. Each LLM head trains once per backend of `--llm-backends` on the same rows,
+steps and seed, so the table puts unsloth beside transformers + peft: seconds per step,
+peak RSS and validation accuracy. Encoder vectors are cached under `--cache` (outside the repository), so a second
 run does not encode the transcripts again. The test split is never read. The last line is
 one JSON object with every figure.
 """
@@ -53,7 +56,9 @@ CHILD_OPTIONS = (
     "subset_heads",
     "subset_limit",
     "subset_val_limit",
+    "backend",
 )
+BACKEND_SETTING = {"unsloth": "always", "transformers+peft": "never"}
 SHORT = {
     "openness": "O",
     "conscientiousness": "C",
@@ -93,6 +98,7 @@ def head_config(head: str, args: argparse.Namespace):  # -> TrainConfig
         return TrainConfig(base_model=args.base_model, heads=[head])
     return TrainConfig(
         base_model=args.base_model,
+        use_unsloth=BACKEND_SETTING[args.backend],
         heads=[head],
         max_train_rows=args.limit,
         max_report_rows=args.val_limit,
@@ -122,12 +128,16 @@ def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
     elif head == "numeric":
         trained = train_numeric(prep, cfg, device)
     else:
-        trained = train_llm(head, prep, cfg, device, lambda: None)
+        cache = Path(args.cache).parent / "models"  # dequantised bases, outside the repository
+        trained = train_llm(head, prep, cfg, device, lambda: None, cache)
     train_s = time.monotonic() - start
     m = _metrics(trained, prep, cfg.interval_level)
     intervals = m["intervals"][prep.report_split]
+    fit = trained.detail
     return {
-        "head": head,
+        "head": head if "backend" not in fit else f"{head}/{fit['backend']}",
+        "backend": fit.get("backend"),
+        "step_seconds": round(fit["seconds"] / fit["steps"], 3) if fit.get("steps") else None,
         "model": trained.base_model,
         "device": device,
         "train_rows": prep.train_count,
@@ -155,6 +165,8 @@ def run_child(head: str, db_path: Path, args: argparse.Namespace, out: Path) -> 
     from daemon.learn.isolation import wait_child
 
     argv = [sys.executable, __file__, "--child", head, "--db", str(db_path), "--out", str(out)]
+    if args.backend == "unsloth":
+        argv.append("--unsloth-first")
     for name in CHILD_OPTIONS:
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -171,23 +183,24 @@ def print_table(results: list[dict], wall: float) -> None:
     print(f"First Impressions V2, transcript-only, official validation split; wall {wall:.0f} s")
     traits = " ".join(f"{s:>6}" for s in SHORT.values())
     print(
-        f"{'head':14} {'train':>6} {'val':>5} {'acc':>7} {'base':>7} {'diff':>7} {traits} "
-        f"{'cover':>6} {'width':>6} {'RSS GB':>7} {'train s':>7}"
+        f"{'head':28} {'train':>6} {'val':>5} {'acc':>7} {'base':>7} {'diff':>7} {traits} "
+        f"{'cover':>6} {'width':>6} {'RSS GB':>7} {'train s':>7} {'s/step':>6}"
     )
     for r in results:
         if "failed" in r:
-            print(f"{r['head']:14} failed: {r['failed']}")
+            print(f"{r['head']:28} failed: {r['failed']}")
             continue
         diff = r["val_mean_accuracy"] - r["baseline_same_clips"]
         per = " ".join(f"{r['per_target'][t]:6.4f}" for t in SHORT)
         name = f"{r['head']}{'*' if r['train_rows'] < 6000 else ''}"
+        step = f"{r['step_seconds']:6.2f}" if r.get("step_seconds") else f"{'':6}"
         print(
-            f"{name:14} {r['train_rows']:6d} {r['val_rows']:5d} {r['val_mean_accuracy']:7.4f} "
+            f"{name:28} {r['train_rows']:6d} {r['val_rows']:5d} {r['val_mean_accuracy']:7.4f} "
             f"{r['baseline_same_clips']:7.4f} {diff:+7.4f} {per} {r['coverage']:6.3f} "
-            f"{r['width']:6.3f} {r['peak_rss_gb']:7.2f} {r['train_seconds']:7.0f}"
+            f"{r['width']:6.3f} {r['peak_rss_gb']:7.2f} {r['train_seconds']:7.0f} {step}"
         )
         base = " ".join(f"{r['baseline_per_target'][t]:6.4f}" for t in SHORT)
-        print(f"{'  baseline':14} {'':6} {'':5} {'':7} {'':7} {'':7} {base}")
+        print(f"{'  baseline':28} {'':6} {'':5} {'':7} {'':7} {'':7} {base}")
     if any(r.get("subset") for r in results):
         print("* a subset of the rows (CPU time); its baseline is on the same validation clips")
     for r in results:
@@ -206,7 +219,7 @@ def summary(results: list[dict], args: argparse.Namespace, setup_s: float, wall:
     ok = [r for r in results if "failed" not in r]
     full = [r for r in ok if r["val_rows"] >= 2000]  # comparable: the whole validation split
     best = max(full, key=lambda r: r["val_mean_accuracy"], default=None)
-    llm_rss = [r["peak_rss_gb"] for r in ok if r["head"] in ("regression", "generative")]
+    llm_rss = [r["peak_rss_gb"] for r in ok if r.get("backend")]
     return {
         "llm_limit": args.limit,
         "llm_val_limit": args.val_limit,
@@ -226,8 +239,26 @@ def summary(results: list[dict], args: argparse.Namespace, setup_s: float, wall:
         ),
         "llm_peak_rss_gb": max(llm_rss, default=None),
         "llm_rss_within_limit": bool(llm_rss) and max(llm_rss) <= LLM_RSS_LIMIT_GB,
+        "unsloth_vs_peft": backend_ratios(ok),
         "results": results,
     }
+
+
+def backend_ratios(results: list[dict]) -> dict:
+    """Per LLM head: unsloth's seconds per step, peak RSS and accuracy against transformers +
+    peft's, measured in this run on the same rows, steps and seed."""
+    by = {(r["head"].split("/")[0], r.get("backend")): r for r in results}
+    ratios = {}
+    for (head, backend), u in by.items():
+        p = by.get((head, "transformers+peft"))
+        if backend != "unsloth" or p is None or not p.get("step_seconds"):
+            continue
+        ratios[head] = {
+            "step_time_ratio": round(u["step_seconds"] / p["step_seconds"], 3),
+            "peak_rss_ratio": round(u["peak_rss_gb"] / p["peak_rss_gb"], 3),
+            "accuracy_difference": round(u["val_mean_accuracy"] - p["val_mean_accuracy"], 4),
+        }
+    return ratios
 
 
 def parse_args() -> argparse.Namespace:
@@ -242,6 +273,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--subset-limit", type=int, default=1500, help="their training rows")
     parser.add_argument("--subset-val-limit", type=int, default=500, help="their validation rows")
     parser.add_argument("--llm-heads", default="regression", help="comma-separated, or ''")
+    parser.add_argument(
+        "--llm-backends",
+        default="unsloth,transformers+peft",
+        help="train each LLM head through each of these (comma-separated)",
+    )
     parser.add_argument("--limit", type=int, default=400, help="LLM training rows (0: all)")
     parser.add_argument("--val-limit", type=int, default=300, help="LLM validation rows (0: all)")
     parser.add_argument("--steps", type=int, default=60, help="LLM optimiser steps at most")
@@ -254,6 +290,8 @@ def parse_args() -> argparse.Namespace:
         help="encoder vector cache (outside the repository)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="unsloth", help=argparse.SUPPRESS)
+    parser.add_argument("--unsloth-first", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -264,6 +302,13 @@ def main() -> int:
     args = parse_args()
     if args.child:
         from daemon.learn.heap import fix_mmap_threshold
+        from daemon.privacy import quiet_libraries
+
+        quiet_libraries(allow_downloads=False)
+        if args.unsloth_first:  # unsloth patches transformers as it is imported
+            from daemon.learn.backbone import unsloth_import_error
+
+            unsloth_import_error()
 
         fix_mmap_threshold()  # as the daemon's head processes do
         Path(args.out).write_text(json.dumps(train_one(args.child, Path(args.db), args)))
@@ -275,12 +320,15 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="fi-text-"))
     build_db(work / "home")
     setup_s = time.monotonic() - t0
-    names = f"{args.ridge_heads},{args.subset_heads},{args.llm_heads}"
-    heads = [h for h in names.split(",") if h]
+    runs = [(h, "") for h in f"{args.ridge_heads},{args.subset_heads}".split(",") if h]
+    backends = [b for b in args.llm_backends.split(",") if b]
+    runs += [(h, b) for h in args.llm_heads.split(",") if h for b in backends]
     results = []
-    for head in heads:
-        results.append(run_child(head, work / "home" / "lprd.db", args, work / f"{head}.json"))
-        print(f"{head} done: {json.dumps(results[-1])}", file=sys.stderr, flush=True)
+    for head, backend in runs:
+        args.backend = backend or "unsloth"
+        out = work / f"{head}-{backend.replace('+', '-')}.json"
+        results.append(run_child(head, work / "home" / "lprd.db", args, out))
+        print(f"{head} {backend} done: {json.dumps(results[-1])}", file=sys.stderr, flush=True)
     wall = time.monotonic() - t0
     print_table(results, wall)
     print(json.dumps(summary(results, args, setup_s, wall)))

@@ -23,6 +23,7 @@ NO_TELEMETRY = {
     "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "TQDM_DISABLE": "1",
+    "UNSLOTH_DISABLE_STATISTICS": "1",  # else it fetches a README from the hub at load
 }
 # Hubs answer from their local caches only.
 HUBS_OFFLINE = {

@@ -35,11 +35,11 @@ def test_smollm2_loads_and_both_heads_run_on_it():
     from daemon.learn.regression import RegressionModel, make_head
 
     cfg = TrainConfig(lora_r=2, max_length=256)
-    lm, tok = load_causal_lm(resolve_base(""), "cpu", cfg)
+    lm, tok, backend = load_causal_lm(resolve_base(""), "cpu", cfg)
     assert type(lm).__name__ == "LlamaForCausalLM" and lm.config.hidden_size == 576
     ids = prompt_ids(tok, "A woman talks about her new job with a bright voice.", cfg.max_length)
     assert tok.decode(ids).startswith("<|im_start|>system")
-    lm = add_lora(lm, cfg, unsloth=False)
+    lm = add_lora(lm, cfg, backend)
     gen = GenerativeModel(lm, tok, cfg.max_length)
     gen.codec.check(dict.fromkeys(TARGETS, 0.53))
     texts = ["I love meeting people.", "I prefer to stay home."]

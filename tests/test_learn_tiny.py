@@ -180,7 +180,9 @@ def test_batched_generative_decoding_matches_one_row_at_a_time(tiny_model) -> No
     from daemon.learn.generative import GenerativeModel
 
     torch.manual_seed(0)
-    lm, tok = load_causal_lm(BaseSpec("tiny", str(tiny_model)), "cpu", TrainConfig())
+    lm, tok, _ = load_causal_lm(
+        BaseSpec("tiny", str(tiny_model)), "cpu", TrainConfig(use_unsloth="never")
+    )
     model = GenerativeModel(lm, tok, 256)
     texts = [f"What was said: {'very ' * n}warm and calm." for n in (0, 3, 11, 1, 30)]
     with torch.no_grad():

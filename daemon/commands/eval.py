@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, config: Config) -> int:
     from rich.console import Console
 
+    from daemon.learn.base_cache import base_cache_dir
     from daemon.learn.evaluate import evaluate_version, pick_model
     from daemon.learn.report import coverage_line, eval_table
     from daemon.model_cache import resolve_device
@@ -28,7 +29,8 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     db = open_db(config)
     row = pick_model(db, args.model, args.profile)
     level = config.train.interval_level
-    result = evaluate_version(db, row, args.split, resolve_device(config.device), level)
+    device = resolve_device(config.device)
+    result = evaluate_version(db, row, args.split, device, level, base_cache_dir(config))
     db.dispose()
     if args.json:
         print(json.dumps(result, indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,11 @@ from daemon.pipeline import Pipeline
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="list stage backends and trained model versions")
+    parser.add_argument(
+        "--prune-cache",
+        action="store_true",
+        help="delete the dequantised GGUF bases that no model and no configured base uses",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -37,17 +43,47 @@ def backends_table(config: Config, pipeline: Pipeline) -> Table:
     return table
 
 
+def bases_table(config: Config, users: dict[str, list[str]]) -> Table:
+    """The dequantised GGUF bases in this home's cache, their size and what uses them."""
+    from daemon.learn.base_cache import base_cache_dir, cached_bases
+
+    table = Table(title="dequantised base models (HOME/cache/models)", title_justify="left")
+    for col in ("folder", "GGUF", "size", "used by"):
+        table.add_column(col, overflow="fold")
+    for info in cached_bases(base_cache_dir(config)):
+        used = users.get(info["sha256"], [])
+        shown = ", ".join(used[:3]) + (f" and {len(used) - 3} more" if len(used) > 3 else "")
+        table.add_row(
+            Path(info["folder"]).name,
+            Path(info["gguf"]).name,
+            f"{info['bytes'] / 1e6:,.0f} MB",
+            shown or "[dim]nothing: `lprd models --prune-cache` removes it[/]",
+        )
+    if not table.row_count:
+        table.caption = "none: a GGUF base is dequantised here the first time it is trained"
+    return table
+
+
 def handle(args: argparse.Namespace, config: Config) -> int:
     console = Console()
     console.print(backends_table(config, Pipeline.default()))
     from storage.db import Database, is_initialised
 
-    if is_initialised(config.database_url):
-        try:
-            from daemon.learn.registry import model_versions_table
-        except ImportError:
-            return 0
-        db = Database(config.database_url)
+    db = Database(config.database_url) if is_initialised(config.database_url) else None
+    try:
+        from daemon.learn.base_usage import digests_in_use
+        from daemon.learn.registry import model_versions_table
+    except ImportError:
+        return 0
+    if db is not None:
         console.print(model_versions_table(db))
+    users = digests_in_use(config, db)
+    if args.prune_cache:
+        from daemon.learn.base_cache import base_cache_dir, prune
+
+        for path in prune(base_cache_dir(config), users):
+            console.print(f"removed {path}")
+    console.print(bases_table(config, users))
+    if db is not None:
         db.dispose()
     return 0

@@ -95,9 +95,14 @@ class TrainConfig(Section):
     eval_limit: int = Field(
         400, ge=1, le=1_000_000, description="Holdout rows scored at each early-stopping check."
     )
-    load_in_4bit: bool = Field(True, description="4-bit base weights with unsloth on CUDA.")
+    load_in_4bit: bool = Field(
+        True, description="4-bit base weights with unsloth on CUDA (a CPU trains in bf16)."
+    )
     use_unsloth: Literal["auto", "always", "never"] = Field(
-        "auto", description="'auto': unsloth on CUDA, plain transformers + peft on CPU."
+        "auto",
+        description="'auto': unsloth trains and serves the LLM heads on CUDA and on a CPU (its "
+        "bf16 CPU fallback), plain transformers + peft only when unsloth cannot import; "
+        "'always': fail instead of falling back; 'never': transformers + peft.",
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of splits, init and shuffling.")
     cv_folds: int = Field(
@@ -115,6 +120,13 @@ class TrainConfig(Section):
     )
     threads: int = Field(
         0, ge=0, le=256, description="CPU threads for training (0: torch's default)."
+    )
+    checkpoint_every_s: float = Field(
+        300.0,
+        ge=0.0,
+        le=86400.0,
+        description="Save an LLM head's whole training state this often (0: never); a run "
+        "of the same training after a restart or a kill resumes from it.",
     )
     time_budget_s: float = Field(
         1200.0,

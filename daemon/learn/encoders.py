@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from daemon.errors import PermanentError
-from daemon.learn.backbone import BaseSpec, load_tokenizer
+from daemon.learn.backbone import BaseSpec, base_digest, load_tokenizer, weights_folder
 
 MINILM, LLM = "minilm", "llm"
 LLM_LAYER_SHARE = 0.5  # the middle layer: the last ones specialise in the next token
@@ -51,18 +51,24 @@ class MiniLMEncoder:
 class LLMHiddenEncoder:
     """Mean-pooled hidden states of one layer of a causal LM's transformer body."""
 
-    def __init__(self, base: BaseSpec, device: str = "cpu", layer: int | None = None) -> None:
+    def __init__(
+        self,
+        base: BaseSpec,
+        device: str = "cpu",
+        layer: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         import torch
         from transformers import AutoModel
 
-        kwargs = {"gguf_file": base.gguf_file} if base.gguf_file else {}
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        self.model = AutoModel.from_pretrained(base.source, dtype=dtype, **kwargs).to(device)
+        folder = weights_folder(base, cache_dir)  # a GGUF base: its dequantised copy
+        self.model = AutoModel.from_pretrained(folder, dtype=dtype).to(device)
         self.model.eval()
-        self.tok = load_tokenizer(base)
+        self.tok = load_tokenizer(base, cache_dir)
         layers = self.model.config.num_hidden_layers
         self.layer = layer if layer is not None else round(layers * LLM_LAYER_SHARE)
-        self.device, self.base = device, base
+        self.device, self.base, self.cache_dir = device, base, cache_dir
         self.key = f"{LLM}-{base.name}-layer{self.layer}"
         self.description = f"{base.name}, hidden states of layer {self.layer}"
 
@@ -118,15 +124,20 @@ class _Enough(Exception):  # noqa: N818 - a signal to stop a forward pass, not a
 
 
 def load_encoders(
-    names: Sequence[str], device: str, base: BaseSpec | None = None, layer: int | None = None
+    names: Sequence[str],
+    device: str,
+    base: BaseSpec | None = None,
+    layer: int | None = None,
+    base_cache: Path | None = None,
 ) -> list:
-    """The encoders a ridge head uses, by name ('minilm', 'llm' reading `base`)."""
+    """The encoders a ridge head uses, by name ('minilm', 'llm' reading `base`; a GGUF base
+    is read from its dequantised copy under `base_cache`)."""
     encoders: list = []
     for name in names:
         if name == MINILM:
             encoders.append(MiniLMEncoder(device))
         elif name == LLM and base is not None:
-            encoders.append(LLMHiddenEncoder(base, device, layer))
+            encoders.append(LLMHiddenEncoder(base, device, layer, base_cache))
         else:
             raise PermanentError(f"cannot build text encoder {name!r}; retrain with `lprd train`")
     return encoders
@@ -165,16 +176,18 @@ def encoders_manifest(encoders: Sequence[Encoder]) -> dict[str, Any]:
                 "llm_base": enc.base.name,
                 "llm_source": enc.base.source,
                 "llm_gguf_file": enc.base.gguf_file,
+                "llm_base_sha256": base_digest(enc.base, enc.cache_dir),
                 "llm_layer": enc.layer,
             }
     return manifest
 
 
-def encoders_from_manifest(manifest: dict[str, Any], device: str) -> list:
+def encoders_from_manifest(
+    manifest: dict[str, Any], device: str, base_cache: Path | None = None
+) -> list:
     """The encoders a saved ridge head was trained with (MiniLM for older folders)."""
     base, layer = None, manifest.get("llm_layer")
     if "llm_base" in manifest:
         base = BaseSpec(manifest["llm_base"], manifest["llm_source"], manifest["llm_gguf_file"])
-    return load_encoders(
-        manifest.get("encoders", [MINILM]), device, base, None if layer is None else int(layer)
-    )
+    names = manifest.get("encoders", [MINILM])
+    return load_encoders(names, device, base, None if layer is None else int(layer), base_cache)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from daemon.errors import LprdError
@@ -28,7 +29,12 @@ def pick_model(db: Database, version: str | None, profile: str | None) -> Any:
 
 
 def evaluate_version(
-    db: Database, row: Any, split: str, device: str = "cpu", level: float = 0.9
+    db: Database,
+    row: Any,
+    split: str,
+    device: str = "cpu",
+    level: float = 0.9,
+    base_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Accuracy and Pearson r of `row` on `split`, the train-mean baseline on those clips,
     and the empirical coverage and mean width of the model's `level` intervals there."""
@@ -39,7 +45,7 @@ def evaluate_version(
             f"in the {split} split; import its labels first"
         )
     train = data.load_examples(db, row.feature_profile, "train", row.template_version)
-    predictor = load_predictor(row.path, device)
+    predictor = load_predictor(row.path, device, base_cache)
     truth = [e.scores for e in rows]
     predicted = predictor.predict([e.text for e in rows])
     calibration = load_calibration(row.path)

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 
 from daemon.config import Config
+from daemon.learn.backbone import LLM_HEADS, unsloth_import_error
 from daemon.learn.heap import fix_mmap_threshold
 from daemon.learn.isolation import (
     HEAD_STOP_GRACE_S,
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     profile, kind, tag, device = args.profile, args.kind, args.tag, args.device
     fix_mmap_threshold()  # before torch allocates anything
     config = Config.model_validate_json(Path(args.config_file).read_text())
+    if kind in LLM_HEADS and config.train.use_unsloth != "never":
+        unsloth_import_error()  # before transformers loads: unsloth patches it on import
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,7 +1,8 @@
 """The optimisation loop both LLM heads share: AdamW, warm-up, early stopping on a holdout.
 
 The best weights (by holdout mean accuracy) are kept in memory and restored at the end,
-so a late bad step never becomes the model.
+so a late bad step never becomes the model. With a `Checkpoint` the loop's whole state is
+written every few minutes and a later run of the same training resumes from it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.config import TrainConfig
+from daemon.learn.checkpoint import Checkpoint, LoopState
 
 log = logging.getLogger("lprd.learn")
 # progress(step, total steps, last loss, best holdout accuracy, seconds elapsed, ETA seconds)
@@ -31,6 +33,7 @@ class FitResult:
     seconds: float
     tokens: int
     history: list[tuple[int, float]] = field(default_factory=list)
+    resumed_from: int = 0  # the step a checkpoint restored, 0 for a fresh start
 
 
 def _trainable_state(module: Any) -> dict[str, Any]:
@@ -57,6 +60,7 @@ def fit(
     deadline: float | None = None,
     reserve_factor: float = 0.0,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> FitResult:
     """Train `module` on `rows` with `loss_fn(batch) -> (loss, tokens)`; early-stop on `score_fn`.
 
@@ -64,7 +68,8 @@ def fit(
     fits before the deadline: one last evaluation of the steps since the previous one,
     then `reserve_factor` times an evaluation's measured time (the caller's final scoring,
     e.g. report rows / holdout rows). `progress(step, total, loss, best, elapsed_s, eta_s)`
-    is called after every step and evaluation.
+    is called after every step and evaluation. With `checkpoint`, a saved state of this
+    same training is restored first and the state is saved whenever it is due.
     """
     import torch
 
@@ -77,13 +82,22 @@ def fit(
     )
     rng = random.Random(cfg.seed)
     order: list[int] = []
+    tokens, bad, step, last_loss, evaluated, eval_total, before = 0, 0, 0, None, 0, 0.0, 0.0
     start = time.monotonic()
-    best = FitResult(score_fn(), 0, 0, 0.0, 0)
+    restored = checkpoint.load(module, opt, sched) if checkpoint is not None else None
+    if restored is None:
+        best = FitResult(score_fn(), 0, 0, 0.0, 0)
+        best.history.append((0, best.best_score))
+        best_state = _trainable_state(module)
+        log.info("step 0/%d: holdout mean accuracy %.4f", total, best.best_score)
+    else:
+        state, best_state = restored
+        best = FitResult(state.best_score, state.best_step, 0, 0.0, 0, list(state.history))
+        best.resumed_from = step = evaluated = state.step
+        order, tokens, bad, before = list(state.order), state.tokens, state.bad, state.seconds
+        rng.setstate(state.rng)
+        log.info("step %d/%d: resumed, best holdout %.4f", step, total, best.best_score)
     eval_s = time.monotonic() - start  # measured again at every evaluation
-    best.history.append((0, best.best_score))
-    best_state = _trainable_state(module)
-    log.info("step 0/%d: holdout mean accuracy %.4f", total, best.best_score)
-    tokens, bad, step, last_loss, evaluated, eval_total = 0, 0, 0, None, 0, 0.0
     start = time.monotonic()
     report = progress or (lambda *_args: None)
     report(0, total, None, best.best_score, 0.0, None)
@@ -142,10 +156,16 @@ def fit(
         if deadline is not None:
             eta = min(eta, max(0.0, deadline - time.monotonic()))
         report(step, total, last_loss, best.best_score, elapsed, 0.0 if stop else eta)
+        if checkpoint is not None and checkpoint.due() and not stop and step < total:
+            state = LoopState(
+                step, list(order), rng.getstate(), best.best_score, best.best_step, bad,
+                tokens, before + elapsed, list(best.history),
+            )  # fmt: skip
+            checkpoint.save(module, opt, sched, state, best_state)
         if stop:
             log.info("early stop at step %d (best %d)", step, best.best_step)
             break
     _restore(module, best_state)
     module.eval()
-    best.steps, best.seconds, best.tokens = step, time.monotonic() - start, tokens
+    best.steps, best.seconds, best.tokens = step, before + time.monotonic() - start, tokens
     return best

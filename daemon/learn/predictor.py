@@ -38,9 +38,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def load_predictor(folder: Path, device: str = "cpu") -> Predictor:
-    """Rebuild the model saved in `folder` on `device`, in eval mode."""
-    from daemon.learn.backbone import BaseSpec, load_causal_lm
+def load_predictor(
+    folder: Path, device: str = "cpu", base_cache: Path | None = None, use_unsloth: str = "auto"
+) -> Predictor:
+    """Rebuild the model saved in `folder` on `device`, in eval mode, through the backend it
+    was trained with (unsloth unless `use_unsloth` is 'never'); a GGUF base is read from its
+    dequantised copy under `base_cache`, built there if this host has none yet."""
+    from daemon.learn.backbone import BaseSpec, backend_named, load_causal_lm
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -49,14 +53,20 @@ def load_predictor(folder: Path, device: str = "cpu") -> Predictor:
         from daemon.learn.embedding import EmbeddingModel
         from daemon.learn.encoders import encoders_from_manifest
 
-        return EmbeddingModel.load(folder, encoders_from_manifest(manifest, device))
+        return EmbeddingModel.load(folder, encoders_from_manifest(manifest, device, base_cache))
     if kind == "numeric":
         from daemon.learn.numeric import NumericModel
 
         return NumericModel.load(folder)
     base = BaseSpec(manifest["base_model"], manifest["base_source"], manifest.get("gguf_file"))
-    lm, tok = load_causal_lm(base, device, TrainConfig(use_unsloth="never"))
     max_length = int(manifest["max_length"])
+    cfg = TrainConfig(
+        use_unsloth=use_unsloth,
+        max_length=max_length,
+        load_in_4bit=bool(manifest.get("load_in_4bit", False)),
+    )
+    backend = backend_named(manifest.get("backend"), use_unsloth)
+    lm, tok, _ = load_causal_lm(base, device, cfg, backend, base_cache)
     if kind == "regression":
         from daemon.learn.regression import RegressionModel
 

@@ -56,6 +56,18 @@ def baseline_accuracy(row: ModelVersion) -> float | None:
     return (metrics.get("baseline") or {}).get("mean_accuracy")
 
 
+def training_backend(row: ModelVersion) -> str:
+    """What trained a model: unsloth or transformers + peft (with the reason when unsloth
+    was not used) for the LLM heads, scikit-learn's ridge for the others."""
+    fit = json.loads(row.metrics_json or "{}").get("fit") or {}
+    if "backend" not in fit:
+        return "" if row.kind in ("regression", "generative") else "scikit-learn ridge"
+    where = f" on {fit['device']}" if fit.get("device") else ""
+    dtype = f", {fit['dtype']}" if fit.get("dtype") else ""
+    reason = f" ({fit['backend_reason']})" if fit.get("backend_reason") else ""
+    return f"{fit['backend']}{where}{dtype}{reason}"
+
+
 def promote_if_better(db: Database, version: str) -> Decision:
     """Promote `version` atomically if it beats the promoted model and the baseline."""
     with db.write() as session:
@@ -131,6 +143,7 @@ def model_versions_table(db: Database) -> Table:
         "head",
         "profile",
         "base model",
+        "trained with",
         "train rows",
         "val acc",
         "baseline",
@@ -144,6 +157,7 @@ def model_versions_table(db: Database) -> Table:
             row.kind,
             f"{row.feature_profile} (template {row.template_version})",
             row.base_model,
+            training_backend(row),
             str(row.train_count),
             f"{row.val_mean_accuracy:.4f}" if row.val_mean_accuracy is not None else "",
             f"{base:.4f}" if base is not None else "",

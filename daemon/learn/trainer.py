@@ -8,6 +8,7 @@ The test split is never read here.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
 from daemon.learn import conformal, data, registry
+from daemon.learn.base_cache import base_cache_dir
 from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds
 from daemon.learn.data import Example
 from daemon.learn.embedding import RIDGE_HEADS
@@ -67,6 +69,7 @@ class Trained:
     # Scores of rows the model was not fitted on, with their labels: conformal calibration.
     calibration: tuple[list[Scores], list[Scores]] | None = None
     calibration_source: str = "holdout"
+    checkpoint: Any = None  # an LLM head's Checkpoint, deleted once the candidate is saved
 
 
 def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
@@ -95,9 +98,15 @@ def _holdout_rows(prep: Prepared, cfg: TrainConfig) -> list[Example]:
 
 
 def train_ridge(
-    kind: str, prep: Prepared, cfg: TrainConfig, device: str, cache_dir: Path | None = None
+    kind: str,
+    prep: Prepared,
+    cfg: TrainConfig,
+    device: str,
+    cache_dir: Path | None = None,
+    base_cache: Path | None = None,
 ) -> Trained:
-    """A ridge head: its encoders' vectors plus the text measures, alphas on the holdout."""
+    """A ridge head: its encoders' vectors (cached under `cache_dir`) plus the text measures,
+    alphas on the holdout; a GGUF base is read from its dequantised copy in `base_cache`."""
     import numpy as np
 
     from daemon.learn.backbone import resolve_base
@@ -112,7 +121,7 @@ def train_ridge(
 
     names = RIDGE_HEADS[kind]
     base = resolve_base(cfg.base_model) if "llm" in names else None
-    encoders = load_encoders(names, device, base)
+    encoders = load_encoders(names, device, base, base_cache=base_cache)
     fit_texts, hold_texts = [e.text for e in prep.fit], [e.text for e in prep.hold]
     scaler = FeatureScaler.fit(fit_texts + hold_texts)
     fit_blocks = encode_blocks(encoders, fit_texts, cache_dir)
@@ -173,10 +182,15 @@ def train_llm(
     cfg: TrainConfig,
     device: str,
     check_stop: Callable[[], None],
+    base_cache: Path | None = None,
     deadline: float | None = None,
     progress: Callable[..., None] | None = None,
+    checkpoints: Path | None = None,
 ) -> Trained:
-    """LoRA fine-tuning with the regression or the generative head."""
+    """LoRA fine-tuning with the regression or the generative head, through unsloth unless
+    it cannot import or `train.use_unsloth = "never"` (the backend is recorded). With
+    `checkpoints` (a folder) and `train.checkpoint_every_s`, the loop's state is saved there
+    and a later run of the same training resumes from it."""
     import torch
 
     from daemon.learn import backbone, loop
@@ -184,15 +198,15 @@ def train_llm(
 
     torch.manual_seed(cfg.seed)
     base = backbone.resolve_base(cfg.base_model)
-    unsloth = backbone.use_unsloth(cfg, device)
-    log.info("loading base model %s (%s)", base.name, "unsloth" if unsloth else "transformers")
-    lm, tok = backbone.load_causal_lm(base, device, cfg)
+    backend = backbone.choose_backend(cfg.use_unsloth)
+    log.info("loading base model %s (%s on %s)", base.name, backend.describe(), device)
+    lm, tok, backend = backbone.load_causal_lm(base, device, cfg, backend, base_cache)
     width = max(len(backbone.prompt_ids(tok, e.text, cfg.max_length)) for e in prep.fit)
     answer = len(AnswerCodec(tok).answer(prep.mean)) if kind == "generative" else 0
     problem = fit_problem(kind, lm.config, cfg, device, width, answer)
     if problem:
         raise HeadSkipped(problem)
-    lm = backbone.add_lora(lm, cfg, unsloth)
+    lm = backbone.add_lora(lm, cfg, backend)
     lora_params = [p for p in lm.parameters() if p.requires_grad]
     groups = [{"params": lora_params, "lr": cfg.learning_rate}]
     if kind == "regression":
@@ -221,6 +235,9 @@ def train_llm(
             best["score"], best["predicted"] = value, predicted
         return value
 
+    checkpoint = None
+    if checkpoints is not None and cfg.checkpoint_every_s > 0:
+        checkpoint = llm_checkpoint(checkpoints, kind, prep, cfg, backend.name, device, base)
     result = loop.fit(
         module,
         groups,
@@ -232,25 +249,64 @@ def train_llm(
         deadline=deadline,
         reserve_factor=1.1 * len(prep.report) / max(1, len(hold)),
         progress=progress,
+        checkpoint=checkpoint,
     )
+    if best["predicted"] is None or best["score"] != result.best_score:
+        best["predicted"] = model.predict([e.text for e in hold])  # best was before a resume
     detail = {
         "best_step": result.best_step,
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "tokens_per_s": round(result.tokens / max(result.seconds, 1e-9), 1),
         "history": result.history,
-        "backend": "unsloth" if unsloth else "transformers+peft",
+        "resumed_from_step": result.resumed_from,
+        "backend": backend.name,
+        "backend_reason": backend.reason,
         "device": device,
+        "dtype": str(next(lm.parameters()).dtype).removeprefix("torch."),
     }
     manifest = {
         "kind": kind,
         "base_model": base.name,
         "base_source": base.source,
         "gguf_file": base.gguf_file,
+        "base_sha256": backbone.base_digest(base, base_cache),
+        "backend": backend.name,
+        "load_in_4bit": bool(cfg.load_in_4bit and device == "cuda"),
         "max_length": cfg.max_length,
     }
     calibration = (best["predicted"], hold_y)
-    return Trained(kind, model, result.best_score, detail, base.name, manifest, calibration)
+    trained = Trained(kind, model, result.best_score, detail, base.name, manifest, calibration)
+    trained.checkpoint = checkpoint
+    return trained
+
+
+def llm_checkpoint(
+    folder: Path, kind: str, prep: Prepared, cfg: TrainConfig, backend: str, device: str, base: Any
+) -> Any:
+    """The Checkpoint of this exact training (head, base, backend, rows and settings) under
+    `folder/<profile>-<kind>/`; other trainings of that head leave theirs in the same place,
+    and a finished one clears them all (see train_head)."""
+    from daemon.learn.checkpoint import Checkpoint, checkpoint_key, rows_digest
+
+    settings = cfg.model_dump(
+        include={
+            "lora_r", "lora_alpha", "learning_rate", "head_learning_rate", "batch_size",
+            "max_length", "max_steps", "epochs", "seed", "eval_every", "patience",
+            "eval_limit", "gradient_checkpointing", "load_in_4bit",
+        }
+    )  # fmt: skip
+    key = checkpoint_key(
+        kind=kind,
+        template=prep.template,
+        base=base.name,
+        backend=backend,
+        device=device,
+        fit=rows_digest([e.clip_name for e in prep.fit]),
+        hold=rows_digest([e.clip_name for e in prep.hold]),
+        settings=settings,
+    )
+    return Checkpoint(folder / f"{prep.profile}-{kind}", key, cfg.checkpoint_every_s)
 
 
 def _calibration(trained: Trained, oof: OutOfFold | None) -> tuple[list, list, str] | None:
@@ -347,6 +403,11 @@ def models_dir(config: Config) -> Path:
     return config.store_dir / "models"
 
 
+def checkpoints_dir(config: Config) -> Path:
+    """Where LLM heads keep their resumable training state (see checkpoint.py)."""
+    return config.home_dir / "cache" / "checkpoints"
+
+
 def encodings_dir(config: Config) -> Path:
     """Where the ridge heads cache their encoders' vectors between runs."""
     return config.home_dir / "cache" / "encodings"
@@ -385,11 +446,21 @@ def train_head(
 
     def fit(part: Prepared) -> Trained:
         if kind in RIDGE_HEADS:
-            return train_ridge(kind, part, cfg, device, encodings_dir(config))
+            return train_ridge(
+                kind, part, cfg, device, encodings_dir(config), base_cache_dir(config)
+            )
         if kind == "numeric":
             return train_numeric(part, cfg, device)
         return train_llm(
-            kind, part, cfg, device, check_stop, deadline=deadline, progress=step_progress
+            kind,
+            part,
+            cfg,
+            device,
+            check_stop,
+            base_cache_dir(config),
+            deadline=deadline,
+            progress=step_progress,
+            checkpoints=checkpoints_dir(config),
         )
 
     refit_per_fold = kind in RIDGE_HEADS or kind == "numeric"
@@ -404,6 +475,8 @@ def train_head(
     trained.detail["peak_rss_mb"] = round(peak_rss_mb())
     publish(phase="scoring validation", eta_s=None)
     version = save_candidate(config, db, trained, prep, tag, oof)
+    if trained.checkpoint is not None:  # saved: no run needs any checkpoint of this head
+        shutil.rmtree(trained.checkpoint.path.parent.parent, ignore_errors=True)
     if oof is not None:  # heads compete on their cross-validated figure, not the holdout
         return evaluate(oof.predicted, oof.truth)["mean_accuracy"], version
     return trained.holdout, version

@@ -99,6 +99,7 @@ def _widths(ctx: StageContext, model: ModelVersion) -> dict[str, float] | None:
 
 def run(ctx: StageContext) -> StageResult:
     """Score the description with the serving model; store scores, intervals and reasons."""
+    from daemon.learn.base_cache import base_cache_dir
     from daemon.learn.conformal import intervals
     from daemon.learn.occlusion import explain
     from daemon.learn.predictor import load_predictor
@@ -108,7 +109,10 @@ def run(ctx: StageContext) -> StageResult:
     profile, model = choose_model(ctx, texts)
     device = ctx.device()
     predictor = ctx.models.get(
-        ("lprd-model", model.version, device), lambda: load_predictor(model.path, device)
+        ("lprd-model", model.version, device),
+        lambda: load_predictor(
+            model.path, device, base_cache_dir(ctx.config), ctx.config.train.use_unsloth
+        ),
     )
     raw, reasons = explain(predictor.predict, texts[profile])
     scores = {t: round(float(raw[t]), 6) for t in TARGETS}

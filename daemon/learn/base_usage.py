@@ -1,0 +1,34 @@
+"""Which dequantised bases are in use: by a registered model, or as the configured base."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from daemon.config import Config
+from daemon.learn.registry import all_versions
+from storage.db import Database
+
+DIGEST_KEYS = ("base_sha256", "llm_base_sha256")
+
+
+def digests_in_use(config: Config, db: Database | None) -> dict[str, list[str]]:
+    """{sha256 of a GGUF base: what uses it} over every model version's manifest (any state:
+    a retired model can be promoted back) and the configured `train.base_model`."""
+    from daemon.learn.backbone import base_digest, resolve_base
+    from daemon.learn.base_cache import base_cache_dir
+
+    users: dict[str, list[str]] = {}
+    base = resolve_base(config.train.base_model)
+    if base.gguf_file is not None and (Path(base.source) / base.gguf_file).is_file():
+        digest = base_digest(base, base_cache_dir(config))
+        users.setdefault(digest, []).append("train.base_model")
+    for row in all_versions(db) if db is not None else []:
+        try:
+            manifest = json.loads((Path(row.path) / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for key in DIGEST_KEYS:
+            if manifest.get(key):
+                users.setdefault(manifest[key], []).append(row.version)
+    return users
