@@ -16,6 +16,7 @@ Head = Literal[
     "llm_embedding",
     "ensemble",
     "numeric",
+    "blend",
 ]
 
 
@@ -44,8 +45,10 @@ class TrainConfig(Section):
             "text_features",
             "regression",
             "generative",
+            "blend",
         ],
-        description="Predictors trained each run; the best on validation competes for promotion.",
+        description="Predictors trained each run; the best on validation competes for "
+        "promotion. 'blend' (last) weighs the run's best LLM head against its best other head.",
     )
     profiles: list[Literal["full", "transcript_only"]] = Field(
         default_factory=lambda: ["full", "transcript_only"],

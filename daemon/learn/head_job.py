@@ -19,6 +19,7 @@ from pathlib import Path
 
 from daemon.config import Config
 from daemon.learn.backbone import LLM_HEADS, unsloth_import_error
+from daemon.learn.blend import NotApplicable
 from daemon.learn.heap import fix_mmap_threshold
 from daemon.learn.isolation import (
     HEAD_STOP_GRACE_S,
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         result.holdout, result.version = train_head(
             config, db, prep, kind, tag, device, check_stop, budget.deadline, publish
         )
+    except NotApplicable as exc:  # e.g. a blend with nothing to blend: skipped, not failed
+        result.skipped = str(exc)
     except BaseException as exc:  # noqa: BLE001 - the parent needs the reason, whatever it is
         traceback.print_exc()
         result.error = failure_reason(exc, kind, peak_rss_mb())

@@ -58,6 +58,12 @@ def load_predictor(
         from daemon.learn.numeric import NumericModel
 
         return NumericModel.load(folder)
+    if kind == "blend":
+        from daemon.learn.blend import BlendModel
+
+        return BlendModel.load(
+            folder, lambda part: load_predictor(part, device, base_cache, use_unsloth)
+        )
     base = BaseSpec(manifest["base_model"], manifest["base_source"], manifest.get("gguf_file"))
     max_length = int(manifest["max_length"])
     cfg = TrainConfig(

@@ -60,6 +60,8 @@ def training_backend(row: ModelVersion) -> str:
     """What trained a model: unsloth or transformers + peft (with the reason when unsloth
     was not used) for the LLM heads, scikit-learn's ridge for the others."""
     fit = json.loads(row.metrics_json or "{}").get("fit") or {}
+    if row.kind == "blend":
+        return fit.get("backend", "blend")
     if "backend" not in fit:
         return "" if row.kind in ("regression", "generative") else "scikit-learn ridge"
     where = f" on {fit['device']}" if fit.get("device") else ""

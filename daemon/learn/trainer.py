@@ -17,7 +17,7 @@ from typing import Any
 
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
-from daemon.learn import conformal, data, registry
+from daemon.learn import blend, conformal, data, registry
 from daemon.learn.base_cache import base_cache_dir
 from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds
 from daemon.learn.data import Example
@@ -70,6 +70,8 @@ class Trained:
     calibration: tuple[list[Scores], list[Scores]] | None = None
     calibration_source: str = "holdout"
     checkpoint: Any = None  # an LLM head's Checkpoint, deleted once the candidate is saved
+    calibration_clips: list[str] | None = None  # the clips of the calibration rows
+    report_predictions: list[Scores] | None = None  # known before scoring (a blend's)
 
 
 def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
@@ -138,7 +140,8 @@ def train_ridge(
     base_model = " + ".join([e.description for e in encoders] + ["text measures"])
     manifest = {"kind": kind, "base_model": base_model, **encoders_manifest(encoders)}
     model.cache_dir = cache_dir
-    return _ridge_trained(kind, model, info, base_model, manifest, fit_y + hold_y)
+    trained = _ridge_trained(kind, model, info, base_model, manifest, fit_y + hold_y)
+    return _with_clips(trained, prep)
 
 
 def _groups(prep: Prepared) -> list[str]:
@@ -159,6 +162,46 @@ def _ridge_trained(
     return trained
 
 
+def train_blend(config: Config, db: Database, prep: Prepared, tag: str, device: str) -> Trained:
+    """The run's best LLM head and its best other head, weighted per trait on held-out
+    training rows (see blend.py)."""
+    from daemon.learn.predictor import load_predictor
+
+    mine = [
+        row
+        for row in registry.all_versions(db)
+        if row.version.endswith(f"-{tag}") and row.feature_profile == prep.profile
+    ]
+    llm, other = blend.best_of(mine, llm=True), blend.best_of(mine, llm=False)
+    if llm is None or other is None:
+        raise blend.NotApplicable("blend: this run trained no LLM head and other head to blend")
+    clips, llm_seen, other_seen, truth, (llm_rep, other_rep) = blend.blend_inputs(
+        other, llm, prep.hold, prep.report
+    )
+    weights = blend.choose_weights(llm_seen, other_seen, truth)
+    held = blend.combine(llm_seen, other_seen, weights)
+    cfg = config.train
+    model = blend.BlendModel(
+        [Path(other.path), Path(llm.path)],
+        weights,
+        lambda part: load_predictor(part, device, base_cache_dir(config), cfg.use_unsloth),
+    )
+    detail = {
+        "parts": [other.version, llm.version],
+        "llm_weight": weights,
+        "weighted_on_rows": len(clips),
+        "backend": f"blend of {other.kind} and {llm.kind}",
+    }
+    name = f"{other.base_model} + {llm.base_model}"
+    manifest = {"kind": "blend", "base_model": name, "parts": [other.kind, llm.kind]}
+    trained = Trained("blend", model, evaluate(held, truth)["mean_accuracy"], detail, name,
+                      manifest, (held, truth))  # fmt: skip
+    trained.calibration_source = f"{len(clips)} held-out training rows"
+    trained.calibration_clips = clips
+    trained.report_predictions = blend.combine(llm_rep, other_rep, weights)
+    return trained
+
+
 def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
     """Ridge on the numbers the descriptions state, alpha chosen on the holdout."""
     from daemon.learn.numeric import NAME, NumericModel
@@ -173,7 +216,16 @@ def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
         cfg.seed,
     )
     manifest = {"kind": "numeric", "base_model": NAME}
-    return _ridge_trained("numeric", model, info, NAME, manifest, fit_y + hold_y)
+    trained = _ridge_trained("numeric", model, info, NAME, manifest, fit_y + hold_y)
+    return _with_clips(trained, prep)
+
+
+def _with_clips(trained: Trained, prep: Prepared) -> Trained:
+    """Name the clips of a ridge head's calibration rows: every training row (fit, then
+    holdout) out of fold, or the holdout rows alone (see embedding.fit_ridge)."""
+    clips = [e.clip_name for e in prep.fit + prep.hold]
+    trained.calibration_clips = clips[len(clips) - len(trained.calibration[0]) :]
+    return trained
 
 
 def train_llm(
@@ -277,7 +329,7 @@ def train_llm(
     }
     calibration = (best["predicted"], hold_y)
     trained = Trained(kind, model, result.best_score, detail, base.name, manifest, calibration)
-    trained.checkpoint = checkpoint
+    trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in hold]
     return trained
 
 
@@ -326,7 +378,10 @@ def _metrics(
         base = evaluate(oof.baseline, truth)
     else:
         truth = [e.scores for e in prep.report]
-        predicted = trained.model.predict([e.text for e in prep.report])
+        predicted = trained.report_predictions
+        if predicted is None:
+            predicted = trained.model.predict([e.text for e in prep.report])
+        trained.report_predictions = predicted  # saved beside the model, for a blend
         base = baseline([e.scores for e in prep.fit + prep.hold], truth)
     metrics = {
         "report_split": prep.report_split if oof is None else f"grouped {oof.folds}-fold CV",
@@ -369,6 +424,10 @@ def save_candidate(
     if calibration is not None:
         residuals = conformal.residuals(*calibration[:2])
         conformal.save_calibration(folder, residuals, calibration[2])
+    if oof is None and trained.calibration_clips is not None:
+        blend.save_predictions(folder, blend.UNSEEN, trained.calibration_clips, calibration[0])
+        clips = [e.clip_name for e in prep.report]
+        blend.save_predictions(folder, blend.REPORT, clips, trained.report_predictions)
     write_manifest(
         folder,
         {**trained.manifest, "profile": prep.profile, "template_version": prep.template},
@@ -445,6 +504,8 @@ def train_head(
         )
 
     def fit(part: Prepared) -> Trained:
+        if kind == "blend":
+            return train_blend(config, db, part, tag, device)
         if kind in RIDGE_HEADS:
             return train_ridge(
                 kind, part, cfg, device, encodings_dir(config), base_cache_dir(config)
@@ -464,6 +525,8 @@ def train_head(
         )
 
     refit_per_fold = kind in RIDGE_HEADS or kind == "numeric"
+    if kind == "blend" and prep.report_split == CROSS_VALIDATION:
+        raise blend.NotApplicable("blend: needs a validation split (this profile has none)")
     if prep.report_split == CROSS_VALIDATION and not refit_per_fold:
         prep = holdout_fold(prep, cfg)
     rows = {"fit": len(prep.fit), "holdout": len(prep.hold), "report": len(prep.report)}
@@ -525,6 +588,8 @@ def _head_in_process(
         )
     except (StopRequested, KeyboardInterrupt):
         raise
+    except blend.NotApplicable as exc:
+        result.skipped = str(exc)
     except Exception as exc:  # noqa: BLE001 - one head's failure must not end the run
         log.exception("the %s head failed", kind)
         result.error = failure_reason(exc, kind, peak_rss_mb())

@@ -1,0 +1,137 @@
+"""The `blend` head: the fine-tuned LLM in the ensemble.
+
+After a run's other heads, `blend` takes the run's best LLM head (regression or
+generative) and its best other head (a ridge head, by holdout accuracy), and weighs them
+per trait: score = w * LLM + (1 - w) * other, with w in 0, 0.1, ..., 1 chosen on training
+rows that neither was fitted on (the LLM's early-stopping holdout, scored by the ridge
+out of fold). Its validation figure combines the two heads' own validation scores, so
+nothing is predicted twice; it competes for promotion like any head, and a w of 0 on
+every trait equals the ridge head, which a tie never displaces.
+
+Each candidate keeps the scores of the training rows it was not fitted on, by clip name
+(`unseen_predictions.json`), and its validation scores (`report_predictions.json`); a
+blend copies both parts' model folders into its own, so it serves on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import PermanentError
+from daemon.learn.metrics import Scores
+from storage.models import TARGETS
+
+UNSEEN = "unseen_predictions.json"  # {clip: scores} of training rows the model never fitted
+REPORT = "report_predictions.json"  # {clip: scores} of the report (validation) rows
+SPEC = "blend.json"
+WEIGHTS = tuple(i / 10 for i in range(11))
+LLM_KINDS = ("regression", "generative")
+MIN_ROWS = 20
+
+
+class NotApplicable(PermanentError):  # noqa: N818 - a skip, not an error
+    """The head has nothing to work on in this run (not a failure: it is not retried)."""
+
+
+def save_predictions(folder: Path, name: str, clips: Sequence[str], scores: Sequence[Scores]):
+    """Write {clip: scores} beside a saved model."""
+    (folder / name).write_text(json.dumps(dict(zip(clips, scores, strict=True))))
+
+
+def load_predictions(folder: Path, name: str) -> dict[str, Scores]:
+    """{clip: scores} saved beside a model, or {} for models saved without them."""
+    path = Path(folder) / name
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def combine(llm: Sequence[Scores], other: Sequence[Scores], w: dict[str, float]) -> list[Scores]:
+    """Per target: w * llm + (1 - w) * other."""
+    return [
+        {t: w[t] * a[t] + (1 - w[t]) * b[t] for t in TARGETS}
+        for a, b in zip(llm, other, strict=True)
+    ]
+
+
+def choose_weights(
+    llm: Sequence[Scores], other: Sequence[Scores], truth: Sequence[Scores]
+) -> dict[str, float]:
+    """Per target, the LLM's weight with the smallest mean absolute error on these rows
+    (the smaller weight on a tie: the cheaper, more stable model wins)."""
+    weights = {}
+    for t in TARGETS:
+        errors = [
+            sum(
+                abs(w * a[t] + (1 - w) * b[t] - y[t])
+                for a, b, y in zip(llm, other, truth, strict=True)
+            )
+            for w in WEIGHTS
+        ]
+        weights[t] = WEIGHTS[min(range(len(WEIGHTS)), key=lambda i: (errors[i], i))]
+    return weights
+
+
+class BlendModel:
+    """Two saved models and per-target weights; loads its parts when first asked."""
+
+    def __init__(self, parts: Sequence[Path], weights: dict[str, float], loader: Any) -> None:
+        self.parts, self.weights, self.loader = [Path(p) for p in parts], weights, loader
+        self._loaded: list[Any] | None = None
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        """The weighted scores of the LLM part (second) and the other part (first)."""
+        if self._loaded is None:
+            self._loaded = [self.loader(part) for part in self.parts]
+        other, llm = (model.predict(list(texts)) for model in self._loaded)
+        return combine(llm, other, self.weights)
+
+    def save(self, folder: Path) -> None:
+        """Copy both parts into parts/0 (other) and parts/1 (LLM), and the weights."""
+        for i, part in enumerate(self.parts):
+            shutil.copytree(part, folder / "parts" / str(i), dirs_exist_ok=True)
+        (folder / SPEC).write_text(json.dumps({"weights": self.weights}, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path, loader: Any) -> BlendModel:
+        """A saved blend; `loader(part_folder)` rebuilds each part."""
+        spec = json.loads((Path(folder) / SPEC).read_text())
+        parts = [Path(folder) / "parts" / "0", Path(folder) / "parts" / "1"]
+        return cls(parts, spec["weights"], loader)
+
+
+def best_of(candidates: Sequence[Any], llm: bool) -> Any | None:
+    """The candidate with the best holdout figure among the LLM heads (or the others)."""
+    chosen = [c for c in candidates if (c.kind in LLM_KINDS) == llm and c.kind != "blend"]
+    return max(chosen, key=_holdout, default=None)
+
+
+def _holdout(row: Any) -> float:
+    return json.loads(row.metrics_json or "{}").get("holdout_mean_accuracy") or 0.0
+
+
+def blend_inputs(
+    other: Any, llm: Any, hold: Sequence[Any], report: Sequence[Any]
+) -> tuple[list, list, list, list, list]:
+    """(held-out clips, their LLM scores, other scores, truth, report scores by both) from
+    the two candidates' saved predictions; NotApplicable when they share too few rows."""
+    seen = [load_predictions(Path(r.path), UNSEEN) for r in (llm, other)]
+    shared = [e for e in hold if e.clip_name in seen[0] and e.clip_name in seen[1]]
+    if len(shared) < MIN_ROWS:
+        raise NotApplicable(
+            f"blend: {llm.version} and {other.version} share {len(shared)} held-out rows "
+            f"(need {MIN_ROWS})"
+        )
+    reported = [load_predictions(Path(r.path), REPORT) for r in (llm, other)]
+    clips = [e.clip_name for e in report]
+    if not all(c in reported[0] and c in reported[1] for c in clips):
+        raise NotApplicable("blend: a part has no scores of the validation rows")
+    return (
+        [e.clip_name for e in shared],
+        [seen[0][e.clip_name] for e in shared],
+        [seen[1][e.clip_name] for e in shared],
+        [e.scores for e in shared],
+        [[r[c] for c in clips] for r in reported],
+    )
