@@ -73,3 +73,16 @@ def test_a_damaged_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path):
     assert checkpoint.path.with_suffix(".damaged").exists()
     checkpoint.clear()
     assert not checkpoint.path.exists()
+
+
+def test_full_budget_lifts_the_limits_and_keeps_checkpoints(tmp_path):
+    from daemon.commands.train import full_budget
+    from daemon.config import load_config
+
+    config = load_config(home=tmp_path, env={})
+    config.train.max_train_rows, config.train.checkpoint_every_s = 400, 0.0
+    full = full_budget(config).train
+    assert full.time_budget_s == 0 and full.max_train_rows == 0 and full.max_report_rows == 0
+    assert full.max_steps == 1_000_000 and full.epochs == config.train.epochs
+    assert 0 < full.checkpoint_every_s <= 600
+    assert config.train.max_train_rows == 400  # the home's own config is untouched

@@ -31,21 +31,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--background", action="store_true", help="start the training and return at once"
     )
+    parser.add_argument(
+        "--full-budget",
+        action="store_true",
+        help="no time budget: every training row, LLM heads for train.epochs (hours on a "
+        "CPU); checkpointed, so running it again after a restart or kill resumes it",
+    )
     parser.set_defaults(handler=handle)
+
+
+def full_budget(config: Config) -> Config:
+    """The config of a training without limits: no time budget, every row, the LLM heads
+    for `train.epochs` passes rather than `train.max_steps`, a checkpoint at least every
+    10 minutes."""
+    train = config.train.model_copy(
+        update={
+            "time_budget_s": 0.0,
+            "max_train_rows": 0,
+            "max_report_rows": 0,
+            "max_steps": 1_000_000,
+            "checkpoint_every_s": min(config.train.checkpoint_every_s or 600.0, 600.0),
+        }
+    )
+    return config.model_copy(update={"train": train})
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.learn.supervisor import launch_training, start_training, training_status
 
     db = open_db(config)
+    trigger = "manual"
+    if args.full_budget:
+        config, trigger = full_budget(config), "full-budget"
     if args.background:
-        run, message = start_training(config, db, trigger="manual")
+        run, message = start_training(config, db, trigger=trigger)
         print(message)
         return 0 if run is not None else 1
     caught: list[int] = []
     previous = {sig: signal.signal(sig, lambda s, _f: caught.append(s)) for sig in STOP_SIGNALS}
     try:
-        run, message, proc = launch_training(config, db, trigger="manual", foreground=True)
+        run, message, proc = launch_training(config, db, trigger=trigger, foreground=True)
         print(message, flush=True)
         if run is None:
             return 1
