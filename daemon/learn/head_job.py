@@ -46,11 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     profile, kind, tag, device = args.profile, args.kind, args.tag, args.device
     fix_mmap_threshold()  # before torch allocates anything
     config = Config.model_validate_json(Path(args.config_file).read_text())
-    if kind in LLM_HEADS and config.train.use_unsloth != "never":
-        unsloth_import_error()  # before transformers loads: unsloth patches it on import
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    )  # first: importing unsloth gives the root logger a handler, and basicConfig then nothing
+    if kind in LLM_HEADS and config.train.use_unsloth != "never":
+        unsloth_import_error()  # before transformers loads: unsloth patches it on import
     check_stop, _ = stop_flag(grace_s=HEAD_STOP_GRACE_S)
     exit_with_parent()
     if config.train.threads:
