@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -305,6 +306,7 @@ def main() -> int:
         from daemon.privacy import quiet_libraries
 
         quiet_libraries(allow_downloads=False)
+        logging.basicConfig(level="INFO", format="%(asctime)s %(name)s: %(message)s")
         if args.unsloth_first:  # unsloth patches transformers as it is imported
             from daemon.learn.backbone import unsloth_import_error
 

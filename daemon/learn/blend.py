@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import PermanentError
+from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.metrics import Scores
 from storage.models import TARGETS
 
@@ -29,7 +30,6 @@ UNSEEN = "unseen_predictions.json"  # {clip: scores} of training rows the model 
 REPORT = "report_predictions.json"  # {clip: scores} of the report (validation) rows
 SPEC = "blend.json"
 WEIGHTS = tuple(i / 10 for i in range(11))
-LLM_KINDS = ("regression", "generative")
 MIN_ROWS = 20
 
 
@@ -104,7 +104,7 @@ class BlendModel:
 
 def best_of(candidates: Sequence[Any], llm: bool) -> Any | None:
     """The candidate with the best holdout figure among the LLM heads (or the others)."""
-    chosen = [c for c in candidates if (c.kind in LLM_KINDS) == llm and c.kind != "blend"]
+    chosen = [c for c in candidates if (c.kind in LLM_HEADS) == llm and c.kind != "blend"]
     return max(chosen, key=_holdout, default=None)
 
 

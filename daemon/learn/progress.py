@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
-LLM_HEADS = ("regression", "generative")
 MIN_LLM_HEAD_S = 120.0  # an LLM head started with less of the budget left is skipped
 MIN_HEAD_S = 10.0  # and any other head
 PHASES = ("loading", "training", "scoring validation", "done", "skipped", "failed")

@@ -15,13 +15,13 @@ import json
 from collections.abc import Sequence
 
 from daemon.config import Config, TrainConfig
+from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.isolation import HeadResult
 from storage.db import Database
 from storage.meta import delete_meta, get_meta, set_meta
 
 RETRY_KEY = "train_retry"
 RETRY_TRIGGER = "retry"
-LLM_HEADS = ("regression", "generative")
 MIN_BATCH, MIN_LENGTH = 1, 128
 
 
