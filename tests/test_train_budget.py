@@ -73,6 +73,15 @@ def test_the_loop_stops_at_its_deadline_and_reports_progress() -> None:
     assert [c[0] for c in calls[:3]] == [0, 1, 2]  # after every step
 
 
+def test_a_head_whose_first_scoring_spends_the_budget_is_skipped_not_scored() -> None:
+    import time
+
+    from daemon.learn.isolation import NotApplicable
+
+    with pytest.raises(NotApplicable, match="left no time in the training budget"):
+        _tiny_fit(_loop_cfg(), deadline=time.monotonic() + 0.005, eval_s=0.05)
+
+
 def test_the_loop_without_a_deadline_runs_all_its_steps() -> None:
     result = _tiny_fit(_loop_cfg(max_steps=12), deadline=None, step_s=0.0, eval_s=0.0)
     assert result.steps == 12 and result.best_step == 12

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import PermanentError
 from daemon.learn.backbone import LLM_HEADS
+from daemon.learn.isolation import NotApplicable
 from daemon.learn.metrics import Scores
 from storage.models import TARGETS
 
@@ -31,10 +31,6 @@ REPORT = "report_predictions.json"  # {clip: scores} of the report (validation) 
 SPEC = "blend.json"
 WEIGHTS = tuple(i / 10 for i in range(11))
 MIN_ROWS = 20
-
-
-class NotApplicable(PermanentError):  # noqa: N818 - a skip, not an error
-    """The head has nothing to work on in this run (not a failure: it is not retried)."""
 
 
 def save_predictions(folder: Path, name: str, clips: Sequence[str], scores: Sequence[Scores]):

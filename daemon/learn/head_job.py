@@ -19,11 +19,11 @@ from pathlib import Path
 
 from daemon.config import Config
 from daemon.learn.backbone import LLM_HEADS, unsloth_import_error
-from daemon.learn.blend import NotApplicable
 from daemon.learn.heap import fix_mmap_threshold
 from daemon.learn.isolation import (
     HEAD_STOP_GRACE_S,
     HeadResult,
+    NotApplicable,
     exit_with_parent,
     failure_reason,
     peak_rss_mb,

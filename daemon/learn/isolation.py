@@ -30,6 +30,11 @@ HEAD_STOP_GRACE_S = 10.0  # a head process this long past SIGTERM exits wherever
 KILL_AFTER_S = 60.0  # a child this long past SIGTERM is killed
 
 
+class NotApplicable(PermanentError):  # noqa: N818 - a skip, not an error
+    """The head has nothing to do in this run, or no time left to do it: skipped, not
+    failed, and not retried."""
+
+
 class HeadSkipped(PermanentError):  # noqa: N818 - a signal, not a failure
     """A head that was not started, e.g. because it cannot fit in the memory that is free."""
 

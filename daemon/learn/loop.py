@@ -17,6 +17,7 @@ from typing import Any
 
 from daemon.config import TrainConfig
 from daemon.learn.checkpoint import Checkpoint, LoopState
+from daemon.learn.isolation import NotApplicable
 
 log = logging.getLogger("lprd.learn")
 # progress(step, total steps, last loss, best holdout accuracy, seconds elapsed, ETA seconds)
@@ -125,6 +126,12 @@ def fit(
             step_s = (time.monotonic() - start - eval_total) / step if step else 0.0
             left = deadline - time.monotonic() - eval_s * reserve_factor
             if left < step_s + eval_s:  # no time for another step and its evaluation
+                if step == 0 and best.resumed_from == 0:  # nothing learned: nothing to score
+                    raise NotApplicable(
+                        f"skipped: loading and a first holdout scoring ({eval_s:.0f} s) "
+                        "left no time in the training budget for a step and the validation "
+                        "scoring"
+                    )
                 if evaluated < step and left >= eval_s:
                     evaluate_now(step)
                 log.info(
