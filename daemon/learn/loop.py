@@ -128,7 +128,7 @@ def fit(
             if left < step_s + eval_s:  # no time for another step and its evaluation
                 if step == 0 and best.resumed_from == 0:  # nothing learned: nothing to score
                     raise NotApplicable(
-                        f"skipped: loading and a first holdout scoring ({eval_s:.0f} s) "
+                        f"no time to train: its first holdout scoring ({eval_s:.0f} s) "
                         "left no time in the training budget for a step and the validation "
                         "scoring"
                     )
