@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class Checkpoint:
     """One training's checkpoint file, written at most every `every_s` seconds."""
 
     def __init__(self, folder: Path, key: str, every_s: float) -> None:
+        self.folder = folder  # every checkpoint of this head, whatever its key
         self.path = folder / key / FILE
         self.every_s = every_s
         self._last = time.monotonic()
@@ -114,12 +116,9 @@ class Checkpoint:
         return state, payload["best"]
 
     def clear(self) -> None:
-        """Delete the checkpoint (its training is finished and saved)."""
-        self.path.unlink(missing_ok=True)
-        try:
-            self.path.parent.rmdir()
-        except OSError:
-            pass
+        """Delete every checkpoint of this head: its training is finished and saved, and
+        the others (of earlier rows or settings) will never be resumed by a later run."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _as_rng_state(value: Any) -> Any:

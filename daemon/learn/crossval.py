@@ -45,6 +45,24 @@ def grouped_folds(rows: list[Example], k: int, seed: int) -> list[list[Example]]
     return folds
 
 
+def without_fold(
+    prep: Any, folds: list[list[Example]], i: int, holdout_fraction: float, seed: int
+) -> Any:
+    """`prep` to be fitted without fold `i`: the other folds split again into fit and
+    early-stopping holdout, fold `i` the report rows, the baseline the others' mean."""
+    rest = [e for j, other in enumerate(folds) if j != i for e in other]
+    inner_fit, inner_hold = grouped_holdout(rest, holdout_fraction, seed)
+    if not inner_fit or not inner_hold:
+        raise ValueError("too few groups to hold a fold out and some more for early stopping")
+    return replace(
+        prep,
+        fit=inner_fit,
+        hold=inner_hold,
+        report=folds[i],
+        mean=train_mean([e.scores for e in rest]),
+    )
+
+
 def cross_validate(
     prep: Any, k: int, holdout_fraction: float, seed: int, fit: Callable[[Any], Any]
 ) -> OutOfFold:
@@ -52,17 +70,7 @@ def cross_validate(
     result = OutOfFold([], [], [], 0)
     folds = grouped_folds(prep.fit + prep.hold, k, seed)
     for i, fold in enumerate(folds):
-        rest = [e for j, other in enumerate(folds) if j != i for e in other]
-        inner_fit, inner_hold = grouped_holdout(rest, holdout_fraction, seed)
-        if not inner_fit or not inner_hold:
-            raise ValueError("too few groups for grouped cross-validation")
-        part = replace(
-            prep,
-            fit=inner_fit,
-            hold=inner_hold,
-            report=fold,
-            mean=train_mean([e.scores for e in rest]),
-        )
+        part = without_fold(prep, folds, i, holdout_fraction, seed)
         model = fit(part).model
         result.predicted += model.predict([e.text for e in fold])
         result.truth += [e.scores for e in fold]

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from daemon.config import Config
-from daemon.learn.backbone import LLM_HEADS, unsloth_import_error
+from daemon.learn.backbone import unsloth_import_error
 from daemon.learn.heap import fix_mmap_threshold
 from daemon.learn.isolation import (
     HEAD_STOP_GRACE_S,
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )  # first: importing unsloth gives the root logger a handler, and basicConfig then nothing
-    if kind in LLM_HEADS and config.train.use_unsloth != "never":
+    if is_llm_head(kind) and config.train.use_unsloth != "never":
         unsloth_import_error()  # before transformers loads: unsloth patches it on import
     check_stop, _ = stop_flag(grace_s=HEAD_STOP_GRACE_S)
     exit_with_parent()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rich.table import Table
 from sqlalchemy import Select, select
 
+from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
 from storage.models import ModelVersion
 from storage.states import ModelState
@@ -63,7 +64,7 @@ def training_backend(row: ModelVersion) -> str:
     if row.kind == "blend":
         return fit.get("backend", "blend")
     if "backend" not in fit:
-        return "" if row.kind in ("regression", "generative") else "scikit-learn ridge"
+        return "" if row.kind in LLM_HEADS else "scikit-learn ridge"
     where = f" on {fit['device']}" if fit.get("device") else ""
     dtype = f", {fit['dtype']}" if fit.get("dtype") else ""
     reason = f" ({fit['backend_reason']})" if fit.get("backend_reason") else ""

@@ -8,10 +8,9 @@ The test split is never read here.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
 from daemon.learn import blend, conformal, data, registry
 from daemon.learn.base_cache import base_cache_dir
-from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds
+from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds, without_fold
 from daemon.learn.data import Example
 from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.isolation import (
@@ -539,7 +538,7 @@ def train_head(
     publish(phase="scoring validation", eta_s=None)
     version = save_candidate(config, db, trained, prep, tag, oof)
     if trained.checkpoint is not None:  # saved: no run needs any checkpoint of this head
-        shutil.rmtree(trained.checkpoint.path.parent.parent, ignore_errors=True)
+        trained.checkpoint.clear()
     if oof is not None:  # heads compete on their cross-validated figure, not the holdout
         return evaluate(oof.predicted, oof.truth)["mean_accuracy"], version
     return trained.holdout, version
@@ -553,20 +552,8 @@ def holdout_fold(prep: Prepared, cfg: TrainConfig) -> Prepared:
     folds = grouped_folds(prep.fit + prep.hold, cfg.cv_folds, cfg.seed)
     if len(folds) < 2:
         raise ValueError("too few groups to hold a fold out")
-    fold = folds[0]
-    rest = [e for other in folds[1:] for e in other]
-    fit, hold = data.grouped_holdout(rest, cfg.holdout_fraction, cfg.seed)
-    if not fit or not hold:
-        raise ValueError("too few groups to hold a fold out and some more for early stopping")
-    return Prepared(
-        prep.profile,
-        prep.template,
-        fit,
-        hold,
-        fold,
-        f"grouped holdout fold ({len(fold)} rows)",
-        train_mean([e.scores for e in rest]),
-    )
+    part = without_fold(prep, folds, 0, cfg.holdout_fraction, cfg.seed)
+    return replace(part, report_split=f"grouped holdout fold ({len(part.report)} rows)")
 
 
 def _head_in_process(
