@@ -23,7 +23,14 @@ from daemon.text.describe import (
     transcript_kind,
 )
 from daemon.text.fmt import estimate_tokens
-from daemon.text.norms import load_norms
+from daemon.text.layout import shortened_words
+from daemon.text.norms import Norms, load_norms
+from daemon.text.segments import (
+    WHOLE_VIDEO_STAGES,
+    plan_segments,
+    segment_inputs,
+    subject_turns,
+)
 from storage.db import utcnow
 from storage.models import Description
 
@@ -78,6 +85,7 @@ def run(ctx: StageContext) -> StageResult:
     save_description(ctx, text, PROFILE_FULL)
     save_description(ctx, transcript_only, PROFILE_TRANSCRIPT_ONLY)
     tokens = estimate_tokens(text)
+    segments = segment_texts(ctx, inputs, norms)
     data = {
         "text": text,
         "feature_profile": PROFILE_FULL,
@@ -89,13 +97,65 @@ def run(ctx: StageContext) -> StageResult:
         "token_estimate": tokens,
         "max_tokens": cfg.max_tokens,
         "inputs": producers,
+        "shortened": _shortened({PROFILE_FULL: text, PROFILE_TRANSCRIPT_ONLY: transcript_only}),
+        "segments": segments,
+        "segment_s": cfg.segment_s if segments else None,
+        "segment_whole_video_stages": list(WHOLE_VIDEO_STAGES) if segments else [],
     }
+    parts = f", {len(segments)} segments" if segments else ""
     return StageResult(
         data=data,
         backend="template",
         model=f"template v{TEMPLATE_VERSION}, norms v{norms.version}",
-        summary=f"{tokens} tokens (est.), template v{TEMPLATE_VERSION}",
+        summary=f"{tokens} tokens (est.), template v{TEMPLATE_VERSION}{parts}",
     )
+
+
+def _shortened(texts: dict[str, str]) -> dict[str, list[int]]:
+    """{profile: [words kept, words said]} for every text whose transcript was cut to fit
+    `describe.max_tokens`, so the cut is recorded beside the text, not only inside it."""
+    out = {}
+    for profile, text in texts.items():
+        cut = shortened_words(text)
+        if cut is not None:
+            out[profile] = list(cut)
+    return out
+
+
+def segment_texts(ctx: StageContext, inputs: DescribeInputs, norms: Norms) -> list[dict]:
+    """Both descriptions of every clip-sized segment of a long video ([] for a short one)."""
+    cfg = ctx.config.describe
+    diarize = _done_data(ctx, "diarize")
+    transcribe = _done_data(ctx, "transcribe")
+    duration = float((inputs.probe or {}).get("duration_s") or 0.0)
+    plan = plan_segments(duration, subject_turns(diarize), cfg.segment_s, cfg.segment_over_s)
+    out = []
+    for segment in plan:
+        ctx.check_stop()
+        own = segment_inputs(inputs, segment, diarize, transcribe)
+        full = build_description(
+            own, transcript_source=cfg.transcript, max_tokens=cfg.max_tokens, norms=norms
+        )
+        words_only, _ = transcript_only_text(own, None, cfg.max_tokens)
+        texts = {PROFILE_FULL: full, PROFILE_TRANSCRIPT_ONLY: words_only}
+        summary = own.summary("transcribe") or {}
+        out.append(
+            {
+                "index": segment.index,
+                "start": segment.start,
+                "end": segment.end,
+                "words": int(summary.get("word_count") or 0),
+                "subject_speech_s": (own.summary("diarize") or {}).get("subject_talk_time_s", 0.0),
+                "texts": texts,
+                "shortened": _shortened(texts),
+            }
+        )
+    return out
+
+
+def _done_data(ctx: StageContext, name: str) -> dict[str, Any] | None:
+    out = ctx.upstream(name)
+    return None if out.skipped or not isinstance(out.data, dict) else out.data
 
 
 def save_description(ctx: StageContext, text: str, profile: str) -> None:
@@ -123,6 +183,8 @@ def config_key(config: Any) -> dict[str, Any]:
         "norms": load_norms(config.home_dir).version,
         "transcript": config.describe.transcript,
         "max_tokens": config.describe.max_tokens,
+        "segment_s": config.describe.segment_s,
+        "segment_over_s": config.describe.segment_over_s,
     }
 
 
@@ -131,7 +193,10 @@ STAGE = Stage(
     run=run,
     requires=REQUIRES,
     resource="cpu",
-    version="2",
-    description="the English descriptions the models read (full and transcript-only)",
+    version="3",
+    description=(
+        "the English descriptions the models read (full and transcript-only), per segment "
+        "for a long video"
+    ),
     config_key=config_key,
 )

@@ -100,8 +100,6 @@ def _widths(ctx: StageContext, model: ModelVersion) -> dict[str, float] | None:
 def run(ctx: StageContext) -> StageResult:
     """Score the description with the serving model; store scores, intervals and reasons."""
     from daemon.learn.base_cache import base_cache_dir
-    from daemon.learn.conformal import intervals
-    from daemon.learn.occlusion import explain
     from daemon.learn.predictor import load_predictor
     from daemon.learn.registry import baseline_accuracy
 
@@ -114,24 +112,78 @@ def run(ctx: StageContext) -> StageResult:
             model.path, device, base_cache_dir(ctx.config), ctx.config.train.use_unsloth
         ),
     )
-    raw, reasons = explain(predictor.predict, texts[profile])
-    scores = {t: round(float(raw[t]), 6) for t in TARGETS}
     widths = _widths(ctx, model)
-    details: dict[str, Any] = {
-        "intervals": intervals(scores, widths) if widths else {},
-        "interval_level": ctx.config.train.interval_level if widths else None,
-        "reasons": reasons,
-        "feature_profile": profile,
-        "transcript_source": _transcript_source(ctx, profile),
-        "head": model.kind,
-        "base_model": model.base_model,
-        "val_mean_accuracy": model.val_mean_accuracy,
-        "val_baseline_mean_accuracy": baseline_accuracy(model),
-    }
+    segments = [s for s in ctx.upstream("describe").data.get("segments") or [] if s.get("texts")]
+    if segments:
+        scores, details = _score_segments(ctx, predictor, segments, profile, widths)
+    else:
+        scores, details = _score_whole(predictor, texts[profile], widths)
+    details.update(
+        interval_level=ctx.config.train.interval_level if widths else None,
+        feature_profile=profile,
+        transcript_source=_transcript_source(ctx, profile),
+        head=model.kind,
+        base_model=model.base_model,
+        val_mean_accuracy=model.val_mean_accuracy,
+        val_baseline_mean_accuracy=baseline_accuracy(model),
+    )
     _save(ctx, model.version, scores, details)
     data = {"scores": scores, "model_version": model.version, **details}
     summary = f"{profile} {model.kind}: " + " ".join(f"{t[:3]} {scores[t]:.2f}" for t in TARGETS)
+    if segments:
+        summary += f" (mean of {len(segments)} segments)"
     return StageResult(data=data, backend=model.kind, model=model.version, summary=summary)
+
+
+def _score_whole(
+    predictor: Any, text: str, widths: dict[str, float] | None
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Scores, interval and reasons of one description: a clip scored whole."""
+    from daemon.learn.conformal import intervals
+    from daemon.learn.context import context_cuts
+    from daemon.learn.occlusion import explain
+
+    raw, reasons = explain(predictor.predict, text)
+    scores = {t: round(float(raw[t]), 6) for t in TARGETS}
+    details: dict[str, Any] = {
+        "intervals": intervals(scores, widths) if widths else {},
+        "reasons": reasons,
+        "context_cuts": context_cuts(predictor, text),
+    }
+    return scores, details
+
+
+def _score_segments(
+    ctx: StageContext,
+    predictor: Any,
+    segments: list[dict[str, Any]],
+    profile: str,
+    widths: dict[str, float] | None,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """A long video: every segment scored like a clip, the video their aggregate."""
+    from daemon.learn import segment_scores as seg
+    from daemon.learn.conformal import intervals
+    from daemon.learn.context import context_cuts
+
+    items = seg.score_segments(predictor.predict, segments, profile, widths, ctx.check_stop)
+    scores = seg.aggregate_scores(items)
+    level = ctx.config.train.interval_level
+    video_widths = seg.aggregate_halfwidths(items, widths, level) if widths else None
+    cuts = {}
+    for item, segment in zip(items, segments, strict=True):
+        found = context_cuts(predictor, segment["texts"][profile])
+        if found:
+            cuts[str(item.index)] = found
+    details: dict[str, Any] = {
+        "intervals": intervals(scores, video_widths) if video_widths else {},
+        "reasons": seg.aggregate_reasons(items),
+        "segments": [item.to_json() for item in items],
+        "segments_counted": len(seg.counted(items)),
+        "segment_spread": seg.spread(items),
+        "context_cuts": [],
+        "segment_context_cuts": cuts,
+    }
+    return scores, details
 
 
 def _state_key(db: Any) -> dict[str, str]:

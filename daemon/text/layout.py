@@ -7,6 +7,7 @@ droppable measurement is gone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from daemon.text.fmt import estimate_tokens
@@ -121,6 +122,15 @@ def _render_quote(transcript: Transcript, kept: int | None) -> str:
         quote = f"{quote} [...]" if quote else "[...]"
         return f'{transcript.intro}\n"{quote}" (shortened to {shown} words to fit the length limit)'
     return f'{transcript.intro}\n"{quote}"'
+
+
+SHORTENED = re.compile(r"\(shortened to (\d+) of (\d+) words to fit the length limit\)")
+
+
+def shortened_words(text: str) -> tuple[int, int] | None:
+    """(words kept, words said) when the text's transcript was cut to fit, else None."""
+    match = SHORTENED.search(text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def section_of(paragraph: str) -> str | None:
