@@ -25,7 +25,8 @@ class SpeakerTime(TypedDict):
 class DiarizeSummary(TypedDict):
     num_speakers: int  # estimated, never forced
     subject: str | None  # the speaker chosen as the subject
-    subject_rule: str  # e.g. "most_speech"
+    subject_rule: str  # e.g. "most_speech"; "user" or "sidecar" when chosen outside
+    subject_reason: str  # e.g. "most speech: 168.0 s of 216.0 s"
     subject_talk_time_s: float
     speech_s: float  # total speech in the clip, all speakers
     duration_s: float

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from daemon.labels.sidecars import SidecarResult, import_sidecar
 from daemon.labels.store import ImportReport, import_labels
 from storage.db import Database
-from storage.models import HASH_PREFIX, Video
+from storage.models import HASH_PREFIX, InboxFile, Video
 from storage.transitions import StagePlan, requeue
 
 
@@ -58,4 +58,22 @@ def import_sidecar_labels(
     if requeued:
         message = f"{result.message}; {requeued} stage runs re-queued to quote its transcript"
         result = replace(result, message=message)
+    rediarized = requeue_subject(db, plans, result.subject_clip)
+    if rediarized:
+        message = f"{result.message}; {rediarized} stage runs re-queued for the subject"
+        result = replace(result, message=message)
     return result
+
+
+def requeue_subject(db: Database, plans: Mapping[str, StagePlan], clip: str | None) -> int:
+    """Re-queue `diarize` (and what follows) of the video a sidecar names the subject of:
+    the video registered under that name or any inbox file of that name."""
+    if clip is None or "diarize" not in plans:
+        return 0
+    with db.write() as session:
+        ids = set(session.scalars(select(Video.id).where(Video.name == clip)))
+        arrived = select(InboxFile.video_id).where(InboxFile.name == clip)
+        ids |= {v for v in session.scalars(arrived) if v is not None}
+        if not ids:
+            return 0
+        return requeue(session, plans, video_ids=sorted(ids), stages=["diarize"])

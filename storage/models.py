@@ -71,6 +71,9 @@ class Video(Base):
     # The original's mtime when registered: a change means its content must be checked.
     mtime: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
+    # The speaker label the user chose as the subject (`lprd retry --subject`); None: the
+    # diarize stage chooses (a sidecar's "subject", else `audio.subject_rule`).
+    subject_speaker: Mapped[str | None] = mapped_column(String(64))
 
     stage_runs: Mapped[list[StageRun]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from daemon.features import DiarizeSummary, SpeakerTime, Turn
 
 Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class SubjectChoice:
+    """A subject named from outside the audio: by the user or by a sidecar."""
+
+    speaker: str
+    rule: str  # "user" or "sidecar", recorded as the summary's subject_rule
+    reason: str  # the sentence that says who chose it
+    remedy: str = ""  # what to do when the speaker is not among those found
+
+
+class UnknownSpeakerError(ValueError):
+    """A chosen subject that is not among the diarized speakers."""
+
+    def __init__(self, speaker: str, found: list[str]) -> None:
+        super().__init__(f"{speaker} is not among the speakers found ({', '.join(found)})")
+        self.speaker = speaker
+        self.found = found
 
 
 def make_turn(start: float, end: float, speaker: str) -> Turn:
@@ -69,11 +89,42 @@ def _first_start(turns: list[Turn], speaker: str) -> float:
     return min(t["start"] for t in turns if t["speaker"] == speaker)
 
 
-def summarize(turns: list[Turn], duration_s: float, rule: str) -> DiarizeSummary:
-    """The DiarizeSummary of a list of turns."""
+def rule_reason(turns: list[Turn], rule: str, subject: str) -> str:
+    """Why `rule` chose `subject`, with the numbers it went by."""
+    own = [t for t in turns if t["speaker"] == subject]
+    if rule == "first_speaker":
+        return f"first to speak, at {min(t['start'] for t in own):.1f} s"
+    if rule == "longest_turn":
+        return f"longest turn: {max(t['end'] - t['start'] for t in own):.1f} s"
+    speech = total(union((t["start"], t["end"]) for t in turns))
+    return f"most speech: {talk_times(own)[subject]:.1f} s of {speech:.1f} s"
+
+
+def _pick(
+    turns: list[Turn], rule: str, choice: SubjectChoice | None
+) -> tuple[str | None, str, str]:
+    """(subject, rule, reason): the outside choice if any, else `rule`'s."""
+    if not turns:
+        return None, rule, "no speech"
+    if choice is None:
+        subject = choose_subject(turns, rule)
+        return subject, rule, rule_reason(turns, rule, subject or "")
+    found = sorted({t["speaker"] for t in turns})
+    if choice.speaker not in found:
+        raise UnknownSpeakerError(choice.speaker, found)
+    return choice.speaker, choice.rule, choice.reason
+
+
+def summarize(
+    turns: list[Turn], duration_s: float, rule: str, choice: SubjectChoice | None = None
+) -> DiarizeSummary:
+    """The DiarizeSummary of a list of turns; `choice` overrides `rule`.
+
+    Raises UnknownSpeakerError when `choice` names a speaker without turns.
+    """
     times = talk_times(turns)
     speech = total(union((t["start"], t["end"]) for t in turns))
-    subject = choose_subject(turns, rule)
+    subject, rule, reason = _pick(turns, rule, choice)
     all_talk = sum(times.values()) or 1.0
     speakers = [
         SpeakerTime(speaker=spk, talk_time_s=round(sec, 3), share=round(sec / all_talk, 4))
@@ -83,11 +134,27 @@ def summarize(turns: list[Turn], duration_s: float, rule: str) -> DiarizeSummary
         num_speakers=len(times),
         subject=subject,
         subject_rule=rule,
+        subject_reason=reason,
         subject_talk_time_s=round(times.get(subject, 0.0), 3) if subject else 0.0,
         speech_s=round(speech, 3),
         duration_s=round(duration_s, 3),
         speakers=speakers,
     )
+
+
+def subject_sentence(summary: dict) -> str:
+    """The subject line of `lprd show` and the report: "Subject: X — why; other speakers..."."""
+    subject = summary.get("subject")
+    if subject is None:
+        return "Subject: none (no speech)"
+    reason = summary.get("subject_reason") or f"rule {summary.get('subject_rule')}"
+    others = [
+        f"{s['speaker']} ({s['talk_time_s']:.1f} s)"
+        for s in summary.get("speakers") or []
+        if s["speaker"] != subject
+    ]
+    listed = f"other speakers: {', '.join(others)}" if others else "no other speakers"
+    return f"Subject: {subject} — {reason}; {listed}"
 
 
 def speaker_intervals(turns: Iterable[Turn], speaker: str | None) -> list[Interval]:

@@ -13,7 +13,7 @@ from daemon.config import Config
 from daemon.pipeline import Pipeline
 from daemon.video_record import latest_prediction, read_output, stage_runs
 from storage.artifacts import ArtifactStore
-from storage.models import FAILED, SKIPPED, Prediction, StageRun
+from storage.models import DONE, FAILED, SKIPPED, Prediction, StageRun, Video
 from storage.states import ErrorKind
 
 
@@ -67,9 +67,26 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     )
     console.print(f"file: {video.path}")
     console.print(_runs_table(runs, Pipeline.default().order))
+    _print_subject(console, store, runs, video)
     _print_scores(console, prediction)
     db.dispose()
     return 0
+
+
+def _print_subject(
+    console: Console, store: ArtifactStore, runs: list[StageRun], video: Video
+) -> None:
+    """Who the subject is and who chose them, from the diarize output."""
+    from daemon.audio.turns import subject_sentence
+
+    run = next((r for r in runs if r.stage == "diarize" and r.status == DONE), None)
+    output = read_output(store, run) if run is not None else None
+    if output is not None:
+        console.print(
+            subject_sentence((output.get("data") or {}).get("summary") or {}), markup=False
+        )
+    elif video.subject_speaker:
+        console.print(f"Subject: {video.subject_speaker} (chosen by the user; diarize pending)")
 
 
 def _print_scores(console: Console, prediction: Prediction | None) -> None:

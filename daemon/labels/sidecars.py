@@ -3,6 +3,11 @@
 The labels attach by clip name, which is the video's file name: `talk.mp4.labels.json`
 names `talk.mp4`; `talk.labels.json` names the one video beside it whose stem is `talk`;
 a `"clip_name"` key in the JSON overrides both.
+
+A sidecar may also name the video's subject among its diarized speakers,
+`{"subject": "SPEAKER_01"}`, with or without scores. The diarize stage reads it from the
+sidecar beside the file the video arrived as (see `subject_for`), so it applies to that
+video only; `lprd retry VIDEO --subject` overrides it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from daemon.config import VIDEO_EXTENSIONS
 from daemon.labels.files import Problems, check_clip_name, rows_to_records
 from daemon.labels.store import ImportReport, LabelImportError, import_records
 from storage.db import Database
-from storage.models import SIDECAR_SUFFIX
+from storage.models import SIDECAR_SUFFIX, InboxFile
 from storage.states import FileState
 
 REJECTED = FileState.REJECTED
@@ -51,6 +58,23 @@ class SidecarResult:
     state: FileState
     message: str
     touched: tuple[str, ...] = ()
+    subject_clip: str | None = None  # the clip whose subject the sidecar names
+
+
+SUBJECT_KEY = "subject"
+
+
+def sidecar_subject(data: dict) -> tuple[str | None, str]:
+    """(the speaker a sidecar names as the subject, or None; '' or why the value is wrong)."""
+    value = data.get(SUBJECT_KEY)
+    if value is None:
+        return None, ""
+    if not isinstance(value, str) or not value.strip():
+        return None, (
+            f'"{SUBJECT_KEY}" must be a speaker label such as "SPEAKER_01", not {value!r}; '
+            "fix the file and drop it again"
+        )
+    return value.strip(), ""
 
 
 def import_sidecar(db: Database, path: Path) -> SidecarResult:
@@ -64,10 +88,14 @@ def import_sidecar(db: Database, path: Path) -> SidecarResult:
             REJECTED, "expected one JSON object with the six scores; fix and drop it again"
         )
     clip, why = clip_name_for(path, data)
-    if clip is None:
-        return SidecarResult(REJECTED, why)
+    subject, bad = sidecar_subject(data)
+    if clip is None or bad:
+        return SidecarResult(REJECTED, why or bad)
     problems, report = Problems(), ImportReport(files=[path.name])
     records = rows_to_records([{**data, "clip_name": clip}], path, problems) or []
+    if subject is not None and not records and not problems:
+        message = f"subject {subject} for {clip} (used when diarize runs)"
+        return SidecarResult(FileState.SIDECAR, message, subject_clip=clip)
     if not records and not problems:
         problems.add("missing trait", f"{path.name}: no scores or transcript")
     try:
@@ -76,4 +104,47 @@ def import_sidecar(db: Database, path: Path) -> SidecarResult:
         return SidecarResult(REJECTED, str(exc))
     state = "new" if report.added else ("updated" if report.changed else "unchanged")
     message = f"labels for {clip} imported ({state})"
-    return SidecarResult(FileState.SIDECAR, message, tuple(report.touched))
+    if subject is not None:
+        message += f"; subject {subject} (used when diarize runs)"
+    return SidecarResult(
+        FileState.SIDECAR, message, tuple(report.touched), clip if subject else None
+    )
+
+
+def sidecar_paths(video_path: Path) -> list[Path]:
+    """The sidecars that may belong to a video file: `NAME.labels.json`, `STEM.labels.json`."""
+    names = [video_path.name + SIDECAR_SUFFIX, video_path.stem + SIDECAR_SUFFIX]
+    return [video_path.parent / n for n in dict.fromkeys(names)]
+
+
+def subject_for(db: Database, video_id: int, video_path: Path) -> tuple[str, str] | None:
+    """(speaker, sidecar file name) when a sidecar of this video names its subject.
+
+    The video's files are the one it was registered from and every inbox file that
+    arrived with its content; a sidecar counts only when it names that file (by its own
+    name or its "clip_name"), so it never applies to another video. The first found wins.
+    Raises ValueError for a "subject" that is not a label.
+    """
+    with db.read() as session:
+        arrived = session.scalars(select(InboxFile.path).where(InboxFile.video_id == video_id))
+        files = [video_path, *(Path(p) for p in arrived)]
+    for file in dict.fromkeys(files):
+        for path in sidecar_paths(file):
+            found = _subject_in(path, file.name)
+            if found is not None:
+                return found, path.name
+    return None
+
+
+def _subject_in(path: Path, video_name: str) -> str | None:
+    """The subject a sidecar names, when it is readable and belongs to `video_name`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or clip_name_for(path, data)[0] != video_name:
+        return None
+    subject, bad = sidecar_subject(data)
+    if bad:
+        raise ValueError(f"{path.name}: {bad}")
+    return subject

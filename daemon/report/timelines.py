@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from daemon.audio.turns import subject_sentence
 from daemon.report.gather import StageView
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -67,7 +68,7 @@ def speaker_turns(diarize: StageView) -> Spec:
         series.append({**_series(rows[-1], t, y, i), "width": 10})
     return _spec(
         "turns", title, kind="turns", rows=rows, series=series,
-        subtitle=f"{len(speakers)} speaker(s); subject: {subject} ({summary.get('subject_rule')})",
+        subtitle=f"{len(speakers)} speaker(s). {subject_sentence(summary)}",
     )  # fmt: skip
 
 

@@ -6,9 +6,14 @@ from typing import Any
 
 from daemon.audio import backends, pyannote_backend, signal, turns, vad
 from daemon.config import Config
-from daemon.errors import StageSkipped
+from daemon.errors import PermanentError, StageSkipped
+from daemon.features import DiarizeSummary, Turn
+from daemon.labels.sidecars import subject_for
 from daemon.stages.audio_input import load_audio
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
+from storage.models import Video
+
+USER_REASON = "chosen by the user (lprd retry --subject)"
 
 
 def _run_pyannote(ctx: StageContext, audio: signal.Audio) -> tuple[dict[str, Any], str]:
@@ -44,6 +49,50 @@ def _run_offline(ctx: StageContext, audio: signal.Audio) -> tuple[dict[str, Any]
     return {"turns": found, "exclusive_turns": found, "speech_regions": regions}, model
 
 
+def subject_choice(ctx: StageContext) -> turns.SubjectChoice | None:
+    """The subject chosen outside the audio: `lprd retry --subject`, else a sidecar."""
+    name = ctx.video.name
+    with ctx.db.read() as session:
+        video = session.get(Video, ctx.video.id)
+        chosen = video.subject_speaker if video is not None else None
+    if chosen:
+        remedy = f"run `lprd retry {name} --subject auto` or pick one of those"
+        return turns.SubjectChoice(chosen, "user", USER_REASON, remedy)
+    try:
+        found = subject_for(ctx.db, ctx.video.id, ctx.video.path)
+    except ValueError as exc:
+        raise PermanentError(f"{exc}; then run `lprd retry {name} --stage diarize`") from exc
+    if found is None:
+        return None
+    speaker, sidecar = found
+    remedy = (
+        f'fix or remove the "subject" key in {sidecar}, or run '
+        f"`lprd retry {name} --subject SPEAKER_xx` with one of those"
+    )
+    return turns.SubjectChoice(speaker, "sidecar", f"chosen in the sidecar {sidecar}", remedy)
+
+
+def _summarize(ctx: StageContext, found: list[Turn], duration_s: float) -> DiarizeSummary:
+    """The summary, with the subject chosen outside the audio when there is such a choice."""
+    choice = subject_choice(ctx)
+    try:
+        return turns.summarize(found, duration_s, ctx.config.audio.subject_rule, choice)
+    except turns.UnknownSpeakerError as exc:
+        remedy = choice.remedy if choice is not None else ""
+        raise PermanentError(f"{exc}; {remedy}") from exc
+
+
+def _result_line(summary: DiarizeSummary, rule: str) -> str:
+    """The stage's one-line summary; says who chose the subject when the rule did not."""
+    line = (
+        f"{summary['num_speakers']} speaker(s), subject {summary['subject']} "
+        f"({summary['subject_talk_time_s']:.1f} s of {summary['speech_s']:.1f} s speech)"
+    )
+    if summary["subject_rule"] != rule:
+        line += f", {summary['subject_reason']}"
+    return line
+
+
 def run(ctx: StageContext) -> StageResult:
     """Find speech, split it by speaker, and choose the subject."""
     cfg = ctx.config.audio
@@ -52,7 +101,7 @@ def run(ctx: StageContext) -> StageResult:
     backend = backends.diarize_backend(ctx.config.audio)
     runner = _run_pyannote if backend == "pyannote" else _run_offline
     out, model = runner(ctx, audio)
-    summary = turns.summarize(out["turns"], audio.duration_s, cfg.subject_rule)
+    summary = _summarize(ctx, out["turns"], audio.duration_s)
     if summary["speech_s"] < cfg.min_speech_s:
         raise StageSkipped(
             f"no speech was detected ({summary['speech_s']:.2f} s of speech found by {backend}, "
@@ -71,10 +120,7 @@ def run(ctx: StageContext) -> StageResult:
         data=data,
         backend=backend,
         model=model,
-        summary=(
-            f"{summary['num_speakers']} speaker(s), subject {summary['subject']} "
-            f"({summary['subject_talk_time_s']:.1f} s of {summary['speech_s']:.1f} s speech)"
-        ),
+        summary=_result_line(summary, cfg.subject_rule),
     )
 
 
