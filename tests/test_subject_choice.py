@@ -142,6 +142,26 @@ def test_a_subject_only_sidecar_is_accepted_by_the_inbox(tmp_path: Path) -> None
     db.dispose()
 
 
+def test_a_subject_sidecar_in_the_inbox_reruns_diarize_of_its_video(tmp_path, make_ctx) -> None:
+    from daemon.label_service import import_sidecar_labels
+    from daemon.pipeline import Pipeline
+    from storage.models import DONE
+
+    pipeline = Pipeline.default()
+    video = make_video(tmp_path / "talk.mp4", seconds=1.0, audio=tone(1.0))
+    ctx = make_ctx(video, pipeline)
+    with ctx.db.write() as session:
+        for run in session.query(StageRun).filter_by(video_id=ctx.video.id):
+            run.status = DONE
+    path = tmp_path / "talk.mp4.labels.json"
+    path.write_text(json.dumps({"subject": "SPEAKER_01"}))
+    result = import_sidecar_labels(ctx.db, pipeline.plans, path)
+    assert "stage runs re-queued for the subject" in result.message
+    with ctx.db.read() as session:
+        runs = {r.stage: r.status for r in session.query(StageRun)}
+    assert runs["diarize"] == runs["report"] == PENDING and runs["analyze_face"] == DONE
+
+
 def test_retry_subject_records_and_clears_the_choice(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     home.mkdir()
