@@ -241,6 +241,23 @@ class EmbeddingModel:
         blocks = encode_blocks(self.encoders, texts, self.cache_dir)
         return self.predict_design(design(blocks, self.vector_scalers, self.scaler, texts))
 
+    def vectors(self, texts: Sequence[str]) -> Any:
+        """The encoders' view of `texts`: each encoder's vectors (standardised where the
+        model standardises them), side by side, scaled to unit length; None without an
+        encoder (the text-measures head)."""
+        import numpy as np
+
+        if not self.encoders:
+            return None
+        blocks = encode_blocks(self.encoders, texts, self.cache_dir)
+        parts = [
+            b if vs is None else vs.transform(b)
+            for b, vs in zip(blocks, self.vector_scalers, strict=True)
+        ]
+        joined = np.hstack(parts)
+        norms = np.linalg.norm(joined, axis=1, keepdims=True)
+        return joined / np.where(norms > 1e-12, norms, 1.0)
+
     def save(self, folder: Path) -> None:
         """Ridge weights and the measures' scaling in ridge.npz (encoders ship in packages)."""
         import numpy as np

@@ -16,7 +16,8 @@ from typing import Any
 
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
-from daemon.learn import blend, conformal, data, registry
+from daemon.learn import blend, conformal, data, input_range, registry
+from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.base_cache import base_cache_dir
 from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds, without_fold
 from daemon.learn.data import Example
@@ -419,6 +420,8 @@ def save_candidate(
     folder = models_dir(config) / version
     folder.mkdir(parents=True, exist_ok=True)
     trained.model.save(folder)
+    fitted = prep.fit if trained.kind in LLM_HEADS else prep.fit + prep.hold
+    input_range.record(folder, trained.model, [e.text for e in fitted])
     calibration = _calibration(trained, oof)
     if calibration is not None:
         residuals = conformal.residuals(*calibration[:2])
