@@ -107,7 +107,10 @@ def test_full_profile_model_takes_over_from_the_transcript_only_one(
     assert data["feature_profile"] == "transcript_only" and data["head"] == "embedding"
     assert data["transcript_source"] == "automatic transcript"  # beside the text, not in it
     assert {r["section"] for r in data["reasons"]["openness"]} == {"about", "transcript"}
-    check_intervals_and_reasons(data)
+    # Sectioned text unlike the one-sentence training rows: outside the encoder's range,
+    # so the scores come with a flag and without an interval.
+    assert [f["kind"] for f in data["flags"]] == ["encoder_distance"]
+    assert data["intervals"] == {} and "training range" in data["interval_withheld_because"]
 
     full_rows = [(f"f{c}", split, t, s) for c, split, t, s in synthetic_rows(80, seed=1)]
     add_labelled(database, full_rows, profile="full")

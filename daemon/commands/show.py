@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("show", help="show a video's stages, outputs and scores")
     parser.add_argument("video", help="video id, sha256 prefix or file name")
     parser.add_argument("--stage", help="print this stage's whole JSON output")
+    parser.add_argument(
+        "--segment",
+        type=int,
+        metavar="N",
+        help="print the descriptions of segment N (1 = first) of a long video",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -62,6 +68,10 @@ def handle(args: argparse.Namespace, config: Config) -> int:
             return 1
         print(json.dumps(output, indent=1, ensure_ascii=False))
         return 0
+    if args.segment is not None:
+        run = next((r for r in runs if r.stage == "describe"), None)
+        output = read_output(store, run) if run is not None else None
+        return print_segment(console, (output or {}).get("data") or {}, args.segment)
     console.print(
         f"[bold]#{video.id} {video.name}[/]  sha256 {video.sha256}  {video.size_bytes} bytes"
     )
@@ -107,8 +117,79 @@ def _print_scores(console: Console, prediction: Prediction | None) -> None:
             level=details.get("interval_level"),
         )
     )
+    for line in flag_lines(details):
+        console.print(line, markup=False, highlight=False)
     if details.get("reasons"):
         console.print(reasons_table(details["reasons"]))
+    if details.get("segments"):
+        console.print(segments_table(details))
+    for line in context_lines(details):
+        console.print(line)
+
+
+def segments_table(details: dict) -> Table:
+    """One row per segment of a long video: time span, words, scores, flags."""
+    from storage.models import TARGETS
+
+    segments = details["segments"]
+    title = (
+        f"scored as {len(segments)} segments; the video's score is the speech-weighted mean "
+        f"of the {details.get('segments_counted', len(segments))} where the subject speaks "
+        "(`lprd show VIDEO --segment N` prints one's description)"
+    )
+    table = Table(title=title, title_justify="left")
+    for col in ("#", "seconds", "words", *(t[:5] for t in TARGETS), "flags"):
+        table.add_column(col, overflow="fold")
+    for seg in segments:
+        flags = "; ".join(f.get("reason", "") for f in seg.get("flags") or [])
+        table.add_row(
+            str(seg["index"] + 1),
+            f"{seg['start']:.1f}-{seg['end']:.1f}",
+            str(seg.get("words", "")),
+            *(f"{seg['scores'][t]:.2f}" for t in TARGETS),
+            flags,
+        )
+    return table
+
+
+def flag_lines(details: dict) -> list[str]:
+    """'OUTSIDE THE TRAINING RANGE: ...' lines, and why no interval is shown."""
+    lines = [f"OUTSIDE THE TRAINING RANGE: {f.get('reason')}" for f in details.get("flags") or []]
+    if details.get("interval_withheld_because"):
+        lines.append(
+            "no interval: coverage calibrated on training-like clips does not hold outside "
+            "the training range (the scores are an extrapolation)"
+        )
+    return lines
+
+
+def context_lines(details: dict) -> list[str]:
+    """Where a model read less than the whole description, for people."""
+    from daemon.learn.context import describe_cuts
+
+    lines = []
+    if details.get("context_cuts"):
+        lines.append(f"text cut to the model's context: {describe_cuts(details['context_cuts'])}")
+    for index, cuts in sorted((details.get("segment_context_cuts") or {}).items()):
+        lines.append(f"segment {int(index) + 1} cut to the model's context: {describe_cuts(cuts)}")
+    return lines
+
+
+def print_segment(console: Console, describe: dict, number: int) -> int:
+    """Print both descriptions of segment `number` (1-based) from describe's output."""
+    segments = describe.get("segments") or []
+    if not 1 <= number <= len(segments):
+        console.print(
+            f"this video has {len(segments)} segments"
+            + (f"; pick 1-{len(segments)}" if segments else " (it is scored whole)")
+        )
+        return 1
+    seg = segments[number - 1]
+    console.print(f"[bold]segment {number}[/]: {seg['start']:.1f}-{seg['end']:.1f} s")
+    for profile, text in seg["texts"].items():
+        console.print(f"\n[bold]{profile}[/]")
+        console.print(text, markup=False, highlight=False)
+    return 0
 
 
 def serving_line(version: str, details: dict) -> str:

@@ -144,6 +144,31 @@ def aggregate_reasons(items: Sequence[SegmentScore]) -> Reasons:
     return out
 
 
+def aggregate_flags(items: Sequence[SegmentScore]) -> list[dict[str, str]]:
+    """The video's flags: one per kind found in a counted segment, naming the segments and
+    quoting the first one's reason."""
+    by_kind: dict[str, list[tuple[int, str]]] = {}
+    for seg in counted(items):
+        for flag in seg.flags:
+            by_kind.setdefault(flag["kind"], []).append((seg.index, flag["reason"]))
+    total = len(counted(items))
+    out = []
+    for kind, found in by_kind.items():
+        which = ", ".join(str(i + 1) for i, _ in found)
+        noun = "segment" if len(found) == 1 else "segments"
+        reason = f"{noun} {which} of {total}: {found[0][1]}"
+        out.append({"kind": kind, "reason": reason})
+    return out
+
+
+def withheld_because(flags: Sequence[Mapping[str, str]]) -> str | None:
+    """Why the video's interval is withheld (a counted segment is flagged), or None."""
+    if not flags:
+        return None
+    reasons = "; ".join(f["reason"] for f in flags)
+    return f"some segments lie outside the model's training range: {reasons}"
+
+
 def _sd(values: Sequence[float]) -> float:
     if len(values) < 2:
         return 0.0

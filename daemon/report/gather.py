@@ -112,6 +112,12 @@ def scores_view(db: Database, predict: StageView | None, video_id: int) -> dict[
             data.get("val_mean_accuracy"), model and model.val_mean_accuracy
         ),
         "val_baseline_mean_accuracy": _first(data.get("val_baseline_mean_accuracy"), baseline),
+        "flags": data.get("flags") or [],
+        "interval_withheld_because": data.get("interval_withheld_because"),
+        "segments": len(data.get("segments") or []),
+        "segments_counted": data.get("segments_counted"),
+        "context_cuts": data.get("context_cuts") or [],
+        "segment_context_cuts": data.get("segment_context_cuts") or {},
     }
 
 

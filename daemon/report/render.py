@@ -17,7 +17,7 @@ from daemon.report.thumbs import Thumb, thumbnails
 from daemon.report.timelines import timelines
 from storage.models import TARGETS
 
-REPORT_TEMPLATE_VERSION = "1"
+REPORT_TEMPLATE_VERSION = "2"
 # Where a page written without navigation can take the dashboard's bar when it serves it.
 NAV_MARKER = "<!-- lprd navigation -->"
 ASSETS = {
@@ -125,6 +125,22 @@ def _description(describe: StageView | None) -> tuple[str | None, str, str]:
     return d.get("text") or d.get("description"), meta, "describe recorded no text"
 
 
+def segment_texts(describe: StageView | None, scores: dict[str, Any] | None) -> list[dict]:
+    """[{label, text}] of each segment's description of the serving profile ([] when the
+    video was described whole)."""
+    if describe is None or not describe.usable:
+        return []
+    profile = (scores or {}).get("feature_profile") or describe.data.get("feature_profile")
+    return [
+        {
+            "label": f"segment {seg['index'] + 1}: {seg['start']:.1f}-{seg['end']:.1f} s, "
+            f"{seg.get('words', 0)} words",
+            "text": (seg.get("texts") or {}).get(profile, ""),
+        }
+        for seg in describe.data.get("segments") or []
+    ]
+
+
 def render_report(
     report: ReportData, thumbs: list[Thumb], nav: str | None = None, now: datetime | None = None
 ) -> str:
@@ -163,6 +179,7 @@ def render_report(
             timelines_json=script_json({"duration": duration, "timelines": specs}),
             description=description,
             description_meta=meta,
+            segment_texts=segment_texts(stages.get("describe"), scores),
             no_description=no_description,
         )
     )

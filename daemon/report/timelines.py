@@ -248,14 +248,48 @@ FACE_TIMELINES = (
 )
 
 
+def segment_scores(predict: StageView) -> Spec | None:
+    """The scores of each segment of a long video over time; None for a video scored whole."""
+    segments = predict.data.get("segments") if predict.usable else None
+    if not segments:
+        return None
+    targets = list(segments[0]["scores"])
+    series = []
+    for i, target in enumerate(targets):
+        t: list[float] = []
+        y: list[float | None] = []
+        for seg in segments:
+            score = seg["scores"][target]
+            t += [seg["start"], max(seg["start"], seg["end"] - 1e-3), seg["end"]]
+            y += [score, score, None]
+        series.append(_series(target, t, y, i))
+    counted = predict.data.get("segments_counted", len(segments))
+    return _spec(
+        "segments", "Scores per segment", series=series, scales={"y": UNIT},
+        subtitle=(
+            f"{len(segments)} segments of about {_segment_length(segments)} s, each scored like "
+            f"a training clip; the video's score is the speech-weighted mean of the {counted} "
+            "where the subject speaks"
+        ),
+    )  # fmt: skip
+
+
+def _segment_length(segments: Sequence[dict[str, Any]]) -> str:
+    lengths = sorted(seg["end"] - seg["start"] for seg in segments)
+    return f"{lengths[len(lengths) // 2]:.0f}"
+
+
 def timelines(stages: dict[str, StageView]) -> list[Spec]:
-    """Every timeline of the report, in reading order."""
+    """Every timeline of the report, in reading order (the segments lane only for a long
+    video scored as segments)."""
 
     def view(name: str) -> StageView:
         return stages.get(name) or StageView(name, "missing")
 
     face = view("analyze_face")
+    segments = segment_scores(view("predict"))
     return [
+        *([segments] if segments else []),
         speaker_turns(view("diarize")),
         transcript_words(view("transcribe")),
         voice(view("prosody")),

@@ -97,6 +97,7 @@ def run(ctx: StageContext) -> StageResult:
         "token_estimate": tokens,
         "max_tokens": cfg.max_tokens,
         "inputs": producers,
+        "language": (inputs.summary("transcribe") or {}).get("language"),
         "shortened": _shortened({PROFILE_FULL: text, PROFILE_TRANSCRIPT_ONLY: transcript_only}),
         "segments": segments,
         "segment_s": cfg.segment_s if segments else None,

@@ -15,6 +15,7 @@ model, at `train.interval_level`) and the contribution of each description secti
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -113,11 +114,12 @@ def run(ctx: StageContext) -> StageResult:
         ),
     )
     widths = _widths(ctx, model)
+    check = _range_check(ctx, model, predictor)
     segments = [s for s in ctx.upstream("describe").data.get("segments") or [] if s.get("texts")]
     if segments:
-        scores, details = _score_segments(ctx, predictor, segments, profile, widths)
+        scores, details = _score_segments(ctx, predictor, segments, profile, widths, check)
     else:
-        scores, details = _score_whole(predictor, texts[profile], widths)
+        scores, details = _score_whole(predictor, texts[profile], widths, check)
     details.update(
         interval_level=ctx.config.train.interval_level if widths else None,
         feature_profile=profile,
@@ -135,18 +137,46 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(data=data, backend=model.kind, model=model.version, summary=summary)
 
 
+RangeCheck = Callable[[str], list[Any]]
+
+
+def _range_check(ctx: StageContext, model: ModelVersion, predictor: Any) -> RangeCheck:
+    """text -> the out-of-range flags of that description under the serving model (none
+    for a model saved before training ranges were recorded)."""
+    from daemon.learn import input_range
+
+    recorded = ctx.models.get(
+        ("lprd-input-range", model.version), lambda: input_range.load(model.path)
+    )
+    language = ctx.upstream("describe").data.get("language")  # the transcript's, if known
+
+    def check(text: str) -> list[Any]:
+        if recorded is None:
+            return []
+        vector = input_range.input_vector(predictor, text) if recorded.encoder else None
+        return input_range.check(recorded, text, vector, language)
+
+    return check
+
+
 def _score_whole(
-    predictor: Any, text: str, widths: dict[str, float] | None
+    predictor: Any, text: str, widths: dict[str, float] | None, check: RangeCheck
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Scores, interval and reasons of one description: a clip scored whole."""
+    """Scores, interval and reasons of one description: a clip scored whole. A flagged
+    input keeps its scores and loses its interval (input_range's policy)."""
     from daemon.learn.conformal import intervals
     from daemon.learn.context import context_cuts
+    from daemon.learn.input_range import flags_to_json, withhold_intervals
     from daemon.learn.occlusion import explain
 
     raw, reasons = explain(predictor.predict, text)
     scores = {t: round(float(raw[t]), 6) for t in TARGETS}
+    flags = check(text)
+    shown, withheld = withhold_intervals(intervals(scores, widths) if widths else {}, flags)
     details: dict[str, Any] = {
-        "intervals": intervals(scores, widths) if widths else {},
+        "intervals": shown or {},
+        "interval_withheld_because": withheld,
+        "flags": flags_to_json(flags),
         "reasons": reasons,
         "context_cuts": context_cuts(predictor, text),
     }
@@ -159,16 +189,27 @@ def _score_segments(
     segments: list[dict[str, Any]],
     profile: str,
     widths: dict[str, float] | None,
+    check: RangeCheck,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """A long video: every segment scored like a clip, the video their aggregate."""
+    """A long video: every segment scored like a clip, the video their aggregate. A flagged
+    segment loses its interval, and so does the video when a counted segment is flagged."""
     from daemon.learn import segment_scores as seg
     from daemon.learn.conformal import intervals
     from daemon.learn.context import context_cuts
+    from daemon.learn.input_range import flags_to_json
 
     items = seg.score_segments(predictor.predict, segments, profile, widths, ctx.check_stop)
+    for item, segment in zip(items, segments, strict=True):
+        item.flags = flags_to_json(check(segment["texts"][profile]))
+        if item.flags:
+            item.widths = None
     scores = seg.aggregate_scores(items)
     level = ctx.config.train.interval_level
+    video_flags = seg.aggregate_flags(items)
+    withheld = seg.withheld_because(video_flags)
     video_widths = seg.aggregate_halfwidths(items, widths, level) if widths else None
+    if withheld:
+        video_widths = None
     cuts = {}
     for item, segment in zip(items, segments, strict=True):
         found = context_cuts(predictor, segment["texts"][profile])
@@ -176,6 +217,8 @@ def _score_segments(
             cuts[str(item.index)] = found
     details: dict[str, Any] = {
         "intervals": intervals(scores, video_widths) if video_widths else {},
+        "interval_withheld_because": withheld,
+        "flags": video_flags,
         "reasons": seg.aggregate_reasons(items),
         "segments": [item.to_json() for item in items],
         "segments_counted": len(seg.counted(items)),
