@@ -115,6 +115,7 @@ def analyse(
     from daemon.media import decode_audio
 
     env, min_pause = context(home, models), AudioConfig().min_pause_s
+    env.config.visual.expressions = True  # the classifier is one of the things compared
     results = {}
     for clip in clips:
         runs = run_stages(clip, env, stages)

@@ -2,7 +2,8 @@
 
 For each real First Impressions clip: the decode-only time for the same sampled frames
 (every frame decoded, the sampled ones picked, none converted) and the full analysis
-(landmarks, expressions, apparent age and gender, movement). Models load once, before
+(landmarks, apparent age and gender, movement; the 7-class expression model only with
+--expressions, as in the daemon where it is off by default). Models load once, before
 timing, as in the daemon. Target: a 15 s clip in under 10 s at 5 fps on 2 cores.
 
     python bench/visual.py [--fps 5] [--clips 12]
@@ -35,13 +36,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fps", type=float, default=5.0)
     parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--expressions", action="store_true", help="also run the 7-class model")
     args = parser.parse_args()
-    cfg = VisualConfig(sample_fps=args.fps)
+    cfg = VisualConfig(sample_fps=args.fps, expressions=args.expressions)
     cache = ModelCache("cpu")
     start = time.perf_counter()
     models = analyze.Models(
         landmarker=backends.landmark_model(cache),
-        expression=backends.expression_model(cache),
+        expression=backends.expression_model(cache) if cfg.expressions else None,
         attributes=backends.attribute_model(cache),
     )
     load_s = time.perf_counter() - start

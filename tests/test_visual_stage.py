@@ -93,6 +93,7 @@ def test_backends_are_listed(config) -> None:
 @requires_clips
 def test_portrait_clip_full_stage(make_ctx) -> None:
     ctx = make_ctx(PORTRAIT)
+    ctx.config.visual.expressions = True  # off by default; it must still work when asked
     out = _run(ctx)
     assert out.kind == "done", out.message
     data = _envelope(ctx)["data"]

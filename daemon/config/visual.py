@@ -45,7 +45,8 @@ class VisualConfig(Section):
         description="Frames (spread over the clip) used for apparent age and gender; 0 = off.",
     )
     expressions: bool = Field(
-        True,
-        description="Run the 7-class expression model (kept in the stage output for comparison; "
-        "descriptions use facial actions from the blendshapes).",
+        False,
+        description="Also run the 7-class expression model (kept in the stage output for "
+        "comparison, never described: it failed its validity check, and it takes over half "
+        "of the face analysis time; descriptions use facial actions from the blendshapes).",
     )
