@@ -33,6 +33,7 @@ COMMANDS = (
     "models",
     "labels",
     "export",
+    "results",
     "train",
     "eval",
     "norms",

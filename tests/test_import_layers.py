@@ -35,6 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "daemon.labels",
         "daemon.video_record",
         "daemon.report",
+        "daemon.results",  # rows for analysis: `lprd results`, the download, the API
+        "daemon.api",  # `lprd.open(home)`: read-only, for notebooks
     ),
     ("daemon.text",),  # descriptions and datasets (read labels)
     ("daemon.learn",),  # training, prediction, the model registry (read text)

@@ -16,10 +16,12 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from daemon import results
 from daemon.config import Config
+from daemon.errors import LprdError
 from daemon.pipeline import Pipeline
 from daemon.report import default_report_path
 from daemon.report.render import NAV_MARKER, assets, environment, script_json
@@ -128,6 +130,21 @@ class Dashboard:
             plot_json=script_json(versions),
         )  # fmt: skip
 
+    def results_csv(self, request: Request) -> StreamingResponse:
+        """`lprd results` as a CSV download, streamed (`?measures=1`, `?segments=1`)."""
+        q = request.query_params
+        name, segments, measures = _target_set(q.get("set")), _on(q, "segments"), _on(q, "measures")
+        cols = results.columns(results.target_set(name), segments=segments, measures=measures)
+        rows = results.rows(self.db, self.store, name, segments=segments, measures=measures)
+        return _csv_download(results.csv_chunks(rows, cols), "lprd-results.csv")
+
+    def results_dictionary(self, request: Request) -> StreamingResponse:
+        """The data dictionary of the download with the same options."""
+        q = request.query_params
+        targets = results.target_set(_target_set(q.get("set")))
+        cols = results.columns(targets, segments=_on(q, "segments"), measures=_on(q, "measures"))
+        return _csv_download(results.dictionary_chunks(cols), "lprd-results.dictionary.csv")
+
     def asset(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ASSET_KEYS:
@@ -144,6 +161,27 @@ def _int(value: str | None) -> int | None:
         return int(value)
     except ValueError:
         raise HTTPException(400, f"not a number: {value!r}") from None
+
+
+def _on(params: Any, name: str) -> bool:
+    return params.get(name, "") in ("1", "true", "yes", "on")
+
+
+def _target_set(name: str | None) -> str:
+    """The target set asked for (default First Impressions); 400 for an unknown one."""
+    try:
+        results.target_set(name)
+    except LprdError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return name or results.DEFAULT_SET
+
+
+def _csv_download(chunks: Any, filename: str) -> StreamingResponse:
+    headers = {
+        "content-disposition": f'attachment; filename="{filename}"',
+        "cache-control": "no-store",
+    }
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def web_assets() -> dict[str, str]:
@@ -171,6 +209,8 @@ def create_app(config: Config, token: str | None = None) -> Starlette:
         Route("/videos", board.videos),
         Route("/api/videos", board.api_videos),
         Route("/videos/{video_id:int}", board.video_report),
+        Route("/results.csv", board.results_csv),
+        Route("/results.dictionary.csv", board.results_dictionary),
         Route("/failures", board.failures),
         Route("/models", board.models),
         Route("/assets/{name}", board.asset),

@@ -1,0 +1,14 @@
+"""lprd for notebooks: `lprd.open(home)` gives a read-only view of a home's videos,
+predictions and measures (plain objects, or pandas DataFrames with `table()`).
+
+    import lprd
+    with lprd.open("~/lprd") as home:
+        df = home.table(measures=True)
+
+The daemon itself is the `daemon` package; this module only re-exports its API.
+"""
+
+from daemon.api import Home, PredictionInfo, VideoInfo, open
+from daemon.results import Column
+
+__all__ = ["Column", "Home", "PredictionInfo", "VideoInfo", "open"]
