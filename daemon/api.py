@@ -16,9 +16,16 @@ from typing import Any
 
 from daemon import results
 from daemon.config import Config, load_config
-from daemon.errors import LprdError
+from daemon.errors import EmptyDatabaseError, LprdError
 from storage.artifacts import ArtifactStore
-from storage.db import Database, current_revision, head_revision, is_initialised, safe_url
+from storage.db import (
+    Database,
+    current_revision,
+    head_revision,
+    is_initialised,
+    safe_url,
+    sqlite_path,
+)
 from storage.videos import find_videos
 
 
@@ -26,6 +33,9 @@ def open_database(config: Config) -> Database:
     """The home's database, read-only; a clear error when it is missing or at another
     schema version than this lprd reads (nothing is created or migrated)."""
     url = config.database_url
+    if (sqlite_file := sqlite_path(url)) is not None and sqlite_file.is_file():
+        if sqlite_file.stat().st_size == 0:
+            raise EmptyDatabaseError(sqlite_file)  # an empty file stays empty
     if not is_initialised(url):
         raise LprdError(f"no lprd database at {safe_url(url)}: run `lprd init` first")
     at, head = current_revision(url), head_revision()

@@ -16,6 +16,18 @@ class ConfigError(LprdError):
     """The configuration is invalid; the message names the field."""
 
 
+class EmptyDatabaseError(LprdError):
+    """A zero-byte database file: refused, never silently made a new, empty database."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(
+            f"{path} is empty (0 bytes): lprd will not silently start a new database and "
+            "process every video again. To start over on purpose, delete it "
+            f"(rm {path}) and run `lprd init`; to recover, restore it from a backup "
+            f"({path}.*.bak if a migration made one)"
+        )
+
+
 class RegistryError(LprdError):
     """The stage registry is inconsistent (duplicates, missing dependencies, unknown names)."""
 

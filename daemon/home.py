@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy.exc import DatabaseError
 
 from daemon.config import Config
-from daemon.errors import LprdError
+from daemon.errors import EmptyDatabaseError, LprdError
 from daemon.privacy import restrict
 from storage import db as dbmod
 
@@ -47,6 +47,35 @@ def prepare_home(config: Config) -> dbmod.Database:
     return dbmod.Database(url, busy_timeout_ms=int(config.workers.busy_timeout_s * 1000))
 
 
+def open_existing_home(config: Config) -> dbmod.Database:
+    """The home's database for a command that reads (or edits what is there): it must
+    exist and be initialised; it is migrated like `prepare_home` does, never created."""
+    require_database(config)
+    return prepare_home(config)
+
+
+def require_database(config: Config) -> None:
+    """Refuse, with what to do, a database that is missing, empty or not initialised,
+    without creating or touching it (a zero-byte SQLite file stays zero bytes)."""
+    url = config.database_url
+    refuse_empty_database(url)
+    if not database_initialised(url):
+        raise LprdError(f"no lprd database at {dbmod.safe_url(url)}: run `lprd init` first")
+
+
+def database_initialised(url: str) -> bool:
+    """`storage.db.is_initialised`, with a file that is not a database named clearly."""
+    try:
+        return dbmod.is_initialised(url)
+    except DatabaseError as exc:
+        if dbmod.is_locked(exc) or dbmod.sqlite_path(url) is None:
+            raise
+        raise LprdError(
+            f"{dbmod.sqlite_path(url)} cannot be used ({exc.orig or exc}); it may be corrupt. "
+            "Move it aside and run `lprd init` to start over"
+        ) from None
+
+
 def private_home(config: Config) -> None:
     """Only lprd's user may enter the home or read its database (made before the umask)."""
     restrict(config.home_dir, 0o700)
@@ -57,14 +86,16 @@ def private_home(config: Config) -> None:
         restrict(Path(f"{sqlite_file}{suffix}"), 0o600)
 
 
+def refuse_empty_database(url: str) -> None:
+    """`refuse_unusable_database` for the SQLite file of `url`, if it names one."""
+    sqlite_file = dbmod.sqlite_path(url)
+    if sqlite_file is not None:
+        refuse_unusable_database(sqlite_file)
+
+
 def refuse_unusable_database(path: Path) -> None:
     """A zero-byte database would silently become a new, empty one: refuse instead."""
     if path.exists() and path.is_file() and path.stat().st_size == 0:
-        raise LprdError(
-            f"{path} is empty (0 bytes): lprd will not silently start a new database and "
-            "process every video again. To start over on purpose, delete it "
-            f"(rm {path}) and run `lprd init`; to recover, restore it from a backup "
-            f"({path}.*.bak if a migration made one)"
-        )
+        raise EmptyDatabaseError(path)
     if path.exists() and not path.is_file():
         raise LprdError(f"{path} is not a file: paths.database must name the database file")

@@ -273,8 +273,8 @@ def head_revision() -> str:
 def is_initialised(url: str) -> bool:
     """True when the database exists and has been migrated (`lprd init` ran)."""
     path = sqlite_path(url)
-    if path is not None and not path.is_file():
-        return False  # do not let a check create an empty SQLite file
+    if path is not None and (not path.is_file() or path.stat().st_size == 0):
+        return False  # a check must not create a SQLite file nor write an empty one's header
     return current_revision(url) is not None
 
 

@@ -238,6 +238,47 @@ def test_bad_setups_get_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
     assert (home / "lprd.db").stat().st_size > 0  # never silently replaced
 
 
+READ_COMMANDS = (
+    ("status",),
+    ("status", "--json"),
+    ("serve", "--port", "1"),
+    ("models",),
+    ("show", "1"),
+    ("report", "1"),
+    ("results", "out.csv"),
+    ("export", "--split", "train", "out.jsonl"),
+    ("eval",),
+    ("retry", "--failed"),
+    ("forget", "1"),
+    ("norms", "rebuild"),
+    ("labels", "status"),
+    ("labels", "describe"),
+)
+
+
+def test_read_commands_never_initialise_an_empty_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    database = home / "lprd.db"
+    database.write_bytes(b"")
+    for command in READ_COMMANDS:
+        proc = _lprd_process("--home", str(home), *command)
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        assert "empty (0 bytes)" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert database.stat().st_size == 0, f"`lprd {' '.join(command)}` wrote the database"
+        assert not Path(f"{database}-wal").exists()
+
+
+def test_read_commands_never_create_a_database(tmp_path: Path, capsys) -> None:
+    home = tmp_path / "home"
+    for command in READ_COMMANDS:
+        code = main(["--home", str(home), *command])
+        out, err = capsys.readouterr()
+        if command != ("models",):  # which lists the stage backends without a database
+            assert code in (1, 2) and "lprd init" in out + err, (command, out, err)
+        assert not (home / "lprd.db").exists(), f"`lprd {' '.join(command)}` created it"
+
+
 def test_add_of_an_unreadable_file_is_a_rejection_not_a_traceback(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert _lprd_process("init", "--home", str(home)).returncode == 0  # --home after the command

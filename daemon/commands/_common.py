@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from daemon.config import Config
 from daemon.errors import LprdError
-from daemon.home import prepare_home
+from daemon.home import open_existing_home, prepare_home
 from storage.db import Database
 from storage.models import Video
 from storage.videos import find_videos
 
 
 def open_db(config: Config) -> Database:
-    """Open (and if needed migrate) the database of this home."""
+    """Open (and if needed create or migrate) the database of this home: for commands
+    that bring new data (`add`, `labels import`, `train`)."""
     return prepare_home(config)
+
+
+def open_existing_db(config: Config) -> Database:
+    """Open (and if needed migrate) the home's database, which must already exist and
+    be initialised: read commands and those that act on recorded videos never create
+    one (an empty or missing file is refused with what to do)."""
+    return open_existing_home(config)
 
 
 def resolve_video(db: Database, ref: str) -> Video:

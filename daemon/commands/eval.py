@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from daemon.commands._common import open_db
+from daemon.commands._common import open_existing_db
 from daemon.config import Config
 
 
@@ -26,7 +26,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.learn.report import coverage_line, eval_table
     from daemon.model_cache import resolve_device
 
-    db = open_db(config)
+    db = open_existing_db(config)
     row = pick_model(db, args.model, args.profile)
     level = config.train.interval_level
     device = resolve_device(config.device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from daemon.commands._common import open_db
+from daemon.commands._common import open_existing_db
 from daemon.config import Config
 from daemon.errors import LprdError
 from daemon.labels.files import SPLITS
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace, config: Config) -> int:
     """Select the examples, write them, say what was left out."""
-    db = open_db(config)
+    db = open_existing_db(config)
     try:
         selection = labelled_examples(db, args.split, args.profile)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from daemon.commands._common import open_db, resolve_video
+from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
 from daemon.report import default_report_path
 from storage.artifacts import ArtifactStore
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace, config: Config) -> int:
     """Remove the rows, the artifacts and (if lprd holds it) the original copy."""
-    db = open_db(config)
+    db = open_existing_db(config)
     video = resolve_video(db, args.video)
     store = ArtifactStore(config.store_dir)
     with db.write() as session:

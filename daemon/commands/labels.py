@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from daemon.commands._common import open_db
+from daemon.commands._common import open_db, open_existing_db
 from daemon.config import Config
 from daemon.label_service import import_label_files
 from daemon.labels.files import SPLITS
@@ -74,7 +74,7 @@ def handle_describe(args: argparse.Namespace, config: Config) -> int:
     """Write transcript-only descriptions for labelled transcripts."""
     from daemon.text.transcript_only import build_transcript_descriptions
 
-    db = open_db(config)
+    db = open_existing_db(config)
     try:
         n = build_transcript_descriptions(db, args.split, max_tokens=config.describe.max_tokens)
     finally:
@@ -85,7 +85,7 @@ def handle_describe(args: argparse.Namespace, config: Config) -> int:
 
 def handle_status(args: argparse.Namespace, config: Config) -> int:
     """Counts of labels per split, transcripts, and labels whose video has arrived."""
-    db = open_db(config)
+    db = open_existing_db(config)
     try:
         with db.read() as session:
             rows = session.execute(

@@ -65,11 +65,14 @@ def bases_table(config: Config, users: dict[str, list[str]]) -> Table:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
+    from daemon.home import database_initialised, refuse_empty_database
+    from storage.db import Database
+
+    refuse_empty_database(config.database_url)  # an empty file stays empty
     console = Console()
     console.print(backends_table(config, Pipeline.default()))
-    from storage.db import Database, is_initialised
 
-    db = Database(config.database_url) if is_initialised(config.database_url) else None
+    db = Database(config.database_url) if database_initialised(config.database_url) else None
     try:
         from daemon.learn.base_usage import digests_in_use
         from daemon.learn.registry import model_versions_table

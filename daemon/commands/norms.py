@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.commands._common import open_db
+from daemon.commands._common import open_existing_db
 from daemon.config import Config
 from daemon.text import norms_build
 from daemon.text.norms import load_norms
@@ -37,7 +37,7 @@ def handle_rebuild(args: argparse.Namespace, config: Config) -> int:
     from storage import transitions
     from storage.artifacts import ArtifactStore
 
-    db = open_db(config)
+    db = open_existing_db(config)
     try:
         videos = norms_build.collect(db, ArtifactStore(config.store_dir))
         rebuilt = norms_build.build(videos, max(1, args.min_clips))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from daemon.commands._common import open_db, resolve_video
+from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
@@ -26,7 +26,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.report import default_report_path
     from daemon.report.make import report_html, write_report
 
-    db = open_db(config)
+    db = open_existing_db(config)
     try:
         video = resolve_video(db, args.video)
         store = ArtifactStore(config.store_dir)

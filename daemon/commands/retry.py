@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import select
 
-from daemon.commands._common import open_db, resolve_video
+from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
 from daemon.errors import LprdError
 from daemon.pipeline import Pipeline
@@ -45,7 +45,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         raise LprdError("say what to retry: a VIDEO, --stage S, --failed, or a combination")
     if args.subject is not None and not args.video:
         raise LprdError("--subject needs the VIDEO whose subject it names")
-    db = open_db(config)
+    db = open_existing_db(config)
     video = resolve_video(db, args.video) if args.video else None
     count = 0
     if video is not None and args.subject is not None:

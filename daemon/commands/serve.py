@@ -17,15 +17,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
+    from daemon.home import database_initialised, refuse_empty_database
     from daemon.web.app import create_app
     from daemon.web.auth import check_bind, serve_token
-    from storage.db import is_initialised, safe_url
+    from storage.db import safe_url
 
     host = args.host or config.serve.host
     port = args.port or config.serve.port
     token = serve_token(config)
     check_bind(host, token)
-    if not is_initialised(config.database_url):
+    refuse_empty_database(config.database_url)  # an empty file stays empty
+    if not database_initialised(config.database_url):
         print(f"no database at {safe_url(config.database_url)}: run `lprd init` first")
         return 1
     app = create_app(config, token)

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from daemon.commands._common import open_db, resolve_video
+from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
 from daemon.pipeline import Pipeline
 from daemon.video_record import latest_prediction, read_output, stage_runs
@@ -54,7 +54,7 @@ def _runs_table(runs: list[StageRun], order: list[str]) -> Table:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
-    db = open_db(config)
+    db = open_existing_db(config)
     video = resolve_video(db, args.video)
     console = Console()
     store = ArtifactStore(config.store_dir)

@@ -7,7 +7,7 @@ import json
 import time
 
 from daemon.config import Config
-from storage.db import Database, is_initialised, safe_url
+from storage.db import Database, safe_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
+    from daemon.home import database_initialised, refuse_empty_database
     from daemon.status import gather_status
 
-    if not is_initialised(config.database_url):
+    refuse_empty_database(config.database_url)  # an empty file stays empty
+    if not database_initialised(config.database_url):
         print(f"no database at {safe_url(config.database_url)}: run `lprd init` first")
         return 1
     db = Database(config.database_url)
