@@ -66,6 +66,23 @@ def test_invalid_config_is_refused_naming_the_field(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "workers.gpu" in proc.stderr
 
 
+def test_stale_after_must_cover_several_heartbeats(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text("[workers]\nheartbeat_s = 120\nstale_after_s = 5\n")
+    with pytest.raises(ConfigError, match=r"workers\.stale_after_s.*workers\.heartbeat_s"):
+        load_config(home=home, env={})
+    with pytest.raises(ConfigError, match=r"workers\.stale_after_s \(20\).*= 30"):
+        load_config(
+            home=home, env={"LPRD_WORKERS__HEARTBEAT_S": "10", "LPRD_WORKERS__STALE_AFTER_S": "20"}
+        )
+    config = load_config(home=home, env={"LPRD_WORKERS__STALE_AFTER_S": "360"})
+    assert config.workers.stale_after_s == 360 and config.workers.heartbeat_s == 120
+    proc = _lprd_process("--home", str(home), "run", "--until-idle")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "workers.stale_after_s" in proc.stderr and "workers.heartbeat_s" in proc.stderr
+
+
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

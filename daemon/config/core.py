@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from daemon.config.audio import AudioConfig
 from daemon.config.base import Section
@@ -27,6 +27,8 @@ ENV_PREFIX = "LPRD_"
 # Variables read directly, not as LPRD_SECTION__FIELD overrides.
 DIRECT_ENV = {"LPRD_HOME", "LPRD_SERVE_TOKEN"}
 DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
+# A process is presumed dead after missing this many heartbeats (workers.stale_after_s).
+STALE_HEARTBEATS = 3
 VIDEO_EXTENSIONS = ["mp4", "avi", "mov", "mkv", "flv", "wmv", "webm"]
 # What a host does: watch and register its inbox, run stages, train models.
 ROLES = ("inbox", "stages", "train")
@@ -123,6 +125,19 @@ class WorkersConfig(Section):
         le=600.0,
         description="Wait this long for another writer's database lock before backing off.",
     )
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeats(self) -> WorkersConfig:
+        """A process is presumed dead only after it missed several heartbeats: otherwise
+        the daemon would reap its own live runs until they fail as crashing."""
+        least = STALE_HEARTBEATS * self.heartbeat_s
+        if self.stale_after_s < least:
+            raise ValueError(
+                f"workers.stale_after_s ({self.stale_after_s:g}) must be at least "
+                f"{STALE_HEARTBEATS} x workers.heartbeat_s ({self.heartbeat_s:g}) = {least:g}: "
+                "a live process would otherwise be taken for dead between two heartbeats"
+            )
+        return self
 
 
 class ServeConfig(Section):
