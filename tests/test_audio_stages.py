@@ -150,7 +150,9 @@ def test_backends_are_listed_with_the_offline_ones_active(config) -> None:
     assert by[("transcribe", "whisper")].active and by[("transcribe", "whisper")].available
     assert not by[("transcribe", "sensevoice")].active
     assert by[("speech_emotion", "none")].active
-    assert sum(r.active for r in rows) == 3
+    language_id = by[("transcribe", "language id")]
+    assert language_id.active and "whisper base multilingual" in language_id.model
+    assert sum(r.active for r in rows) == 4  # the language identifier beside the ASR model
 
 
 def test_an_explicit_backend_without_weights_fails_with_a_hint(tmp_path, make_ctx) -> None:

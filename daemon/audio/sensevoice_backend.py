@@ -8,11 +8,13 @@ in the text (funasr's own post-processing would turn them into emoji).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from daemon.audio.language_id import IDENTIFIED, LanguageChoice
 from daemon.audio.weights import local_dir
 from daemon.errors import PermanentError
 
@@ -133,3 +135,14 @@ def transcribe_chunks(
         for piece in parse_tagged(raw):
             segments.append({"start": round(start, 3), "end": round(end, 3), **piece})
     return segments
+
+
+def language_of(segments: list[dict[str, Any]], model: str) -> LanguageChoice:
+    """The language SenseVoice tagged most segments with; the runners-up as shares of the
+    tagged segments (SenseVoice gives a tag, not a probability)."""
+    counts = Counter(s["language"] for s in segments if s.get("language"))
+    total = sum(counts.values())
+    if not total:
+        return LanguageChoice(language=None, source="not identified (no language tag)", model=model)
+    ranked = [(code, round(n / total, 3)) for code, n in counts.most_common(3)]
+    return LanguageChoice(language=ranked[0][0], source=IDENTIFIED, model=model, candidates=ranked)

@@ -37,8 +37,9 @@ def model_name(path: Path) -> str:
     return f"whisper ({path})"
 
 
-def load_whisper(path: Path, device: str) -> Any:
-    """A faster-whisper model: int8 on CPU, float16 on CUDA."""
+def load_whisper(path: Path, device: str, files: dict[str, Any] | None = None) -> Any:
+    """A faster-whisper model: int8 on CPU, float16 on CUDA (from `files` in memory, named
+    by file, when given)."""
     import os
 
     from faster_whisper import WhisperModel
@@ -46,7 +47,9 @@ def load_whisper(path: Path, device: str) -> Any:
     compute = "float16" if device == "cuda" else "int8"
     threads = min(4, os.cpu_count() or 1)
     try:
-        return WhisperModel(str(path), device=device, compute_type=compute, cpu_threads=threads)
+        return WhisperModel(
+            str(path), device=device, compute_type=compute, cpu_threads=threads, files=files
+        )
     except (RuntimeError, ValueError) as exc:
         raise PermanentError(f"cannot load the Whisper model in {path}: {exc}") from exc
 

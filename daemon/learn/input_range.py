@@ -27,7 +27,8 @@ A word count or measurement counts as outside when it lies beyond the training m
 maximum by more than `MEASURE_SLACK` of the training span (a new clip from the training
 distribution lands beyond the extremes of N rows with probability about 2 / N, so each
 measure gets a little room). A transcript the text says or `language` gives is in another
-language, or one the English guess rejects (`guess_not_english`: mostly non-Latin
+language, or one the English guess rejects even when it is said to be English (an
+English-only ASR model says so of any speech) (`guess_not_english`: mostly non-Latin
 letters, under 5 % common English words among 15 or more, or more common Spanish, French,
 German, Italian or Portuguese words than English ones), is flagged when the model's
 training transcripts were English; none of the 8,000 First Impressions transcripts is.
@@ -376,9 +377,12 @@ def _language_flags(input_range: InputRange, text: str, language: str | None) ->
     trained = ", ".join(input_range.languages)
     named = LANGUAGES.get(language, language) if language else stated_language(text)
     if named and named.lower() not in ("auto", "unknown", "none", "nospeech"):
-        if named in input_range.languages or not word_count(text):
+        if not word_count(text):
             return []
-        return [Flag("language", f"language {named}; training transcripts {trained}")]
+        if named not in input_range.languages:
+            return [Flag("language", f"language {named}; training transcripts {trained}")]
+    # No language named, or one the model was trained on: an English-only ASR model says
+    # "English" of any speech, so the words themselves are checked too.
     if input_range.languages != ["English"]:
         return []
     why = guess_not_english(text)
