@@ -703,14 +703,13 @@ def requeue_changed_fingerprints(
     return total
 
 
-def wake_waiting(session: Session, stages: Iterable[str]) -> int:
-    """Make deferred runs of these stages due now (what they waited for may have come)."""
-    result = session.execute(
-        update(_runs)
-        .where(_runs.c.stage.in_(list(stages)))
-        .where(_runs.c.status == PENDING, _runs.c.error_kind == ErrorKind.WAITING)
-        .values(next_attempt_at=None, updated_at=utcnow())
-    )
+def wake_waiting(session: Session, stages: Iterable[str] | None = None) -> int:
+    """Make deferred runs of these stages (of every stage for None) due now: what they
+    waited for may have come (a changed input, a promoted model)."""
+    query = update(_runs).where(_runs.c.status == PENDING, _runs.c.error_kind == ErrorKind.WAITING)
+    if stages is not None:
+        query = query.where(_runs.c.stage.in_(list(stages)))
+    result = session.execute(query.values(next_attempt_at=None, updated_at=utcnow()))
     if result.rowcount:
         notify_work(session)
     return result.rowcount

@@ -210,6 +210,10 @@ def test_wake_waiting_makes_deferred_runs_due(database: Database) -> None:
     assert write(database, tr.wake_waiting, ["a"]) == 1
     again = claim(database, "cpu", "w")
     assert again is not None and again.id == run.id and again.attempts == 1
+    write(database, tr.defer, again.id, "w", "no model yet", retry_after_s=3600)
+    assert write(database, tr.wake_waiting, ["b"]) == 0
+    assert write(database, tr.wake_waiting) == 1  # every stage: what a promotion does
+    assert claim(database, "cpu", "w").id == run.id
 
 
 def test_retry_policy_doubles_the_delay_up_to_its_cap() -> None:

@@ -17,6 +17,7 @@ from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
 from storage.models import ModelVersion
 from storage.states import ModelState
+from storage.transitions import wake_waiting
 
 CANDIDATE, PROMOTED, RETIRED = ModelState.CANDIDATE, ModelState.PROMOTED, ModelState.RETIRED
 
@@ -97,6 +98,7 @@ def promote_if_better(db: Database, version: str) -> Decision:
             current.state = RETIRED
             session.flush()  # retire first: the partial unique index allows one promoted
         cand.state, cand.promoted_at = PROMOTED, utcnow()
+        wake_waiting(session)  # predict deferred "no model promoted yet" is due now
         old = f", retiring {current.version}" if current is not None else ""
         return Decision(True, f"promoted {version} ({cand.val_mean_accuracy:.4f}){old}")
 
