@@ -27,6 +27,7 @@ from daemon.learn.supervisor import reap_dead_training
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.privacy import disable_onnxruntime_telemetry
+from daemon.report import REPORTS_FOLDER
 from daemon.scheduler import build_scheduler
 from daemon.sdnotify import SystemdNotifier
 from daemon.status import DAEMON_ALIVE_KEY
@@ -120,7 +121,10 @@ class Daemon:
         db = prepare_home(config)
         pipeline = self.pipeline
         pipeline.check_database(db)
-        store = ArtifactStore(config.store_dir, write_log=config.paths.write_log)
+        reports = config.home_dir / REPORTS_FOLDER  # its partials are swept with the store's
+        store = ArtifactStore(
+            config.store_dir, write_log=config.paths.write_log, outside=(reports,)
+        )
         added = ensure_stage_rows(db, pipeline)
         fingerprints = pipeline.fingerprints(config, db)
         with db.write() as session:

@@ -7,7 +7,8 @@ name lets several hosts share one store: each removes only partials of processes
 knows are dead, never one that another host is writing now.
 
 With a write log (`ArtifactStore(root, write_log=...)`), every completed write appends
-one line (UTC time, `host~pid`, path relative to the store): an audit trail of which
+one line (UTC time, `host~pid`, path relative to the store, or absolute for a file
+outside it such as a report): an audit trail of which
 process wrote what, which the crash tests read to prove no stage ran twice.
 """
 
@@ -43,9 +44,14 @@ def partial_tag(partial: Path) -> str | None:
 class ArtifactStore:
     """Maps a video's sha256 to its artifact folder under `root`."""
 
-    def __init__(self, root: Path, write_log: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, write_log: Path | None = None, outside: tuple[Path, ...] = ()
+    ) -> None:
         self.root = Path(root)
         self.write_log = write_log
+        # Folders outside the store that lprd also writes into atomically (the reports):
+        # their leftover partials are removed with the store's.
+        self.outside = tuple(Path(folder) for folder in outside)
 
     def video_dir(self, sha256: str) -> Path:
         """The folder holding every artifact of one video."""
@@ -89,13 +95,20 @@ class ArtifactStore:
         if self.write_log is None:
             return
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
-        line = f"{now}\t{tag}\t{self.relative(target)}\n".encode()
+        line = f"{now}\t{tag}\t{self.logged_path(target)}\n".encode()
         # One O_APPEND write per line: lines of concurrent writers never interleave.
         fd = os.open(self.write_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+    def logged_path(self, target: Path) -> str:
+        """How the write log names a file: relative to the store root, or absolute when
+        it lies outside the store (a report under HOME/reports, an `-o` file)."""
+        resolved = Path(target).resolve()
+        root = self.root.resolve()
+        return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
 
     def write_json(self, target: Path, data: Any) -> None:
         """Write JSON atomically; NaN and infinities become null (they are not JSON)."""
@@ -111,19 +124,21 @@ class ArtifactStore:
             return json.load(fh)
 
     def remove_partials(self, is_dead: Callable[[str | None], bool] | None = None) -> int:
-        """Delete leftover `.partial` files under the store; returns how many.
+        """Delete leftover `.partial` files under the store and the `outside` folders;
+        returns how many.
 
         With `is_dead`, only those whose writer (`host~pid`, None if unsigned) it declares
         dead: on a shared store, other hosts' partials may be writes in progress.
         """
         count = 0
-        if not self.root.exists():
-            return 0
-        for partial in self.root.rglob(f"*{PARTIAL_SUFFIX}"):
-            if is_dead is not None and not is_dead(partial_tag(partial)):
+        for folder in (self.root, *self.outside):
+            if not folder.exists():
                 continue
-            partial.unlink(missing_ok=True)
-            count += 1
+            for partial in folder.rglob(f"*{PARTIAL_SUFFIX}"):
+                if is_dead is not None and not is_dead(partial_tag(partial)):
+                    continue
+                partial.unlink(missing_ok=True)
+                count += 1
         return count
 
     def delete_video(self, sha256: str) -> None:

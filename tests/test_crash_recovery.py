@@ -429,3 +429,26 @@ def test_a_stage_that_ignores_the_stop_is_released_and_the_daemon_exits_cleanly(
     db.dispose()
     assert (deaf.status, deaf.attempts) == ("pending", 0)
     assert "returned to pending" in daemon_log(home)
+
+
+def test_start_up_removes_a_dead_writers_partial_report(config, database) -> None:
+    """A kill while a report was being written leaves its partial in HOME/reports, outside
+    the store: start-up removes it with the store's, and leaves a live writer's alone."""
+    from daemon.pipeline import Pipeline
+    from daemon.report import default_report_path
+    from daemon.service import Daemon
+    from daemon.stages.base import Stage, StageResult
+    from storage.workers import this_host, writer_tag
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    page = default_report_path(config.home_dir, "ab" * 32)
+    page.parent.mkdir(parents=True)
+    left = page.with_name(f"{page.name}.{writer_tag(this_host(), dead.pid)}.partial")
+    left.write_bytes(b"<html>half")
+    alive = page.with_name(f"{page.name}.{writer_tag(this_host(), 1)}.partial")
+    alive.write_bytes(b"<html>being written")
+    pipeline = Pipeline([Stage("noop", lambda _ctx: StageResult(data={}, backend="test"))])
+    assert Daemon(config, until_idle=True, pipeline=pipeline).run() == 0
+    assert not left.exists(), "a dead writer's partial report was left behind"
+    assert alive.exists(), "a live process's write was removed"

@@ -151,3 +151,19 @@ def test_head_timeline_marks_the_nods_the_stage_counted() -> None:
     view.data["summary"]["nods_per_min"] = None  # left out as unmeasurable: nothing marked
     head = {s["id"]: s for s in timelines({"analyze_face": view})}["head"]
     assert next(b for b in head["bands"] if b["label"] == "nod")["spans"] == []
+
+
+def test_reports_outside_the_store_are_written_with_a_write_log(make_ctx, tmp_path, config) -> None:
+    from storage.artifacts import ArtifactStore
+
+    ctx = make_ctx(make_video(tmp_path / "logged.mp4", seconds=1.0))
+    log = tmp_path / "writes.log"
+    ctx.store = ArtifactStore(config.store_dir, write_log=log)
+    assert execute(probe.STAGE, ctx).kind == "done"
+    outcome = execute(STAGE, ctx)
+    assert outcome.kind == "done", outcome.message
+    page = default_report_path(config.home_dir, ctx.video.sha256)
+    assert page.is_file()
+    logged = [line.split("\t")[2] for line in log.read_text().splitlines()]
+    assert str(page.resolve()) in logged  # absolute: the page is outside the store
+    assert f"artifacts/{ctx.video.sha256[:2]}/{ctx.video.sha256}/probe.json" in logged
