@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import struct
 from pathlib import Path
 
+import numpy
 import pytest
 from sqlalchemy import func, select
 
@@ -222,3 +224,95 @@ def test_official_transcript_labels_requeue_describe(config, database, tmp_path)
         }
     assert states["describe"] == states["predict"] == states["report"] == "pending"
     assert states["transcribe"] == "done"
+
+
+def _scalar_pickle(type_code: bytes, data: bytes, flags: int = 0) -> bytes:
+    """{'openness': {'a.000.mp4': numpy scalar}} written as Python 2 wrote the First
+    Impressions pickles: a dtype built from `type_code` and the scalar from raw `data`."""
+    minus_one = b"J" + struct.pack("<i", -1)
+    state = b"(K\x03U\x01|NNN" + minus_one + minus_one + b"K" + bytes([flags]) + b"tb"
+    dtype = b"cnumpy\ndtype\nU" + bytes([len(type_code)]) + type_code + b"K\x00K\x01\x87R"
+    scalar = b"cnumpy.core.multiarray\nscalar\n" + dtype + state
+    scalar += b"U" + bytes([len(data)]) + data + b"\x86R"
+    return b"\x80\x02}U\x08openness}U\x09a.000.mp4" + scalar + b"ss."
+
+
+def test_crafted_pickles_are_refused_naming_the_file(database, tmp_path) -> None:
+    half = struct.pack("<d", 0.5)
+    honest = tmp_path / "annotation_training.pkl"
+    honest.write_bytes(_scalar_pickle(b"f8", half))
+    assert load_pickle(honest) == {"openness": {"a.000.mp4": 0.5}}
+    crafted = {
+        "object.pkl": _scalar_pickle(b"O8", b"AAAAAAAA", flags=63),
+        "void.pkl": _scalar_pickle(b"V8", b"AAAAAAAA"),
+        "short.pkl": _scalar_pickle(b"f8", b"AAAA"),
+        "text.pkl": _scalar_pickle(b"U1", b"AAAA"),
+        "dtype.pkl": pickle.dumps({"openness": {"a.000.mp4": numpy.dtype("f8")}}, protocol=2),
+        "bytes.pkl": pickle.dumps({"openness": {"a.000.mp4": b"raw"}}, protocol=2),
+        "deep.pkl": pickle.dumps({"a.000.mp4": [[[[["x"]]]]]}, protocol=2),
+    }
+    for name, data in crafted.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(LabelImportError, match=rf"unreadable file: e\.g\. {name}: "):
+            import_labels(database, [path])
+    assert _labels(database) == {}
+
+
+def test_a_pickle_reusing_one_string_cannot_grow_the_database(database, tmp_path) -> None:
+    words = "word " * 3000  # 15,000 characters, under the cap, stored once in the file
+    path = tmp_path / "transcription_training.pkl"
+    path.write_bytes(pickle.dumps({f"c{i}.000.mp4": words for i in range(300)}, protocol=2))
+    assert path.stat().st_size < 30_000
+    with pytest.raises(LabelImportError, match="text repeated by reference.*4,500,000 char"):
+        import_labels(database, [path])
+    assert _labels(database) == {}
+
+
+def test_transcripts_and_label_files_have_a_size_limit(database, tmp_path, monkeypatch) -> None:
+    from daemon.labels import files
+
+    long = tmp_path / "long.json"
+    rows = [
+        {"clip_name": "a.000.mp4", **SCORES, "transcript": "fine"},
+        {"clip_name": "b.000.mp4", **SCORES, "transcript": "x" * 30_000_000},
+    ]
+    long.write_text(json.dumps(rows))
+    with pytest.raises(LabelImportError) as info:
+        import_labels(database, [long])
+    assert "transcript too long: e.g. long.json row 2 (b.000.mp4): 30,000,000 characters" in str(
+        info.value
+    )
+    big = tmp_path / "pickled.pkl"
+    big.write_bytes(pickle.dumps({"a.000.mp4": "y" * 25_000}, protocol=2))
+    with pytest.raises(LabelImportError, match=r"pickled\.pkl a\.000\.mp4: 25,000 characters"):
+        import_labels(database, [big])
+    sidecar = tmp_path / "talk.mp4.labels.json"
+    sidecar.write_text(json.dumps({**SCORES, "transcript": "z" * 2_000_000}))
+    result = import_sidecar(database, sidecar)
+    assert result.state == "rejected" and "a sidecar may have" in result.message
+    monkeypatch.setattr(files, "MAX_LABEL_FILE_BYTES", 1000)
+    with pytest.raises(LabelImportError, match="long.json: 30 MB, more than"):
+        import_labels(database, [long])
+    assert _labels(database) == {}
+
+
+def test_a_sidecar_labels_only_its_own_video(database, tmp_path) -> None:
+    official = _write_csv(tmp_path / "official.csv", [{"clip_name": "theirs.mp4", **SCORES}])
+    import_labels(database, [official])
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for video in ("theirs.mp4", "talk.mp4", "talk.mkv"):
+        (inbox / video).write_bytes(b"x")
+    forged = {**SCORES, "openness": 0.01, "clip_name": "theirs.mp4"}
+    for name in ("hijack.labels.json", "talk.mp4.labels.json", "nothing.mp4.labels.json"):
+        (inbox / name).write_text(json.dumps(forged))
+        result = import_sidecar(database, inbox / name)
+        assert result.state == "rejected", (name, result.message)
+        assert f'{name} names the clip "theirs.mp4"' in result.message
+        assert "labels only its own video" in result.message
+    assert _labels(database)["theirs.mp4"].openness == SCORES["openness"]
+    chosen = inbox / "talk.labels.json"  # two talk.* videos: "clip_name" picks one of them
+    chosen.write_text(json.dumps({**SCORES, "clip_name": "talk.mkv"}))
+    assert import_sidecar(database, chosen).message == "labels for talk.mkv imported (new)"
+    assert set(_labels(database)) == {"theirs.mp4", "talk.mkv"}

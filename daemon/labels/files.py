@@ -131,8 +131,18 @@ def scores_from(row: dict[str, Any], where: str, problems: Problems) -> dict[str
     return scores if len(scores) == len(TARGETS) else None
 
 
+# Sizes no honest label file comes near (the First Impressions transcripts are at most
+# ~600 characters, their largest file a few MB): past them a file is refused, named.
+MAX_LABEL_FILE_BYTES = 64 * 1024 * 1024
+MAX_TRANSCRIPT_CHARS = 20_000
+MAX_PICKLE_DEPTH = 4  # {trait: {clip: score}} is two deep
+NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: no objects, strings or records
+
+
 class _NumpyScalarsOnly(pickle.Unpickler):
-    """Unpickles plain data plus numpy scalars; refuses any other class (pickles run code)."""
+    """Unpickles plain data plus numpy numeric scalars; refuses any other class (pickles
+    run code) and any scalar that is not a plain number of its own size (an object
+    scalar built from raw bytes is a pointer that crashes the process when used)."""
 
     ALLOWED = {
         ("numpy.core.multiarray", "scalar"),
@@ -143,28 +153,97 @@ class _NumpyScalarsOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a label pickle")
-        import numpy
-
-        return numpy.dtype if name == "dtype" else _numpy_scalar()
+        return _numeric_dtype if name == "dtype" else _numeric_scalar
 
 
-def _numpy_scalar() -> Any:
+def _numeric_dtype(spec: Any, *args: Any) -> Any:
+    """`numpy.dtype(spec)` for a plain numeric type name only."""
     import numpy
 
+    if not isinstance(spec, str) or len(spec) > 8:
+        raise pickle.UnpicklingError(f"refusing the numpy type {spec!r} in a label pickle")
+    dtype = numpy.dtype(spec)
+    if dtype.kind not in NUMERIC_KINDS:
+        raise pickle.UnpicklingError(f"refusing the numpy type {spec!r} in a label pickle")
+    return dtype
+
+
+def _numeric_scalar(dtype: Any, data: Any = None) -> Any:
+    """A numpy scalar, only of a plain numeric type and built from exactly its bytes
+    (the type's pickled state may have been changed after `_numeric_dtype`)."""
+    import numpy
+
+    if isinstance(data, str):  # a Python 2 pickle's str, decoded as latin1
+        data = data.encode("latin1")
+    plain = (
+        isinstance(dtype, numpy.dtype)
+        and dtype.kind in NUMERIC_KINDS
+        and not dtype.hasobject
+        and dtype.fields is None
+        and dtype.subdtype is None
+        and isinstance(data, bytes)
+        and len(data) == dtype.itemsize
+    )
+    if not plain:
+        raise pickle.UnpicklingError("refusing a numpy scalar that is not a plain number")
     core = getattr(numpy, "_core", None) or numpy.core
-    return core.multiarray.scalar
+    return float(core.multiarray.scalar(dtype, data))
+
+
+def check_plain(value: Any, depth: int = 0) -> None:
+    """Raise UnpicklingError unless `value` is dicts and lists of str, numbers and None,
+    at most MAX_PICKLE_DEPTH deep: what label pickles hold, and nothing else."""
+    if value is None or isinstance(value, str | int | float):
+        return
+    if depth >= MAX_PICKLE_DEPTH or not isinstance(value, dict | list | tuple):
+        raise pickle.UnpicklingError(
+            f"holds a {type(value).__name__} where label pickles hold only dicts of "
+            "names, numbers and text"
+        )
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(value, dict) and not isinstance(key, str | int | float):
+            raise pickle.UnpicklingError(f"has a {type(key).__name__} key")
+        check_plain(item, depth + 1)
 
 
 def load_pickle(path: Path) -> Any:
-    """A First Impressions pickle (Python 2, latin1), allowing only numpy scalars as classes."""
+    """A First Impressions pickle (Python 2, latin1): plain data and numeric numpy scalars
+    (as floats) only, from a file of at most MAX_LABEL_FILE_BYTES."""
+    check_size(path)
     with open(path, "rb") as fh:
-        return _NumpyScalarsOnly(fh, encoding="latin1").load()
+        data = _NumpyScalarsOnly(fh, encoding="latin1").load()
+    check_plain(data)
+    return data
+
+
+def check_size(path: Path) -> None:
+    """Raise ValueError for a label file larger than MAX_LABEL_FILE_BYTES."""
+    size = path.stat().st_size
+    if size > MAX_LABEL_FILE_BYTES:
+        raise ValueError(
+            f"{size / 1e6:.0f} MB, more than the {MAX_LABEL_FILE_BYTES / 1e6:.0f} MB "
+            "a label file may have"
+        )
+
+
+def checked_transcript(text: str, where: str, problems: Problems) -> str | None:
+    """`text`, or None with a problem recorded when it is longer than a transcript can be."""
+    if len(text) <= MAX_TRANSCRIPT_CHARS:
+        return text
+    problems.add(
+        "transcript too long",
+        f"{where}: {len(text):,} characters (at most {MAX_TRANSCRIPT_CHARS:,})",
+    )
+    return None
 
 
 def read_label_file(path: Path, problems: Problems) -> list[LabelRecord] | None:
     """The records of one file; None when the file is not a label or transcript file at all."""
     suffix = path.suffix.lower()
     try:
+        if suffix in (".pkl", ".csv", ".json"):
+            check_size(path)
         if suffix == ".pkl":
             return _from_pickle(path, problems)
         if suffix == ".csv":
@@ -192,10 +271,32 @@ def _from_pickle(path: Path, problems: Problems) -> list[LabelRecord] | None:
         return None
     split = split_from_name(path)
     if all(isinstance(v, str) for v in data.values()):
-        return [LabelRecord(str(k), path.name, transcript=v, split=split) for k, v in data.items()]
+        return _transcripts(data, path, split, problems)
     if set(TARGETS) & set(data) and all(isinstance(v, dict) for v in data.values()):
         return _from_annotation(data, path, split, problems)
     return None
+
+
+def _transcripts(
+    data: dict[Any, str], path: Path, split: str | None, problems: Problems
+) -> list[LabelRecord]:
+    """{clip: transcript}; refused when a transcript is too long, or when the texts add up
+    to more characters than the file has bytes: one string reused (a pickle can repeat a
+    reference), which would grow the database far beyond the file."""
+    total = sum(len(v) for v in data.values())
+    if total > path.stat().st_size:
+        problems.add(
+            "text repeated by reference",
+            f"{path.name}: {total:,} characters of transcripts in a file of "
+            f"{path.stat().st_size:,} bytes",
+        )
+        return []
+    records = []
+    for clip, text in data.items():
+        kept = checked_transcript(text, f"{path.name} {clip}", problems)
+        if kept is not None:
+            records.append(LabelRecord(str(clip), path.name, transcript=kept, split=split))
+    return records
 
 
 def _from_annotation(
@@ -271,6 +372,8 @@ def rows_to_records(rows: list[dict[str, Any]], path: Path, problems: Problems) 
         if text is not None and not isinstance(text, str):
             problems.add("wrong type", f"{where}: {text_key} is not text")
             text = None
+        if text is not None and checked_transcript(text, f"{where} ({clip})", problems) is None:
+            continue
         if has_scores and scores is None:
             continue
         records.append(LabelRecord(str(clip), path.name, scores, text, split))

@@ -2,7 +2,9 @@
 
 The labels attach by clip name, which is the video's file name: `talk.mp4.labels.json`
 names `talk.mp4`; `talk.labels.json` names the one video beside it whose stem is `talk`;
-a `"clip_name"` key in the JSON overrides both.
+a `"clip_name"` key in the JSON may only pick among several `talk.*` videos beside it.
+A sidecar labels only its own video: one whose "clip_name" names another clip is
+refused, never allowed to overwrite that clip's labels.
 
 A sidecar may also name the video's subject among its diarized speakers,
 `{"subject": "SPEAKER_01"}`, with or without scores. The diarize stage reads it from the
@@ -26,26 +28,51 @@ from storage.models import SIDECAR_SUFFIX, InboxFile
 from storage.states import FileState
 
 REJECTED = FileState.REJECTED
+MAX_SIDECAR_BYTES = 1024 * 1024
 
 
 def clip_name_for(path: Path, data: object) -> tuple[str | None, str]:
-    """(clip name, '') or (None, why it cannot be told)."""
-    if isinstance(data, dict) and isinstance(data.get("clip_name"), str):
-        return data["clip_name"], ""
+    """(clip name, '') or (None, why it cannot be told or is refused).
+
+    A sidecar labels only its own video: the one it is named after. A `"clip_name"` key
+    may pick among the videos beside it named `STEM.*` when the file name alone cannot
+    tell; naming any other clip is refused, so that a sidecar never overwrites another
+    video's labels (a dataset's, or another sidecar's)."""
     name = path.name[: -len(SIDECAR_SUFFIX)]
+    named = data.get("clip_name") if isinstance(data, dict) else None
+    if named is not None and not isinstance(named, str):
+        return None, f'"clip_name" in {path.name} must be a file name, not {named!r}'
     if check_clip_name(name) is None:
-        return name, ""
+        return _own_clip(path, name, named)
     beside = sorted(
         p.name
         for p in path.parent.glob(f"{name}.*")
         if p.suffix.lstrip(".").lower() in VIDEO_EXTENSIONS
     )
-    if len(beside) == 1:
+    if named is not None and named in beside:
+        return named, ""
+    if named is None and len(beside) == 1:
         return beside[0], ""
+    if named is not None:
+        return _own_clip(
+            path, beside[0] if len(beside) == 1 else f"a video named '{name}.*'", named
+        )
     found = f"videos {beside}" if beside else "no video"
     return None, (
         f"cannot tell which video these labels belong to ({found} named '{name}.*' beside it): "
-        f"name the file after the video, e.g. '{name}.mp4{SIDECAR_SUFFIX}', or add a \"clip_name\" key"
+        f"name the file after the video, e.g. '{name}.mp4{SIDECAR_SUFFIX}'"
+        + (f', or set "clip_name" to one of {beside}' if beside else "")
+    )
+
+
+def _own_clip(path: Path, own: str, named: str | None) -> tuple[str | None, str]:
+    """(own, '') unless the sidecar's "clip_name" names another clip."""
+    if named is None or named == own:
+        return own, ""
+    return None, (
+        f'{path.name} names the clip "{named}" but a sidecar labels only its own video '
+        f'({own}): to label {named}, name the file "{named}{SIDECAR_SUFFIX}" and put it '
+        f"beside that video, or import the labels with `lprd labels import`"
     )
 
 
@@ -80,6 +107,12 @@ def sidecar_subject(data: dict) -> tuple[str | None, str]:
 def import_sidecar(db: Database, path: Path) -> SidecarResult:
     """Import one sidecar's labels, all or nothing."""
     try:
+        if path.stat().st_size > MAX_SIDECAR_BYTES:
+            return SidecarResult(
+                REJECTED,
+                f"{path.name} has {path.stat().st_size:,} bytes, more than the "
+                f"{MAX_SIDECAR_BYTES:,} a sidecar may have (six scores and a transcript)",
+            )
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return SidecarResult(REJECTED, f"not readable JSON ({exc}); fix the file and drop it again")
