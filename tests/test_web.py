@@ -158,3 +158,33 @@ def test_a_current_stored_report_is_served_with_the_dashboard_bar(client, config
     stored_failed.write_text("<html><body>an old page</body></html>")
     live = client.get("/videos/7").text  # video 7 failed: rendered from its records now
     assert "an old page" not in live and "clip0007.mp4" in live
+
+
+def test_on_loopback_only_the_dashboards_own_host_names_are_served(config, database) -> None:
+    app = create_app(config, bind=("127.0.0.1", 8765))
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
+        assert c.get("/").status_code == 200
+        for host in ("localhost:8765", "127.0.0.1:8765", "[::1]:8765", "LOCALHOST:8765"):
+            assert c.get("/api/status", headers={"host": host}).status_code == 200, host
+        for host in ("evil.example:8765", "evil.example", "localhost:80", "127.0.0.1", ""):
+            answer = c.get("/api/status", headers={"host": host})
+            assert answer.status_code == 421, host
+            assert "videos" not in answer.text
+    public = create_app(config, token=TOKEN, bind=("0.0.0.0", 8765))  # the token guards it
+    with TestClient(public, base_url="http://lprd.example:8765") as c:
+        assert c.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_huge_numbers_and_searches_are_refused_not_errors(client) -> None:
+    for path in ("/videos/9223372036854775808", "/videos/" + "9" * 400):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/videos/2147483648").status_code == 404  # past an INTEGER column
+    for query in ("before=9223372036854775808", "after=-99999999999999999999", "q=" + "x" * 50_000):
+        assert client.get(f"/videos?{query}").status_code == 400, query[:40]
+        assert client.get(f"/api/videos?{query}").status_code == 400, query[:40]
+
+
+def test_a_token_link_never_redirects_off_site(config, database) -> None:
+    with TestClient(create_app(config, token=TOKEN), follow_redirects=False) as c:
+        entry = c.get(f"http://testserver//evil.example/?token={TOKEN}")
+        assert entry.status_code == 303 and entry.headers["location"] == "/evil.example/"

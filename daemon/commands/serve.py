@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     if not database_initialised(config.database_url):
         print(f"no database at {safe_url(config.database_url)}: run `lprd init` first")
         return 1
-    app = create_app(config, token)
+    app = create_app(config, token, bind=(host, port))
     where = f"http://{host}:{port}/"
     print(f"lprd dashboard on {where}" + (" (token required)" if token else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

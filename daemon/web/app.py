@@ -27,7 +27,7 @@ from daemon.report import default_report_path
 from daemon.report.render import NAV_MARKER, assets, environment, script_json
 from daemon.status import gather_status
 from daemon.web import queries
-from daemon.web.auth import TokenMiddleware
+from daemon.web.auth import HostMiddleware, TokenMiddleware, allowed_hosts, is_loopback
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import DONE, StageRun, Video
@@ -39,6 +39,8 @@ ASSET_KEYS = {
     "uPlot.iife.min.js": "uplot_js",
     "dashboard.js": "dashboard_js",
 }
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits on PostgreSQL): beyond, no such row
+MAX_QUERY_CHARS = 500  # no file name is longer; far longer LIKE patterns fail in SQLite
 PAGES = (("/", "Status"), ("/videos", "Videos"), ("/failures", "Failures"), ("/models", "Models"))
 
 
@@ -82,7 +84,9 @@ class Dashboard:
         q = request.query_params
         state = q.get("state") or None
         if state and state not in queries.VIDEO_STATES:
-            raise HTTPException(400, f"unknown state {state!r}")
+            raise HTTPException(400, f"unknown state {state[:40]!r}")
+        if len(q.get("q") or "") > MAX_QUERY_CHARS:
+            raise HTTPException(400, f"search text over {MAX_QUERY_CHARS} characters")
         return queries.video_page(
             self.db, self.config.serve.page_size, state, q.get("q") or None,
             before=_int(q.get("before")), after=_int(q.get("after")), last_stage=self.order[-1],
@@ -102,8 +106,11 @@ class Dashboard:
         """The page the report stage wrote, if it is current; else one rendered now."""
         from daemon.report.make import report_html
 
+        video_id = request.path_params["video_id"]
+        if video_id > MAX_ID:
+            raise HTTPException(404, "no such video")
         with self.db.read() as session:
-            video = session.get(Video, request.path_params["video_id"])
+            video = session.get(Video, video_id)
             run = session.scalars(
                 select(StageRun).where(StageRun.video_id == video.id, StageRun.stage == "report")
             ).first() if video is not None else None  # fmt: skip
@@ -158,9 +165,12 @@ def _int(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise HTTPException(400, f"not a number: {value!r}") from None
+        raise HTTPException(400, f"not a number: {value[:40]!r}") from None
+    if abs(number) > MAX_ID:
+        raise HTTPException(400, f"out of range: {value[:40]}")
+    return number
 
 
 def _on(params: Any, name: str) -> bool:
@@ -200,8 +210,11 @@ async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
     return HTMLResponse(body, exc.status_code)
 
 
-def create_app(config: Config, token: str | None = None) -> Starlette:
-    """The dashboard app; with a `token`, every request must show it."""
+def create_app(
+    config: Config, token: str | None = None, bind: tuple[str, int] | None = None
+) -> Starlette:
+    """The dashboard app; with a `token`, every request must show it; `bind` (host,
+    port) on loopback answers only requests that name it in their `Host` header."""
     board = Dashboard(config)
     routes = [
         Route("/", board.status),
@@ -219,4 +232,6 @@ def create_app(config: Config, token: str | None = None) -> Starlette:
     app.state.dashboard = board
     if token:
         app.add_middleware(TokenMiddleware, token=token)
+    if bind is not None and is_loopback(bind[0]):
+        app.add_middleware(HostMiddleware, allowed=allowed_hosts(*bind))
     return app

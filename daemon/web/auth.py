@@ -2,6 +2,10 @@
 
 The token can come as `Authorization: Bearer <token>`, as `?token=<token>` (which sets
 a same-site cookie and redirects to the clean URL), or as that cookie.
+
+On loopback, a request must also name the dashboard in its `Host` header (`localhost`,
+`127.0.0.1` or `[::1]` with the port): a page of another site whose name was made to
+resolve to 127.0.0.1 (DNS rebinding) sends its own name there and gets 421.
 """
 
 from __future__ import annotations
@@ -47,6 +51,48 @@ def check_bind(host: str, token: str | None) -> None:
         raise ConfigError(f"the dashboard token must have 16 characters or more (${TOKEN_ENV})")
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """The `Host` header values a dashboard bound to loopback `host`:`port` answers."""
+    bound = f"[{host}]" if ":" in host else host
+    names = {*LOOPBACK_NAMES, bound.lower()}
+    values = {f"{name}:{port}" for name in names}
+    if port == 80:
+        values |= names  # a browser leaves the default port out
+    return frozenset(values)
+
+
+class HostMiddleware:
+    """ASGI middleware answering 421 to a request whose `Host` is not the dashboard's."""
+
+    def __init__(self, app, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
+        if host in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        body = (
+            b"<!doctype html><title>lprd: wrong host</title><h1>421: wrong host</h1>"
+            b"<p>This dashboard answers only as localhost, 127.0.0.1 or [::1].</p>"
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 421,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 class TokenMiddleware:
     """ASGI middleware answering 401 to any request without the token."""
 
@@ -76,7 +122,8 @@ class TokenMiddleware:
 
 async def _redirect_setting_cookie(scope, query: dict[str, str], token: str, send) -> None:
     query.pop("token", None)
-    location = scope["path"] + (f"?{urlencode(query)}" if query else "")
+    # One leading slash: "//evil.example/" would be a redirect to another site.
+    location = "/" + scope["path"].lstrip("/") + (f"?{urlencode(query)}" if query else "")
     cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
     await send(
         {
