@@ -96,7 +96,11 @@ class TrainConfig(Section):
         3, ge=1, le=1000, description="Stop after this many evaluations without improvement."
     )
     eval_limit: int = Field(
-        400, ge=1, le=1_000_000, description="Holdout rows scored at each early-stopping check."
+        400,
+        ge=1,
+        le=1_000_000,
+        description="Holdout rows scored at each early-stopping check (an LLM head under a "
+        "time budget scores fewer, at least 64, when its measured scoring cost demands it).",
     )
     load_in_4bit: bool = Field(
         True, description="4-bit base weights with unsloth on CUDA (a CPU trains in bf16)."
@@ -136,6 +140,10 @@ class TrainConfig(Section):
         ge=0.0,
         le=604800.0,
         description="Seconds a training run may take over all its heads and profiles (0: "
-        "unlimited). LLM heads stop early to end within it, keeping their best weights; a head "
-        "started with too little of it left is skipped, with the reason in the run's result.",
+        "unlimited). LLM heads share what is left, stop early to end within it keeping their "
+        "best weights, and plan their scoring from a timed probe: at least half of their "
+        "share trains, the rest scores 64-eval_limit holdout rows twice and 100-all "
+        "validation rows (a sample is recorded as such, its baseline on the same rows); a "
+        "head started with too little of it left is skipped, with the reason in the run's "
+        "result.",
     )

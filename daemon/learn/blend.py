@@ -10,7 +10,9 @@ every trait equals the ridge head, which a tie never displaces.
 
 Each candidate keeps the scores of the training rows it was not fitted on, by clip name
 (`unseen_predictions.json`), and its validation scores (`report_predictions.json`); a
-blend copies both parts' model folders into its own, so it serves on its own.
+blend copies both parts' model folders into its own, so it serves on its own. An LLM head
+trained under a time budget scores a sample of the validation rows: the blend's figure
+(and its baseline) is then on the rows both parts scored.
 """
 
 from __future__ import annotations
@@ -110,9 +112,14 @@ def _holdout(row: Any) -> float:
 
 def blend_inputs(
     other: Any, llm: Any, hold: Sequence[Any], report: Sequence[Any]
-) -> tuple[list, list, list, list, list]:
-    """(held-out clips, their LLM scores, other scores, truth, report scores by both) from
-    the two candidates' saved predictions; NotApplicable when they share too few rows."""
+) -> tuple[list, list, list, list, list, list]:
+    """(held-out clips, their LLM scores, other scores, truth, report scores by both, the
+    report rows both scored) from the two candidates' saved predictions.
+
+    An LLM head trained under a time budget scores a sample of the report rows (see
+    scoring_plan.py): the blend is scored on the report rows both parts scored, and its
+    figure and baseline are on those rows. NotApplicable when the parts share too few
+    held-out or report rows."""
     seen = [load_predictions(Path(r.path), UNSEEN) for r in (llm, other)]
     shared = [e for e in hold if e.clip_name in seen[0] and e.clip_name in seen[1]]
     if len(shared) < MIN_ROWS:
@@ -121,13 +128,17 @@ def blend_inputs(
             f"(need {MIN_ROWS})"
         )
     reported = [load_predictions(Path(r.path), REPORT) for r in (llm, other)]
-    clips = [e.clip_name for e in report]
-    if not all(c in reported[0] and c in reported[1] for c in clips):
-        raise NotApplicable("blend: a part has no scores of the validation rows")
+    rows = [e for e in report if e.clip_name in reported[0] and e.clip_name in reported[1]]
+    if len(rows) < MIN_ROWS:
+        raise NotApplicable(
+            f"blend: {llm.version} and {other.version} both scored {len(rows)} of the "
+            f"{len(report)} validation rows (need {MIN_ROWS})"
+        )
     return (
         [e.clip_name for e in shared],
         [seen[0][e.clip_name] for e in shared],
         [seen[1][e.clip_name] for e in shared],
         [e.scores for e in shared],
-        [[r[c] for c in clips] for r in reported],
+        [[r[e.clip_name] for e in rows] for r in reported],
+        rows,
     )

@@ -3,23 +3,32 @@
 Promotion happens in one `BEGIN IMMEDIATE` transaction and only when the candidate beats
 both the promoted model and the train-mean baseline on validation; the partial unique
 index on `state = 'promoted'` makes two promoted models of one profile impossible.
+
+Like is compared with like: the baseline is always on the candidate's own validation rows,
+and when either the candidate or the promoted model was scored on a sample of the
+validation rows (an LLM head under a time budget, see scoring_plan.py), the two are
+compared on the rows both scored (their saved scores, against the labels), not on their
+headline figures, which are on different rows.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.table import Table
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
-from storage.models import ModelVersion
+from storage.models import TARGETS, Label, ModelVersion
 from storage.states import ModelState
 from storage.transitions import wake_waiting
 
 CANDIDATE, PROMOTED, RETIRED = ModelState.CANDIDATE, ModelState.PROMOTED, ModelState.RETIRED
+MIN_SHARED_ROWS = 50  # fewer rows both scored: compare the headline figures instead
 
 
 def promoted_query(profile: str | None = None) -> Select:
@@ -72,6 +81,57 @@ def training_backend(row: ModelVersion) -> str:
     return f"{fit['backend']}{where}{dtype}{reason}"
 
 
+def report_rows(row: ModelVersion) -> tuple[int, int] | None:
+    """(validation rows scored, of how many) when the model was scored on a sample of its
+    validation rows, else None."""
+    rows = json.loads(row.metrics_json or "{}").get("report_rows") or {}
+    scored, of = rows.get("scored"), rows.get("of")
+    return (scored, of) if scored is not None and of is not None and scored < of else None
+
+
+def shared_figures(
+    session: Session, cand: ModelVersion, current: ModelVersion
+) -> tuple[float, float, int] | None:
+    """(candidate's, promoted model's mean accuracy, rows) on the validation rows both
+    scored, when either scored a sample; None when neither did or they share too few."""
+    from daemon.learn.blend import REPORT, load_predictions
+    from daemon.learn.metrics import evaluate
+
+    if report_rows(cand) is None and report_rows(current) is None:
+        return None
+    mine, theirs = (load_predictions(Path(r.path), REPORT) for r in (cand, current))
+    shared = sorted(set(mine) & set(theirs))
+    labels = {
+        label.clip_name: {t: getattr(label, t) for t in TARGETS}
+        for label in session.scalars(select(Label).where(Label.clip_name.in_(shared)))
+    }
+    clips = [c for c in shared if c in labels and None not in labels[c].values()]
+    if len(clips) < MIN_SHARED_ROWS:
+        return None
+    truth = [labels[c] for c in clips]
+    a = evaluate([mine[c] for c in clips], truth)["mean_accuracy"]
+    b = evaluate([theirs[c] for c in clips], truth)["mean_accuracy"]
+    return a, b, len(clips)
+
+
+def _beats_current(session: Session, cand: ModelVersion, current: ModelVersion) -> Decision:
+    """Whether `cand` beats the promoted `current`, on the rows both scored when either
+    scored a sample of the validation rows, else on their validation figures."""
+    shared = shared_figures(session, cand, current)
+    if shared is None:
+        mine, theirs, where = cand.val_mean_accuracy, current.val_mean_accuracy or 0.0, ""
+    else:
+        mine, theirs, rows = shared
+        where = f" on the {rows} validation rows both scored"
+    if theirs >= mine:
+        return Decision(
+            False,
+            f"{cand.version} ({mine:.4f}) does not beat the promoted {current.version} "
+            f"({theirs:.4f}){where}",
+        )
+    return Decision(True, f" ({mine:.4f} vs {theirs:.4f}{where})" if where else "")
+
+
 def promote_if_better(db: Database, version: str) -> Decision:
     """Promote `version` atomically if it beats the promoted model and the baseline."""
     with db.write() as session:
@@ -88,18 +148,17 @@ def promote_if_better(db: Database, version: str) -> Decision:
                 f"baseline ({base if base is None else f'{base:.4f}'})",
             )
         current = session.execute(promoted_query(cand.feature_profile)).scalar_one_or_none()
-        if current is not None and (current.val_mean_accuracy or 0.0) >= cand.val_mean_accuracy:
-            return Decision(
-                False,
-                f"{version} ({cand.val_mean_accuracy:.4f}) does not beat the promoted "
-                f"{current.version} ({current.val_mean_accuracy:.4f})",
-            )
+        versus = ""
         if current is not None:
+            decision = _beats_current(session, cand, current)
+            if not decision.promoted:
+                return decision
+            versus = decision.reason
             current.state = RETIRED
             session.flush()  # retire first: the partial unique index allows one promoted
         cand.state, cand.promoted_at = PROMOTED, utcnow()
         wake_waiting(session)  # predict deferred "no model promoted yet" is due now
-        old = f", retiring {current.version}" if current is not None else ""
+        old = f", retiring {current.version}{versus}" if current is not None else ""
         return Decision(True, f"promoted {version} ({cand.val_mean_accuracy:.4f}){old}")
 
 
@@ -164,9 +223,18 @@ def model_versions_table(db: Database) -> Table:
             row.base_model,
             training_backend(row),
             str(row.train_count),
-            f"{row.val_mean_accuracy:.4f}" if row.val_mean_accuracy is not None else "",
+            _val_accuracy(row),
             f"{base:.4f}" if base is not None else "",
         )
     if not table.row_count:
         table.caption = "none yet: import labels, then `lprd train`"
     return table
+
+
+def _val_accuracy(row: ModelVersion) -> str:
+    """The validation figure: "0.8850", or "0.8850 (300/2000 rows)" for a sample."""
+    if row.val_mean_accuracy is None:
+        return ""
+    sampled = report_rows(row)
+    rows = f" ({sampled[0]}/{sampled[1]} rows)" if sampled else ""
+    return f"{row.val_mean_accuracy:.4f}{rows}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
-from daemon.learn import blend, conformal, data, input_range, registry
+from daemon.learn import blend, conformal, data, input_range, registry, scoring_plan
 from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.base_cache import base_cache_dir
 from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds, without_fold
@@ -32,11 +32,12 @@ from daemon.learn.isolation import (
 from daemon.learn.memory import fit_problem
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
 from daemon.learn.predictor import write_manifest
-from daemon.learn.progress import Budget, RunProgress
+from daemon.learn.progress import Budget, RunProgress, is_llm_head
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
 CROSS_VALIDATION = "grouped cross-validation"
+LATER_HEAD_RESERVE_S = 30.0  # kept for each non-LLM head still to come (see llm_head_deadline)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Trained:
     checkpoint: Any = None  # an LLM head's Checkpoint, deleted once the candidate is saved
     calibration_clips: list[str] | None = None  # the clips of the calibration rows
     report_predictions: list[Scores] | None = None  # known before scoring (a blend's)
+    report_rows: list[Example] | None = None  # the report rows it scores, when not all
 
 
 def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
@@ -175,7 +177,7 @@ def train_blend(config: Config, db: Database, prep: Prepared, tag: str, device: 
     llm, other = blend.best_of(mine, llm=True), blend.best_of(mine, llm=False)
     if llm is None or other is None:
         raise blend.NotApplicable("blend: this run trained no LLM head and other head to blend")
-    clips, llm_seen, other_seen, truth, (llm_rep, other_rep) = blend.blend_inputs(
+    clips, llm_seen, other_seen, truth, (llm_rep, other_rep), rows = blend.blend_inputs(
         other, llm, prep.hold, prep.report
     )
     weights = blend.choose_weights(llm_seen, other_seen, truth)
@@ -199,6 +201,7 @@ def train_blend(config: Config, db: Database, prep: Prepared, tag: str, device: 
     trained.calibration_source = f"{len(clips)} held-out training rows"
     trained.calibration_clips = clips
     trained.report_predictions = blend.combine(llm_rep, other_rep, weights)
+    trained.report_rows = rows if len(rows) < len(prep.report) else None
     return trained
 
 
@@ -228,24 +231,27 @@ def _with_clips(trained: Trained, prep: Prepared) -> Trained:
     return trained
 
 
-def train_llm(
-    kind: str,
-    prep: Prepared,
-    cfg: TrainConfig,
-    device: str,
-    check_stop: Callable[[], None],
-    base_cache: Path | None = None,
-    deadline: float | None = None,
-    progress: Callable[..., None] | None = None,
-    checkpoints: Path | None = None,
-) -> Trained:
-    """LoRA fine-tuning with the regression or the generative head, through unsloth unless
-    it cannot import or `train.use_unsloth = "never"` (the backend is recorded). With
-    `checkpoints` (a folder) and `train.checkpoint_every_s`, the loop's state is saved there
-    and a later run of the same training resumes from it."""
+@dataclass
+class _LLM:
+    """A loaded LLM head before training: the model, the module the loop trains, the
+    optimiser's parameter groups and what was loaded."""
+
+    model: Any
+    module: Any
+    groups: list[dict]
+    lm: Any
+    backend: Any
+    base: Any
+
+
+def _load_llm(
+    kind: str, prep: Prepared, cfg: TrainConfig, device: str, base_cache: Path | None
+) -> _LLM:
+    """Load the base through the chosen backend, check the step fits in memory, add LoRA
+    and the head; HeadSkipped when the step would not fit."""
     import torch
 
-    from daemon.learn import backbone, loop
+    from daemon.learn import backbone
     from daemon.learn.generative import AnswerCodec
 
     torch.manual_seed(cfg.seed)
@@ -259,8 +265,7 @@ def train_llm(
     if problem:
         raise HeadSkipped(problem)
     lm = backbone.add_lora(lm, cfg, backend)
-    lora_params = [p for p in lm.parameters() if p.requires_grad]
-    groups = [{"params": lora_params, "lr": cfg.learning_rate}]
+    groups = [{"params": [p for p in lm.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
     if kind == "regression":
         from daemon.learn.regression import RegressionModel, make_head
 
@@ -274,14 +279,66 @@ def train_llm(
         model = GenerativeModel(lm, tok, cfg.max_length)
         model.codec.check(prep.mean)
         module = lm
+    return _LLM(model, module, groups, lm, backend, base)
+
+
+def plan_scoring(
+    llm: _LLM, hold: list[Example], report: list[Example], cfg: TrainConfig, deadline: float | None
+) -> scoring_plan.ScoringPlan:
+    """How many holdout and report rows this head scores (see scoring_plan.py): all of
+    them without a deadline, else as many as half the time left allows at the cost per
+    row measured on a probe of holdout rows; NotApplicable when the minimum does not fit."""
+    if deadline is None:
+        return scoring_plan.unplanned(len(hold), len(report))
+    probe = scoring_plan.sample(hold, scoring_plan.PROBE_ROWS, cfg.seed)
+    llm.module.eval()
+    began = time.monotonic()
+    llm.model.predict([e.text for e in probe])
+    s_per_row = (time.monotonic() - began) / len(probe)
+    left = max(0.0, deadline - time.monotonic())
+    plan = scoring_plan.plan(left, s_per_row, len(hold), len(report), len(probe))
+    log.info(
+        "scoring plan: %.2f s/row on %d probe rows, %.0f s left: %d of %d holdout rows per "
+        "scoring, %d of %d report rows",
+        s_per_row, len(probe), left, plan.holdout_rows, len(hold), plan.report_rows, len(report),
+    )  # fmt: skip
+    return plan
+
+
+def train_llm(
+    kind: str,
+    prep: Prepared,
+    cfg: TrainConfig,
+    device: str,
+    check_stop: Callable[[], None],
+    base_cache: Path | None = None,
+    deadline: float | None = None,
+    progress: Callable[..., None] | None = None,
+    checkpoints: Path | None = None,
+    on_plan: Callable[[scoring_plan.ScoringPlan], None] | None = None,
+) -> Trained:
+    """LoRA fine-tuning with the regression or the generative head, through unsloth unless
+    it cannot import or `train.use_unsloth = "never"` (the backend is recorded). With
+    `checkpoints` (a folder) and `train.checkpoint_every_s`, the loop's state is saved there
+    and a later run of the same training resumes from it. With a `deadline`, the holdout
+    and report rows it scores are planned from a timed probe (`plan_scoring`), and
+    `on_plan(plan)` hears the plan."""
+    from daemon.learn import loop
+
+    llm = _load_llm(kind, prep, cfg, device, base_cache)
     hold = _holdout_rows(prep, cfg)
+    plan = plan_scoring(llm, hold, prep.report, cfg, deadline)
+    if on_plan is not None:
+        on_plan(plan)
+    hold = scoring_plan.sample(hold, plan.holdout_rows, cfg.seed)
+    report = scoring_plan.sample(prep.report, plan.report_rows, cfg.seed)
     hold_y = [e.scores for e in hold]
     best: dict[str, Any] = {"score": float("-inf"), "predicted": None}
 
     def score() -> float:
         # The loop keeps the weights of the best strictly-improving evaluation; keep the
         # holdout scores of that same evaluation for the conformal calibration.
-        predicted = model.predict([e.text for e in hold])
+        predicted = llm.model.predict([e.text for e in hold])
         value = evaluate(predicted, hold_y)["mean_accuracy"]
         if value > best["score"]:
             best["score"], best["predicted"] = value, predicted
@@ -289,56 +346,84 @@ def train_llm(
 
     checkpoint = None
     if checkpoints is not None and cfg.checkpoint_every_s > 0:
-        checkpoint = llm_checkpoint(checkpoints, kind, prep, cfg, backend.name, device, base)
+        planned = plan.holdout_rows if deadline is not None else None
+        checkpoint = llm_checkpoint(
+            checkpoints, kind, prep, cfg, llm.backend.name, device, llm.base, planned
+        )
     result = loop.fit(
-        module,
-        groups,
+        llm.module,
+        llm.groups,
         prep.fit,
-        lambda batch: model.loss([e.text for e in batch], [e.scores for e in batch]),
+        lambda batch: llm.model.loss([e.text for e in batch], [e.scores for e in batch]),
         score,
         cfg,
         check_stop,
         deadline=deadline,
-        reserve_factor=1.1 * len(prep.report) / max(1, len(hold)),
+        reserve_factor=1.1 * len(report) / max(1, len(hold)),
         progress=progress,
         checkpoint=checkpoint,
     )
     if best["predicted"] is None or best["score"] != result.best_score:
-        best["predicted"] = model.predict([e.text for e in hold])  # best was before a resume
-    detail = {
+        best["predicted"] = llm.model.predict([e.text for e in hold])  # best was before a resume
+    calibration = (best["predicted"], hold_y)
+    trained = Trained(kind, llm.model, result.best_score, _llm_detail(llm, result, device, plan),
+                      llm.base.name, _llm_manifest(kind, llm, cfg, device, base_cache),
+                      calibration)  # fmt: skip
+    trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in hold]
+    trained.report_rows = report if len(report) < len(prep.report) else None
+    return trained
+
+
+def _llm_detail(llm: _LLM, result: Any, device: str, plan: scoring_plan.ScoringPlan) -> dict:
+    """How an LLM head's fit went, for its metrics (`fit`)."""
+    return {
         "best_step": result.best_step,
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "tokens_per_s": round(result.tokens / max(result.seconds, 1e-9), 1),
         "history": result.history,
         "resumed_from_step": result.resumed_from,
-        "backend": backend.name,
-        "backend_reason": backend.reason,
+        "backend": llm.backend.name,
+        "backend_reason": llm.backend.reason,
         "device": device,
-        "dtype": str(next(lm.parameters()).dtype).removeprefix("torch."),
+        "dtype": str(next(llm.lm.parameters()).dtype).removeprefix("torch."),
+        "scoring_plan": plan.detail(),
     }
-    manifest = {
+
+
+def _llm_manifest(
+    kind: str, llm: _LLM, cfg: TrainConfig, device: str, base_cache: Path | None
+) -> dict:
+    """What a saved LLM head needs to be loaded again the same way."""
+    from daemon.learn import backbone
+
+    return {
         "kind": kind,
-        "base_model": base.name,
-        "base_source": base.source,
-        "gguf_file": base.gguf_file,
-        "base_sha256": backbone.base_digest(base, base_cache),
-        "backend": backend.name,
+        "base_model": llm.base.name,
+        "base_source": llm.base.source,
+        "gguf_file": llm.base.gguf_file,
+        "base_sha256": backbone.base_digest(llm.base, base_cache),
+        "backend": llm.backend.name,
         "load_in_4bit": bool(cfg.load_in_4bit and device == "cuda"),
         "max_length": cfg.max_length,
     }
-    calibration = (best["predicted"], hold_y)
-    trained = Trained(kind, model, result.best_score, detail, base.name, manifest, calibration)
-    trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in hold]
-    return trained
 
 
 def llm_checkpoint(
-    folder: Path, kind: str, prep: Prepared, cfg: TrainConfig, backend: str, device: str, base: Any
+    folder: Path,
+    kind: str,
+    prep: Prepared,
+    cfg: TrainConfig,
+    backend: str,
+    device: str,
+    base: Any,
+    holdout_rows: int | None = None,
 ) -> Any:
     """The Checkpoint of this exact training (head, base, backend, rows and settings) under
     `folder/<profile>-<kind>/`; other trainings of that head leave theirs in the same place,
-    and a finished one clears them all (see train_head)."""
+    and a finished one clears them all (see train_head). `holdout_rows`: the holdout rows
+    per scoring a deadline's plan chose (part of the key, so a resumed best holdout figure
+    is always one of the same rows); None without a deadline."""
     from daemon.learn.checkpoint import Checkpoint, checkpoint_key, rows_digest
 
     settings = cfg.model_dump(
@@ -357,6 +442,7 @@ def llm_checkpoint(
         fit=rows_digest([e.clip_name for e in prep.fit]),
         hold=rows_digest([e.clip_name for e in prep.hold]),
         settings=settings,
+        **({} if holdout_rows is None else {"holdout_rows": holdout_rows}),
     )
     return Checkpoint(folder / f"{prep.profile}-{kind}", key, cfg.checkpoint_every_s)
 
@@ -377,16 +463,20 @@ def _metrics(
         predicted, truth = oof.predicted, oof.truth
         base = evaluate(oof.baseline, truth)
     else:
-        truth = [e.scores for e in prep.report]
+        rows = _report_rows(trained, prep)
+        truth = [e.scores for e in rows]
         predicted = trained.report_predictions
         if predicted is None:
-            predicted = trained.model.predict([e.text for e in prep.report])
+            predicted = trained.model.predict([e.text for e in rows])
         trained.report_predictions = predicted  # saved beside the model, for a blend
-        base = baseline([e.scores for e in prep.fit + prep.hold], truth)
+        base = baseline([e.scores for e in prep.fit + prep.hold], truth)  # on the same rows
     metrics = {
         "report_split": prep.report_split if oof is None else f"grouped {oof.folds}-fold CV",
         "validation": evaluate(predicted, truth),
         "baseline": base,
+        # How many of the report split's rows the figures (and the baseline's) are on: an
+        # LLM head under a time budget scores a sample (see scoring_plan.py).
+        "report_rows": {"scored": len(truth), "of": len(truth if oof is not None else prep.report)},
         "holdout_mean_accuracy": trained.holdout,
         "train_mean": prep.mean,
         "fit": trained.detail,
@@ -403,6 +493,11 @@ def _metrics(
         if oof is None:  # coverage on the calibration rows themselves would prove nothing
             metrics["intervals"][prep.report_split] = conformal.coverage(predicted, truth, widths)
     return metrics
+
+
+def _report_rows(trained: Trained, prep: Prepared) -> list[Example]:
+    """The report rows a head is scored on: all, or the sample its plan chose."""
+    return prep.report if trained.report_rows is None else trained.report_rows
 
 
 def save_candidate(
@@ -428,7 +523,7 @@ def save_candidate(
         conformal.save_calibration(folder, residuals, calibration[2])
     if oof is None and trained.calibration_clips is not None:
         blend.save_predictions(folder, blend.UNSEEN, trained.calibration_clips, calibration[0])
-        clips = [e.clip_name for e in prep.report]
+        clips = [e.clip_name for e in _report_rows(trained, prep)]
         blend.save_predictions(folder, blend.REPORT, clips, trained.report_predictions)
     write_manifest(
         folder,
@@ -521,9 +616,10 @@ def train_head(
             device,
             check_stop,
             base_cache_dir(config),
-            deadline=deadline,
+            deadline=llm_head_deadline(db, cfg, part.profile, kind, deadline),
             progress=step_progress,
             checkpoints=checkpoints_dir(config),
+            on_plan=lambda plan: publish(rows=planned_rows(part, plan)),
         )
 
     refit_per_fold = kind in RIDGE_HEADS or kind == "numeric"
@@ -545,6 +641,48 @@ def train_head(
     if oof is not None:  # heads compete on their cross-validated figure, not the holdout
         return evaluate(oof.predicted, oof.truth)["mean_accuracy"], version
     return trained.holdout, version
+
+
+def planned_rows(prep: Prepared, plan: scoring_plan.ScoringPlan) -> dict[str, Any]:
+    """The rows an LLM head works on, for its progress: "64/900 holdout" when sampled."""
+
+    def rows(n: int, of: int) -> int | str:
+        return n if n >= of else f"{n}/{of}"
+
+    return {
+        "fit": len(prep.fit),
+        "holdout": rows(plan.holdout_rows, len(prep.hold)),
+        "report": rows(plan.report_rows, len(prep.report)),
+    }
+
+
+def llm_head_deadline(
+    db: Database, cfg: TrainConfig, profile: str, kind: str, deadline: float | None
+) -> float | None:
+    """This LLM head's share of what is left of the run's budget (None: no deadline).
+
+    What is left, less `LATER_HEAD_RESERVE_S` for each non-LLM head still to come (this
+    profile's heads after this one, every head of the later profiles with enough rows),
+    is shared equally among this head and the LLM heads still to come: the first LLM head
+    would otherwise spend the whole budget and leave none for the next. A head that ends
+    early leaves its unused time to the next."""
+    if deadline is None:
+        return None
+    heads, profiles = list(cfg.heads), list(cfg.profiles)
+    later = heads[heads.index(kind) + 1 :] if kind in heads else []
+    for other in profiles[profiles.index(profile) + 1 :] if profile in profiles else []:
+        if not isinstance(prepare(db, other, cfg), str):
+            later += heads
+    llm_heads = 1 + sum(is_llm_head(k) for k in later)
+    others = sum(not is_llm_head(k) for k in later)
+    now = time.monotonic()
+    share = max(0.0, deadline - now - LATER_HEAD_RESERVE_S * others) / llm_heads
+    if llm_heads > 1 or others:
+        log.info(
+            "%s head: %.0f s of the %.0f s left (%d LLM heads, %d other heads to come)",
+            kind, share, deadline - now, llm_heads - 1, others,
+        )  # fmt: skip
+    return now + share
 
 
 def holdout_fold(prep: Prepared, cfg: TrainConfig) -> Prepared:
