@@ -85,7 +85,8 @@ def test_a_long_interview_is_scored_as_segments(tmp_path, capsys) -> None:
     data, details = _outputs(home, "interview.mp4")
     diarize = data["diarize"]["summary"]
     assert 7 <= diarize["num_speakers"] <= 13  # ten people, within +-30 %
-    assert diarize["subject"] and diarize["subject_reason"].startswith("most speech")
+    # Every person is filmed speaking: no one voice is clearly the face's, most speech decides.
+    assert diarize["subject"] and "most speech: " in diarize["subject_reason"]
     segments = data["describe"]["segments"]
     assert len(segments) >= 7 and segments[-1]["end"] == pytest.approx(
         placed[-1].start + placed[-1].length, abs=0.5

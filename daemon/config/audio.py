@@ -56,8 +56,11 @@ class AudioConfig(Section):
         description="Language of the speech: 'auto' (or None) identifies it (SenseVoice's tag, "
         "or offline the multilingual whisper base); a code such as 'en' or 'es' forces it.",
     )
-    subject_rule: Literal["most_speech", "first_speaker", "longest_turn"] = Field(
-        "most_speech", description="How the subject is chosen among the diarized speakers."
+    subject_rule: Literal["speaking_face", "most_speech", "first_speaker", "longest_turn"] = Field(
+        "speaking_face",
+        description="How the subject is chosen among the diarized speakers. "
+        "speaking_face: the speaker in whose turns the visible face's mouth moves (voice "
+        "and face linked), when that is clear, else most_speech.",
     )
     vad_threshold: float = Field(
         0.5, ge=0.05, le=0.95, description="Speech probability threshold of silero-vad."

@@ -15,11 +15,11 @@ from daemon.stages.base import Stage
 STAGE_MODULES = (
     "daemon.stages.probe",
     "daemon.stages.extract_audio",
+    "daemon.stages.analyze_face",  # before diarize, which links voices to the face
     "daemon.stages.diarize",
     "daemon.stages.transcribe",
     "daemon.stages.speech_emotion",
     "daemon.stages.prosody",
-    "daemon.stages.analyze_face",
     "daemon.stages.describe",
     "daemon.stages.predict",
     "daemon.stages.report",

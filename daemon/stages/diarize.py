@@ -1,16 +1,22 @@
-"""Stage `diarize`: who speaks when, how much, and which speaker is the subject."""
+"""Stage `diarize`: who speaks when, how much, and which speaker is the subject.
+
+The subject is, unless the user or a sidecar names one, the speaker whose turns the
+visible face's mouth moves in (daemon/audio/speaking_face.py; the face stage's series),
+when that is clear, else the speaker with the most speech. `speaking_face` in the output
+records what the linking saw per speaker.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from daemon.audio import backends, pyannote_backend, signal, turns, vad
+from daemon.audio import backends, pyannote_backend, signal, speaking_face, turns, vad
 from daemon.config import Config
 from daemon.errors import PermanentError, StageSkipped
 from daemon.features import DiarizeSummary, Turn
 from daemon.labels.sidecars import subject_for
 from daemon.stages.audio_input import load_audio
-from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
+from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult, artifact_filename
 from storage.models import Video
 
 USER_REASON = "chosen by the user (lprd retry --subject)"
@@ -72,23 +78,58 @@ def subject_choice(ctx: StageContext) -> turns.SubjectChoice | None:
     return turns.SubjectChoice(speaker, "sidecar", f"chosen in the sidecar {sidecar}", remedy)
 
 
-def _summarize(ctx: StageContext, found: list[Turn], duration_s: float) -> DiarizeSummary:
-    """The summary, with the subject chosen outside the audio when there is such a choice."""
-    choice = subject_choice(ctx)
+def face_series(ctx: StageContext) -> tuple[dict[str, Any] | None, str]:
+    """The face stage's per-frame series, or None and why there is none."""
+    if not ctx.artifact_path(artifact_filename("analyze_face")).exists():
+        return None, "the face stage has not run"
+    face = ctx.upstream("analyze_face")
+    if face.skipped:
+        return None, face.reason or "the face stage was skipped"
+    series = face.data.get("series") or {}
+    if speaking_face.JAW not in series:
+        return None, "the face stage recorded no mouth opening"
+    return series, ""
+
+
+def _link(ctx: StageContext, exclusive: list[Turn]) -> speaking_face.Linking | None:
+    """The speaking face among two or more speakers; None with fewer (nothing to link)."""
+    if len({t["speaker"] for t in exclusive}) < 2:
+        return None
+    series, why = face_series(ctx)
+    if series is None:
+        return speaking_face.unavailable(why)
+    return speaking_face.link(exclusive, series)
+
+
+def _summarize(
+    ctx: StageContext, out: dict[str, Any], duration_s: float
+) -> tuple[DiarizeSummary, speaking_face.Linking | None]:
+    """The summary and the speaking-face linking (None when it was not consulted). The
+    subject chosen outside the audio wins; then the rule, `speaking_face` falling back to
+    most speech when the face does not say clearly who speaks."""
+    rule, choice, linking = ctx.config.audio.subject_rule, subject_choice(ctx), None
+    if choice is None and rule == "speaking_face":
+        rule = "most_speech"
+        linking = _link(ctx, out.get("exclusive_turns") or out["turns"])
+        if linking is not None and linking.speaker is not None:
+            choice = turns.SubjectChoice(linking.speaker, "speaking_face", linking.reason)
     try:
-        return turns.summarize(found, duration_s, ctx.config.audio.subject_rule, choice)
+        summary = turns.summarize(out["turns"], duration_s, rule, choice)
     except turns.UnknownSpeakerError as exc:
         remedy = choice.remedy if choice is not None else ""
         raise PermanentError(f"{exc}; {remedy}") from exc
+    if linking is not None and linking.speaker is None:
+        summary["subject_reason"] = f"{linking.reason}; {summary['subject_reason']}"
+    return summary, linking
 
 
-def _result_line(summary: DiarizeSummary, rule: str) -> str:
-    """The stage's one-line summary; says who chose the subject when the rule did not."""
+def _result_line(summary: DiarizeSummary) -> str:
+    """The stage's one-line summary; says who chose the subject when no plain rule did."""
     line = (
         f"{summary['num_speakers']} speaker(s), subject {summary['subject']} "
         f"({summary['subject_talk_time_s']:.1f} s of {summary['speech_s']:.1f} s speech)"
     )
-    if summary["subject_rule"] != rule:
+    if summary["subject_rule"] in ("user", "sidecar", "speaking_face"):
         line += f", {summary['subject_reason']}"
     return line
 
@@ -101,7 +142,7 @@ def run(ctx: StageContext) -> StageResult:
     backend = backends.diarize_backend(ctx.config.audio)
     runner = _run_pyannote if backend == "pyannote" else _run_offline
     out, model = runner(ctx, audio)
-    summary = _summarize(ctx, out["turns"], audio.duration_s)
+    summary, linking = _summarize(ctx, out, audio.duration_s)
     if summary["speech_s"] < cfg.min_speech_s:
         raise StageSkipped(
             f"no speech was detected ({summary['speech_s']:.2f} s of speech found by {backend}, "
@@ -115,12 +156,13 @@ def run(ctx: StageContext) -> StageResult:
         "rttm": turns.rttm_lines(out["turns"], ctx.video.name),
         "clipped_share": round(signal.clipped_share(audio.samples), 5),
         "summary": summary,
+        "speaking_face": linking.record() if linking is not None else None,
     }
     return StageResult(
         data=data,
         backend=backend,
         model=model,
-        summary=_result_line(summary, cfg.subject_rule),
+        summary=_result_line(summary),
     )
 
 
@@ -168,9 +210,10 @@ def config_key(config: Config) -> dict[str, Any]:
 STAGE = Stage(
     name="diarize",
     run=run,
-    requires=("extract_audio",),
+    # The face: the subject is the speaker whose turns the visible face speaks in.
+    requires=("extract_audio", "analyze_face"),
     resource="gpu",
-    version="2",
+    version="3",
     description="speaker turns, talk time per speaker, the subject",
     config_key=config_key,
     backends=backend_rows,
