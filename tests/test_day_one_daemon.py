@@ -49,15 +49,22 @@ def _predictions(home: Path) -> list[Prediction]:
 @requires_clips
 @pytest.mark.slow
 @pytest.mark.skipif(not all(p.exists() for p in PICKLES), reason="no FI labels")
-def test_a_clip_is_scored_on_day_one_then_by_the_full_model(tmp_path, capsys) -> None:
+def trained_home(tmp_path: Path, config: str) -> tuple[Path, list[str]]:
+    """A home with `config`, the FI labels and transcripts imported and described, and
+    `lprd train` run; (home, the CLI's --home arguments)."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / "lprd.toml").write_text(CONFIG)
+    (home / "lprd.toml").write_text(config)
     args = ["--home", str(home)]
     assert main([*args, "init"]) == 0
     assert main([*args, "labels", "import", *map(str, PICKLES)]) == 0
     assert main([*args, "labels", "describe"]) == 0
     assert main([*args, "train"]) == 0
+    return home, args
+
+
+def test_a_clip_is_scored_on_day_one_then_by_the_full_model(tmp_path, capsys) -> None:
+    home, args = trained_home(tmp_path, CONFIG)
     clip = real_clips()[0]
     shutil.copy(clip, home / "inbox" / clip.name)
     assert main([*args, "run", "--until-idle"]) == 0

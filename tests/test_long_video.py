@@ -23,7 +23,7 @@ from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import TARGETS, ModelVersion, Video
 from tests.conftest import FI_DIR, real_clips, requires_clips
-from tests.test_day_one_daemon import PICKLES
+from tests.test_day_one_daemon import PICKLES, trained_home
 
 CONFIG = """
 [inbox]
@@ -68,14 +68,7 @@ def _model(home: Path) -> ModelVersion:
 @pytest.mark.slow
 @pytest.mark.skipif(not all(p.exists() for p in PICKLES), reason="no FI labels")
 def test_a_long_interview_is_scored_as_segments(tmp_path, capsys) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "lprd.toml").write_text(CONFIG)
-    args = ["--home", str(home)]
-    assert main([*args, "init"]) == 0
-    assert main([*args, "labels", "import", *map(str, PICKLES)]) == 0
-    assert main([*args, "labels", "describe"]) == 0
-    assert main([*args, "train"]) == 0
+    home, args = trained_home(tmp_path, CONFIG)
     clips = real_clips()
     placed = build_long_video(clips[:10], 140.0, home / "inbox" / "interview.mp4", (480, 270))
     short = clips[0]
