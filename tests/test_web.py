@@ -188,3 +188,25 @@ def test_a_token_link_never_redirects_off_site(config, database) -> None:
     with TestClient(create_app(config, token=TOKEN), follow_redirects=False) as c:
         entry = c.get(f"http://testserver//evil.example/?token={TOKEN}")
         assert entry.status_code == 303 and entry.headers["location"] == "/evil.example/"
+
+
+def test_the_video_list_marks_videos_scored_outside_the_training_range(client, database) -> None:
+    import json
+
+    from storage.db import utcnow
+    from storage.models import TARGETS, Prediction
+
+    reason = "transcript 586 words; training transcripts 0-85 words"
+    with database.write() as session:
+        for vid, version, flags in ((58, "m1", []), (59, "m1", []), (59, "m2", [reason])):
+            details = {"flags": [{"kind": "transcript_length", "reason": r} for r in flags]}
+            session.add(
+                Prediction(
+                    video_id=vid, model_version=version, details_json=json.dumps(details),
+                    created_at=utcnow(), **{t: 0.5 for t in TARGETS},
+                )
+            )  # fmt: skip
+    rows = {r["id"]: r for r in queries.video_page(database, 100).rows}
+    assert rows[59]["flags"] == [reason] and rows[58]["flags"] == rows[60]["flags"] == []
+    page = client.get("/videos").text  # the newest 50: 59 is on it
+    assert page.count("outside training range") == 1 and reason in page

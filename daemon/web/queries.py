@@ -19,6 +19,7 @@ from storage.models import (
     RUNNING,
     SKIPPED,
     ModelVersion,
+    Prediction,
     StageCount,
     StageRun,
     TrainingRun,
@@ -153,11 +154,12 @@ def video_page(
             newer = more
             older = bool(rows) and _exists(session, conditions, Video.id < rows[-1].id)
         progress = _progress(session, [r.id for r in rows])
+        flags = _flags(session, [r.id for r in rows])
         total = None
         if not conditions:
             total = session.execute(select(func.count()).select_from(Video)).scalar_one()
     return VideoPage(
-        rows=[_row(r, progress.get(r.id, {})) for r in rows],
+        rows=[{**_row(r, progress.get(r.id, {})), "flags": flags.get(r.id, [])} for r in rows],
         before=rows[-1].id if rows and older else None,
         after=rows[0].id if rows and newer else None,
         total=total,
@@ -182,6 +184,29 @@ def _progress(session, ids: list[int]) -> dict[int, dict[str, int]]:
     for vid, status, n in session.execute(stmt):
         counts.setdefault(vid, {})[status] = n
     return counts
+
+
+def _flags(session, ids: list[int]) -> dict[int, list[str]]:
+    """video id -> the out-of-range reasons of its latest prediction (listed videos only)."""
+    latest: dict[int, tuple[Any, str | None]] = {}
+    if not ids:
+        return {}
+    stmt = select(Prediction.video_id, Prediction.created_at, Prediction.details_json).where(
+        Prediction.video_id.in_(ids)
+    )
+    for vid, created, details in session.execute(stmt):
+        if vid not in latest or created > latest[vid][0]:
+            latest[vid] = (created, details)
+    out = {}
+    for vid, (_created, details) in latest.items():
+        try:
+            found = json.loads(details or "{}").get("flags") or []
+        except ValueError:
+            continue
+        reasons = [str(f.get("reason")) for f in found if isinstance(f, dict)]
+        if reasons:
+            out[vid] = reasons
+    return out
 
 
 def overall_state(counts: dict[str, int]) -> str:
