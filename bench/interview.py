@@ -7,7 +7,8 @@ the peak RSS of the daemon, the estimated vs the true number of speakers and the
 diarization error rate (pyannote.metrics) against the clips' known boundaries, and how the
 video was scored: segments, the aggregate with its interval, out-of-range flags.
 
-Usage: python bench/interview.py [--minutes 4,30] [--train-rows 2000] [--size 640x360].
+Usage: python bench/interview.py [--minutes 4,30] [--train-rows 2000] [--size 640x360]
+[--keep DIR].
 The last line is JSON.
 """
 
@@ -182,6 +183,7 @@ def main() -> int:
     parser.add_argument("--minutes", default="4,30", help="video lengths, comma-separated")
     parser.add_argument("--train-rows", type=int, default=2000)
     parser.add_argument("--size", default="640x360", help="picture size of the built videos")
+    parser.add_argument("--keep", help="an empty folder to keep the homes in (for their reports)")
     args = parser.parse_args()
     args.size = tuple(int(v) for v in args.size.split("x"))
     clips = sorted((FI_DIR / "clips").glob("*.mp4"))
@@ -189,7 +191,7 @@ def main() -> int:
         print(f"needs the clips and label files in {FI_DIR}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
+        tmp = Path(args.keep) if args.keep else Path(name)
         prepare_s = prepare_home(tmp / "home", args.train_rows)
         results = [measure(float(m), clips, tmp, args) for m in args.minutes.split(",")]
     table(results)
