@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Config
+from daemon.forgetting import resume as resume_forgets
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
 from storage.db import Database, utcnow
@@ -363,6 +364,8 @@ class Inbox:
     def _register(self, path: Path, added_by_user: bool = False) -> FileVerdict:
         st = path.stat()
         sha = sha256_of(path)
+        if added_by_user:  # analysed again: first finish an interrupted forget of it
+            resume_forgets(self.db, self.store, sha)
         with self.db.write() as session:
             gone = forgotten(session, sha)
             if gone is not None and not added_by_user:

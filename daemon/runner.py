@@ -19,6 +19,7 @@ from daemon.errors import (
     TransientError,
 )
 from daemon.stages.base import Stage, StageContext, artifact_filename
+from storage.artifacts import VideoForgotten
 from storage.states import RunOutcome, StageStatus
 
 log = logging.getLogger("lprd.runner")
@@ -100,6 +101,8 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
         return Outcome(RunOutcome.PERMANENT, message=str(exc), seconds=time.monotonic() - start)
     except TransientError as exc:
         return Outcome(RunOutcome.TRANSIENT, message=str(exc), seconds=time.monotonic() - start)
+    except VideoForgotten as exc:  # `lprd forget` meanwhile: what it wrote is deleted
+        return Outcome(RunOutcome.PERMANENT, message=str(exc), seconds=time.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 - any bug in a stage must not kill the worker
         if _disk_unavailable(exc):
             return _storage_outcome(exc, ctx, start)
@@ -117,6 +120,8 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
         ctx.store.write_json(target, envelope)
     except OSError as exc:
         return _storage_outcome(exc, ctx, start)
+    except VideoForgotten as exc:
+        return Outcome(RunOutcome.PERMANENT, message=str(exc), seconds=time.monotonic() - start)
     outcome.artifact = ctx.store.relative(target)
     outcome.seconds = time.monotonic() - start
     return outcome

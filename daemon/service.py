@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, or_, select
 
+from daemon import forgetting
 from daemon.cluster import Membership
 from daemon.config import Config
 from daemon.home import prepare_home
@@ -27,7 +28,6 @@ from daemon.learn.supervisor import reap_dead_training
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.privacy import disable_onnxruntime_telemetry
-from daemon.report import REPORTS_FOLDER
 from daemon.scheduler import build_scheduler
 from daemon.sdnotify import SystemdNotifier
 from daemon.status import DAEMON_ALIVE_KEY
@@ -35,7 +35,6 @@ from daemon.wakeup import Wakeup
 from daemon.worker import Services, Worker
 from storage import db as dbmod
 from storage import transitions
-from storage.artifacts import ArtifactStore
 from storage.meta import set_meta
 from storage.models import FILE_WAITING, PENDING, RUNNING, InboxFile, StageRun, Video
 
@@ -121,10 +120,9 @@ class Daemon:
         db = prepare_home(config)
         pipeline = self.pipeline
         pipeline.check_database(db)
-        reports = config.home_dir / REPORTS_FOLDER  # its partials are swept with the store's
-        store = ArtifactStore(
-            config.store_dir, write_log=config.paths.write_log, outside=(reports,)
-        )
+        # Reports' partials are swept with the store's; a forgotten video's files are
+        # never published (daemon/forgetting.py).
+        store = forgetting.guarded_store(config, db, write_log=config.paths.write_log)
         added = ensure_stage_rows(db, pipeline)
         fingerprints = pipeline.fingerprints(config, db)
         with db.write() as session:
@@ -134,6 +132,9 @@ class Daemon:
         self.membership = Membership(config, db, store, pipeline.plans)
         self.membership.join()
         reaped = self.membership.reap_own_host()
+        finished = forgetting.sweep(db, store)
+        if finished:
+            log.info("start-up: %d interrupted forgets finished", finished)
         log.info(
             "start-up: %d stage rows added, %d re-queued for changed inputs, %d interrupted "
             "runs requeued (%d failed as crashing), %d partial files removed",

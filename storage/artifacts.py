@@ -10,6 +10,12 @@ With a write log (`ArtifactStore(root, write_log=...)`), every completed write a
 one line (UTC time, `host~pid`, path relative to the store, or absolute for a file
 outside it such as a report): an audit trail of which
 process wrote what, which the crash tests read to prove no stage ran twice.
+
+With `is_forgotten` (a check of the database's forget tombstones), a file of a video
+(its artifact folder, or `<sha256>.*` in an `outside` folder) is checked after it is
+moved into place: if the video was forgotten meanwhile, every file of it is deleted and
+`VideoForgotten` raised. `lprd forget` records its tombstone before it deletes files, so
+either forget deletes the new file or the writer sees the tombstone: none survives.
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ from typing import Any
 
 PARTIAL_SUFFIX = ".partial"
 TAG_SEPARATOR = "~"
+SHA256_HEX = 64
+
+
+class VideoForgotten(Exception):  # noqa: N818 - reads as what happened
+    """A file was written for a video that `lprd forget` erased meanwhile (now deleted)."""
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == SHA256_HEX and all(c in "0123456789abcdef" for c in text)
 
 
 def own_tag() -> str:
@@ -45,13 +60,19 @@ class ArtifactStore:
     """Maps a video's sha256 to its artifact folder under `root`."""
 
     def __init__(
-        self, root: Path, write_log: Path | None = None, outside: tuple[Path, ...] = ()
+        self,
+        root: Path,
+        write_log: Path | None = None,
+        outside: tuple[Path, ...] = (),
+        is_forgotten: Callable[[str], bool] | None = None,
     ) -> None:
         self.root = Path(root)
         self.write_log = write_log
         # Folders outside the store that lprd also writes into atomically (the reports):
-        # their leftover partials are removed with the store's.
+        # their leftover partials are removed with the store's, a forgotten video's
+        # `<sha256>.*` files with its artifacts.
         self.outside = tuple(Path(folder) for folder in outside)
+        self.is_forgotten = is_forgotten
 
     def video_dir(self, sha256: str) -> Path:
         """The folder holding every artifact of one video."""
@@ -88,8 +109,30 @@ class ArtifactStore:
             yield partial
             os.replace(partial, target)
             self._log_write(target, tag)
+            self._unless_forgotten(target)
         finally:
             partial.unlink(missing_ok=True)
+
+    def owner_of(self, target: Path) -> str | None:
+        """The sha256 of the video a file belongs to (artifact folder, or `<sha256>.*` in
+        an `outside` folder); None for any other file."""
+        folder = Path(target).parent.resolve()
+        if folder.parent.parent == (self.root / "artifacts").resolve() and _is_sha256(folder.name):
+            return folder.name
+        stem = Path(target).name.split(".", 1)[0]
+        outside = {path.resolve() for path in self.outside}
+        return stem if folder in outside and _is_sha256(stem) else None
+
+    def _unless_forgotten(self, target: Path) -> None:
+        """Just published: delete every file of the video if it was forgotten meanwhile."""
+        owner = self.owner_of(target)
+        if owner is None or self.is_forgotten is None or not self.is_forgotten(owner):
+            return
+        self.delete_video(owner)
+        raise VideoForgotten(
+            f"video {owner[:12]} was forgotten while {target.name} was written; "
+            "its files were deleted"
+        )
 
     def _log_write(self, target: Path, tag: str) -> None:
         if self.write_log is None:
@@ -142,8 +185,12 @@ class ArtifactStore:
         return count
 
     def delete_video(self, sha256: str) -> None:
-        """Remove every artifact of a video."""
+        """Remove every file of a video: its artifact folder and its `<sha256>.*` files
+        (the report) in the `outside` folders."""
         shutil.rmtree(self.video_dir(sha256), ignore_errors=True)
+        for folder in self.outside:
+            for path in folder.glob(f"{sha256}.*"):
+                path.unlink(missing_ok=True)
 
 
 def _json_safe(value: Any) -> Any:

@@ -177,14 +177,28 @@ class StageCount(Base):
     n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
+FORGET_ERASING = "erasing"  # rows deleted, files (listed in `paths`) maybe not yet
+FORGET_DONE = "done"  # every file deleted: only the content hash is kept
+
+
 class ForgottenVideo(Base):
-    """Content a user asked lprd to forget: not ingested again from the inbox."""
+    """Content a user asked lprd to forget: not ingested again from the inbox.
+
+    Written (state `erasing`, with every path to delete) in the transaction that deletes
+    the video's rows, so a forget killed before its files are gone is finished by the next
+    `lprd forget` or daemon start; `done` once they are (then `paths` is cleared).
+    """
 
     __tablename__ = "forgotten_videos"
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(512), nullable=False)
     forgotten_at: Mapped[datetime] = mapped_column(nullable=False)
+    state: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=FORGET_DONE, server_default=FORGET_DONE
+    )
+    video_id: Mapped[int | None] = mapped_column(Integer)
+    paths: Mapped[str | None] = mapped_column(Text)  # JSON list of absolute paths
 
 
 class InboxFile(Base):

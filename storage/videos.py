@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import dialect_insert, dialect_of, utcnow
 from storage.models import (
+    FORGET_DONE,
+    FORGET_ERASING,
     HASH_PREFIX,
     SIDECAR_SUFFIX,
     Description,
@@ -105,21 +108,23 @@ def _next_video_id(session: Session) -> int:
     return max(highest, int(forgotten or 0)) + 1
 
 
-def _remember_forgotten(session: Session, video: Video) -> None:
-    """Keep the id's high-water mark and the content hash of a forgotten video."""
+def _remember_forgotten(session: Session, video: Video, paths: Sequence[str]) -> None:
+    """Keep the id's high-water mark, and the tombstone: the content hash of a forgotten
+    video with every path still to delete (state `erasing`)."""
     high = session.execute(select(Meta.value).where(Meta.key == VIDEO_ID_HIGH_WATER)).scalar()
     value = str(max(video.id, int(high or 0)))
     insert = dialect_insert(session)
     stmt = insert(Meta).values(key=VIDEO_ID_HIGH_WATER, value=value)
     session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
-    stmt = insert(ForgottenVideo).values(
-        sha256=video.sha256, name=video.name, forgotten_at=utcnow()
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["sha256"], set_={"name": video.name, "forgotten_at": utcnow()}
-        )
-    )
+    fields = {
+        "name": video.name,
+        "forgotten_at": utcnow(),
+        "state": FORGET_ERASING,
+        "video_id": video.id,
+        "paths": json.dumps(list(paths)),
+    }
+    stmt = insert(ForgottenVideo).values(sha256=video.sha256, **fields)
+    session.execute(stmt.on_conflict_do_update(index_elements=["sha256"], set_=fields))
 
 
 def forgotten(session: Session, sha256: str) -> ForgottenVideo | None:
@@ -130,6 +135,41 @@ def forgotten(session: Session, sha256: str) -> ForgottenVideo | None:
 def unforget(session: Session, sha256: str) -> None:
     """The user adds this content again on purpose: it may be ingested again."""
     session.execute(delete(ForgottenVideo).where(ForgottenVideo.sha256 == sha256))
+
+
+def is_forgotten(session: Session, sha256: str) -> bool:
+    """Whether this content is forgotten (being erased or erased) and has no video now."""
+    if session.get(ForgottenVideo, sha256) is None:
+        return False
+    return session.execute(select(Video.id).where(Video.sha256 == sha256)).first() is None
+
+
+def unfinished_forgets(session: Session, ref: str | None = None) -> list[ForgottenVideo]:
+    """Forgets whose files may not all be deleted yet; with `ref`, those it names (the
+    forgotten video's id, a sha256 prefix of at least 6 characters or its file name)."""
+    query = select(ForgottenVideo).where(ForgottenVideo.state == FORGET_ERASING)
+    if ref is not None:
+        conditions = [ForgottenVideo.name == ref]
+        if ref.isdigit():
+            conditions.append(ForgottenVideo.video_id == int(ref))
+        if len(ref) >= 6 and all(c in "0123456789abcdef" for c in ref.lower()):
+            conditions.append(ForgottenVideo.sha256.startswith(ref.lower()))
+        query = query.where(or_(*conditions))
+    return list(session.scalars(query.order_by(ForgottenVideo.forgotten_at)))
+
+
+def forget_paths(record: ForgottenVideo) -> list[str]:
+    """The paths a tombstone names (empty once done)."""
+    return list(json.loads(record.paths)) if record.paths else []
+
+
+def finish_forget(session: Session, sha256: str) -> None:
+    """Every file of the forgotten video is gone: keep only its hash (and name)."""
+    session.execute(
+        update(ForgottenVideo)
+        .where(ForgottenVideo.sha256 == sha256)
+        .values(state=FORGET_DONE, paths=None, video_id=None)
+    )
 
 
 class OriginalChanged(Exception):  # noqa: N818 - reads as what happened
@@ -171,8 +211,9 @@ def find_videos(session: Session, ref: str) -> list[Video]:
     return list(session.scalars(select(Video).where(or_(*conditions)).order_by(Video.id)))
 
 
-def forget_video(session: Session, video_id: int) -> list[str]:
-    """Delete every database row about a video (the caller deletes its files).
+def forget_video(session: Session, video_id: int, paths: Sequence[str] = ()) -> list[str]:
+    """Delete every database row about a video and record its tombstone naming `paths`,
+    the files the caller deletes next (then `finish_forget`).
 
     Labels that came with the video (a sidecar file) go too; labels imported from a
     dataset file are kept. Returns the sources of the labels kept for its clip name.
@@ -191,6 +232,6 @@ def forget_video(session: Session, video_id: int) -> list[str]:
     session.execute(delete(StageRun).where(StageRun.video_id == video_id))
     session.execute(delete(InboxFile).where(InboxFile.video_id == video_id))
     if video is not None:
-        _remember_forgotten(session, video)
+        _remember_forgotten(session, video, paths)
     session.execute(delete(Video).where(Video.id == video_id))
     return kept

@@ -452,3 +452,117 @@ def test_start_up_removes_a_dead_writers_partial_report(config, database) -> Non
     assert Daemon(config, until_idle=True, pipeline=pipeline).run() == 0
     assert not left.exists(), "a dead writer's partial report was left behind"
     assert alive.exists(), "a live process's write was removed"
+
+
+def _kill_forget_plugin(tmp_path: Path, at_call: int) -> Path:
+    """sitecustomize that SIGKILLs the process at its `at_call`-th file deletion of a
+    forget (1: right after the tombstone and the rows, before any file went)."""
+    plugin = tmp_path / "killplugin"
+    plugin.mkdir()
+    (plugin / "sitecustomize.py").write_text(
+        "import os, signal\n"
+        "import daemon.forgetting as forgetting\n"
+        "real, calls = forgetting.erase_path, [0]\n"
+        "def erase_path(path):\n"
+        "    calls[0] += 1\n"
+        f"    if calls[0] == {at_call}:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    real(path)\n"
+        "forgetting.erase_path = erase_path\n"
+    )
+    return plugin
+
+
+def _traces_of(home: Path, sha: str, name: str) -> list[str]:
+    """Every file or folder under HOME naming the video's hash, or holding its hash or
+    name (the database, which keeps the forgotten hash on purpose, excepted)."""
+    found = []
+    for path in home.rglob("*"):
+        relative = str(path.relative_to(home))
+        if sha in relative:
+            found.append(relative)
+        elif path.is_file() and not path.name.startswith("lprd.db"):
+            data = path.read_bytes()
+            if sha.encode() in data or name.encode() in data:
+                found.append(relative)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "finish_by"), [(1, "forget-again"), (2, "resume"), (1, "daemon-start")]
+)
+def test_a_forget_killed_midway_is_finished_by_forget_again_or_a_daemon_start(
+    tmp_path: Path, capsys, kill_at: int, finish_by: str
+) -> None:
+    """`kill -9` of `lprd forget` after its rows went (nothing deleted yet, or the
+    artifacts but not the report): the same forget again, `--resume` or the next daemon
+    start deletes every file left, audio.wav and report included."""
+    from daemon.cli import main
+    from storage.models import ForgottenVideo
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "lprd.toml").write_text('stages = ["probe", "extract_audio"]\n')
+    (tmp_path / "src").mkdir()
+    clip = make_video(tmp_path / "src" / "talk.mp4", seconds=1.0, audio=tone(1.0))
+    assert main(["--home", str(home), "add", str(clip)]) == 0
+    assert main(["--home", str(home), "run", "--until-idle"]) == 0
+    assert main(["--home", str(home), "report", "talk.mp4"]) == 0
+    db = Database.at(home / "lprd.db")
+    with db.read() as session:
+        sha = session.execute(select(Video.sha256)).scalar_one()
+    assert len(_traces_of(home, sha, clip.name)) >= 3  # artifacts, audio.wav, the report
+    env = daemon_env(home, PYTHONPATH=_with_path(_kill_forget_plugin(tmp_path, kill_at)))
+    lprd = [sys.executable, "-m", "daemon", "--home", str(home)]
+    killed = subprocess.run([*lprd, "forget", "talk.mp4"], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with db.read() as session:
+        assert session.execute(select(func.count()).select_from(Video)).scalar_one() == 0
+        assert session.get(ForgottenVideo, sha).state == "erasing"
+    assert (home / "reports" / f"{sha}.html").exists(), "the kill came before the report went"
+    capsys.readouterr()
+    finish = {
+        "forget-again": ["forget", "talk.mp4"],
+        "resume": ["forget", "--resume"],
+        "daemon-start": ["run", "--until-idle"],
+    }[finish_by]
+    assert main(["--home", str(home), *finish]) == 0
+    if finish_by != "daemon-start":
+        assert "finished forgetting video #1 talk.mp4" in capsys.readouterr().out
+    assert _traces_of(home, sha, clip.name) == []
+    with db.read() as session:
+        record = session.get(ForgottenVideo, sha)
+        assert (record.state, record.paths) == ("done", None)
+        assert session.execute(select(func.count()).select_from(StageRun)).scalar_one() == 0
+    db.dispose()
+    assert clip.exists(), "the user's original outside the store is never touched"
+
+
+def test_a_report_written_while_forget_runs_is_not_left_behind(
+    make_ctx, config, database, tmp_path: Path, monkeypatch
+) -> None:
+    """`lprd forget` runs while the report stage renders its page: the page is written
+    and renamed after forget deleted the files, so the store sees the tombstone after the
+    rename and deletes it; the run ends failed, and nothing of the video is left."""
+    import dataclasses
+
+    import daemon.report.make as make
+    from daemon import forgetting, runner
+    from daemon.pipeline import Pipeline
+    from daemon.report import default_report_path
+
+    clip = make_video(tmp_path / "clip.mp4", seconds=1.0)
+    ctx = make_ctx(clip)
+    ctx = dataclasses.replace(ctx, store=forgetting.guarded_store(config, database))
+    render = make.report_html
+
+    def render_while_forgotten(db, store, video, order) -> str:
+        html = render(db, store, video, order)
+        forgetting.forget(database, config, ctx.store, video, keep_original=False)
+        return html
+
+    monkeypatch.setattr(make, "report_html", render_while_forgotten)
+    outcome = runner.execute(Pipeline.default()["report"], ctx)
+    assert outcome.kind == "permanent" and "forgotten" in outcome.message
+    assert not default_report_path(config.home_dir, ctx.video.sha256).exists()
+    assert _traces_of(config.home_dir, ctx.video.sha256, clip.name) == []

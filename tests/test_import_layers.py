@@ -46,6 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "daemon.home",
         "daemon.home_lock",
         "daemon.label_service",
+        "daemon.forgetting",
         "daemon.inbox",
         "daemon.watcher",
         "daemon.worker",

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from daemon.config import Config
+from daemon.forgetting import guarded_store
 from daemon.home import prepare_home
 from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
-from storage.artifacts import ArtifactStore
 from storage.states import FileState
 
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, config: Config) -> int:
     """Register each file at once (no stability wait: the user says it is complete)."""
     db = prepare_home(config)
-    inbox = Inbox(config, db, ArtifactStore(config.store_dir), Pipeline.default(config.stages))
+    inbox = Inbox(config, db, guarded_store(config, db), Pipeline.default(config.stages))
     failures = 0
     for path in args.files:
         if not path.exists():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
+from daemon.forgetting import guarded_store
 from daemon.pipeline import Pipeline
-from storage.artifacts import ArtifactStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     db = open_existing_db(config)
     try:
         video = resolve_video(db, args.video)
-        store = ArtifactStore(config.store_dir)
+        store = guarded_store(config, db)
         html = report_html(db, store, video, Pipeline.default().order)
         target = args.output or default_report_path(config.home_dir, video.sha256)
         size = write_report(store, target.resolve(), html)
