@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import wave
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -12,6 +13,11 @@ import numpy as np
 
 from daemon.errors import PermanentError
 
+log = logging.getLogger("lprd.media")
+
+# A file whose streams end this much before its declared duration is truncated.
+TRUNCATION_TOLERANCE_S = 0.5
+TRUNCATION_TOLERANCE = 0.02  # of the declared duration
 CORRUPT_HINT = (
     "the file is corrupt, truncated or not a video; re-export or re-copy it into the inbox "
     "(the new copy is a new video), or `lprd forget` this one"
@@ -40,62 +46,119 @@ def _duration(container: Any, stream: Any) -> float | None:
     return None
 
 
-def _first_frame_decodes(container: Any, stream: Any) -> str | None:
-    """None if a frame of the stream decodes, else the reason it does not."""
+def _first_frame_decodes(path: Path, kind: str) -> str | None:
+    """None if a frame of the first `kind` ("video" or "audio") stream decodes, else the
+    reason it does not. A fresh container each time: no seek, which some containers
+    (classic FLV) refuse."""
     import av
 
     try:
-        container.seek(0)
-        for _frame in container.decode(stream):
-            return None
+        with _open(path) as container:
+            stream = getattr(container.streams, kind)[0]
+            for _frame in container.decode(stream):
+                return None
         return "the stream holds no frames"
     except av.error.FFmpegError as exc:
         return f"decoding failed ({exc})"
 
 
+def _stream_ends(path: Path) -> dict[int, float]:
+    """Where each stream's packets really end (seconds from its start), read by demuxing
+    the whole file without decoding: a truncated file ends before its header says."""
+    import av
+
+    ends: dict[int, float] = {}
+    try:
+        with _open(path) as container:
+            for packet in container.demux():
+                stream = packet.stream
+                if packet.pts is None or not stream.time_base:
+                    continue
+                start = stream.start_time or 0
+                end = float((packet.pts - start + (packet.duration or 0)) * stream.time_base)
+                ends[stream.index] = max(ends.get(stream.index, 0.0), end)
+    except av.error.FFmpegError:
+        pass  # broke off: what was read so far is what there is
+    return ends
+
+
+def _truncation(info: dict[str, Any], ends: dict[int, float], indexes: dict[str, int]) -> None:
+    """Record the real length when the streams end well before the declared duration."""
+    declared = info["duration_s"]
+    real = {kind: ends.get(index) for kind, index in indexes.items() if info.get(kind)}
+    real = {kind: end for kind, end in real.items() if end is not None}
+    if not declared or not real:
+        return
+    longest = max(real.values())
+    if declared - longest <= max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE * declared):
+        return
+    for kind, end in real.items():
+        info[kind]["duration_s"] = round(end, 3)
+    if info["video"]:
+        info["video"]["frames"] = None  # the header's count, not what is there
+    info["declared_duration_s"] = declared
+    info["duration_s"] = round(longest, 3)
+    info["truncated"] = True
+    info["warnings"].append(
+        f"truncated: the container declares {declared:.1f} s but its streams end at "
+        f"{longest:.1f} s; only those {longest:.1f} s are analysed (re-copy the file for "
+        "the rest)"
+    )
+
+
+def _stream_info(container: Any, kind: str, stream: Any) -> dict[str, Any]:
+    """What probe records of a stream that decodes."""
+    ctx = stream.codec_context
+    if kind == "video":
+        return {
+            "codec": ctx.name,
+            "width": ctx.width,
+            "height": ctx.height,
+            "fps": _fps(stream),
+            "frames": stream.frames or None,
+            "duration_s": _duration(container, stream),
+        }
+    return {
+        "codec": ctx.name,
+        "sample_rate": ctx.sample_rate,
+        "channels": ctx.channels,
+        "duration_s": _duration(container, stream),
+    }
+
+
 def probe(path: Path) -> dict[str, Any]:
     """Container, streams, duration, frame rate and resolution of a media file.
 
-    Raises PermanentError if the file cannot be opened or has no decodable stream.
+    The duration is what the streams really hold: a file truncated after its header
+    records the decodable length, `declared_duration_s` and a warning. Raises
+    PermanentError if the file cannot be opened or has no decodable stream.
     """
     with _open(path) as container:
-        video = container.streams.video[0] if container.streams.video else None
-        audio = container.streams.audio[0] if container.streams.audio else None
+        streams = {
+            kind: getattr(container.streams, kind)[0]
+            for kind in ("video", "audio")
+            if getattr(container.streams, kind)
+        }
         info: dict[str, Any] = {
             "container": container.format.name,
             "size_bytes": path.stat().st_size,
-            "duration_s": _duration(container, video or audio),
+            "duration_s": _duration(container, streams.get("video") or streams.get("audio")),
             "video": None,
             "audio": None,
             "problems": [],
+            "warnings": [],
         }
-        if video is not None:
-            problem = _first_frame_decodes(container, video)
+        for kind, stream in streams.items():
+            problem = _first_frame_decodes(path, kind)
             if problem:
-                info["problems"].append(f"video stream: {problem}")
+                info["problems"].append(f"{kind} stream: {problem}")
             else:
-                info["video"] = {
-                    "codec": video.codec_context.name,
-                    "width": video.codec_context.width,
-                    "height": video.codec_context.height,
-                    "fps": _fps(video),
-                    "frames": video.frames or None,
-                    "duration_s": _duration(container, video),
-                }
-        if audio is not None:
-            problem = _first_frame_decodes(container, audio)
-            if problem:
-                info["problems"].append(f"audio stream: {problem}")
-            else:
-                info["audio"] = {
-                    "codec": audio.codec_context.name,
-                    "sample_rate": audio.codec_context.sample_rate,
-                    "channels": audio.codec_context.channels,
-                    "duration_s": _duration(container, audio),
-                }
+                info[kind] = _stream_info(container, kind, stream)
+        indexes = {kind: stream.index for kind, stream in streams.items()}
     if info["video"] is None and info["audio"] is None:
         found = "; ".join(info["problems"]) or "the container holds no video or audio stream"
         raise PermanentError(f"no decodable video or audio stream ({found}): {CORRUPT_HINT}")
+    _truncation(info, _stream_ends(path), indexes)
     return info
 
 
@@ -110,18 +173,23 @@ def iter_audio(
             return
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        decoded = 0
         try:
             for frame in container.decode(stream):
+                decoded += 1
                 for out in resampler.resample(frame):
                     yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                 if should_stop():
                     return
-            for out in resampler.resample(None):
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
         except av.error.FFmpegError as exc:
-            raise PermanentError(
-                f"the audio track breaks off while decoding ({exc}): {CORRUPT_HINT}"
-            ) from exc
+            if not decoded:
+                raise PermanentError(
+                    f"the audio track breaks off while decoding ({exc}): {CORRUPT_HINT}"
+                ) from exc
+            # A truncated tail (probe records the real length): keep what decoded.
+            log.warning("%s: the audio track breaks off after %d frames: %s", path, decoded, exc)
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
 
 
 def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:

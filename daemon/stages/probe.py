@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from daemon import media
 from daemon.stages.base import RetryPolicy, Stage, StageContext, StageResult
 
+log = logging.getLogger("lprd.stages.probe")
+
 
 def run(ctx: StageContext) -> StageResult:
-    """Probe the video's container; fails permanently when nothing in it decodes."""
+    """Probe the video's container; fails permanently when nothing in it decodes. A
+    truncated file is probed for the length it really holds, with a warning."""
     info = media.probe(ctx.video.path)
     parts = [info["container"], f"{info['duration_s'] or 0:.1f} s"]
     if info["video"]:
@@ -16,6 +21,9 @@ def run(ctx: StageContext) -> StageResult:
     else:
         parts.append("no video")
     parts.append("audio" if info["audio"] else "no audio")
+    if info.get("truncated"):
+        parts.append(f"TRUNCATED (the header says {info['declared_duration_s']:.1f} s)")
+        log.warning("%s: %s", ctx.video.name, "; ".join(info["warnings"]))
     import av
 
     return StageResult(
