@@ -46,6 +46,27 @@ def test_predict_waits_until_a_model_is_promoted(make_ctx, tmp_path):
     assert "lprd train" in outcome.message and "transcript_only" in outcome.message
 
 
+def _record(ctx, stage: str, status: str, data: dict | None = None) -> None:
+    envelope = {"stage": stage, "status": status, "reason": "none", "data": data or {}}
+    ctx.store.write_json(ctx.artifact_path(f"{stage}.json"), envelope)
+
+
+def test_no_face_and_no_speech_is_skipped_not_scored(make_ctx, tmp_path):
+    """An image named .mp4 or a grey screen without sound: no one to score."""
+    ctx = ctx_with_description(make_ctx, tmp_path, "A grey frame.")
+    _record(ctx, "analyze_face", "skipped")
+    _record(ctx, "transcribe", "skipped")
+    outcome = execute(STAGE, ctx)
+    assert outcome.kind == "skipped" and "no person was seen or heard" in outcome.message
+
+
+def test_a_voice_without_a_face_is_still_scored(make_ctx, tmp_path):
+    ctx = ctx_with_description(make_ctx, tmp_path, "Someone talks off screen.")
+    _record(ctx, "analyze_face", "skipped")
+    _record(ctx, "transcribe", "done", {"segments": [{"text": "hello"}], "summary": {}})
+    assert execute(STAGE, ctx).kind == "deferred"  # on to the model, none promoted here
+
+
 @pytest.mark.slow
 def test_predict_with_the_promoted_model(config, database, make_ctx, tmp_path, tiny_model):
     from daemon.learn.registry import promoted_versions

@@ -104,6 +104,11 @@ def run(ctx: StageContext) -> StageResult:
     from daemon.learn.predictor import load_predictor
     from daemon.learn.registry import baseline_accuracy
 
+    if not _person_present(ctx):
+        raise StageSkipped(
+            "no person was seen or heard (no face in any sampled frame, no speech): "
+            "there is no one to score"
+        )
     texts = _descriptions(ctx)
     profile, model = choose_model(ctx, texts)
     device = ctx.device()
@@ -135,6 +140,33 @@ def run(ctx: StageContext) -> StageResult:
     if segments:
         summary += f" (mean of {len(segments)} segments)"
     return StageResult(data=data, backend=model.kind, model=model.version, summary=summary)
+
+
+def _person_present(ctx: StageContext) -> bool:
+    """False only when the face analysis saw no face and the transcript holds no
+    speech (an image, a blank screen without sound); an analysis not run counts as
+    a person present."""
+    face = _output(ctx, "analyze_face")
+    speech = _output(ctx, "transcribe")
+    if face is None or speech is None:
+        return True
+    return not (face.skipped and _silent(speech))
+
+
+def _output(ctx: StageContext, stage: str) -> Any:
+    """A stage's recorded output, None when that stage is not in this pipeline."""
+    try:
+        return ctx.upstream(stage)
+    except PermanentError:
+        return None
+
+
+def _silent(speech: Any) -> bool:
+    """No word of anyone's speech was transcribed (or transcription was skipped)."""
+    if speech.skipped:
+        return True
+    summary = speech.data.get("summary") or {}
+    return not (speech.data.get("segments") or summary.get("official_text"))
 
 
 RangeCheck = Callable[[str], list[Any]]
