@@ -40,7 +40,9 @@ CLIPS = REPO.parent / "shared" / "data" / "first_impressions_v2" / "clips"
 def process(home: Path, clips: list[Path]) -> None:
     """Run the daemon over the clips until idle."""
     home.mkdir()
-    (home / "lprd.toml").write_text("[inbox]\nstable_seconds = 0\n[workers]\npoll_interval_s = 0.2\n")
+    (home / "lprd.toml").write_text(
+        "[inbox]\nstable_seconds = 0\n[workers]\npoll_interval_s = 0.2\n"
+    )
     lprd(["--home", str(home), "init"])
     for clip in clips:
         shutil.copy(clip, home / "inbox" / clip.name)
@@ -74,7 +76,9 @@ def main() -> None:
         blank = Path(tmp) / "blank.html"
         blank.write_text("<!doctype html><body data-charts='0'></body>")
         with chromium(offline=True) as context:
-            reference = statistics.median(browser_seconds(context, blank.as_uri()) for _ in range(3))
+            reference = statistics.median(
+                browser_seconds(context, blank.as_uri()) for _ in range(3)
+            )
             for video in videos:
                 start = time.perf_counter()
                 html = report_html(db, store, video, Pipeline.default().order)
@@ -88,7 +92,9 @@ def main() -> None:
     for col in ("clip", "size MB", "build s", "render s", "render vs empty page"):
         table.add_column(col, justify="left" if col == "clip" else "right")
     for name, size, build, render in rows:
-        table.add_row(name, f"{size / 1e6:.2f}", f"{build:.2f}", f"{render:.2f}", f"{render / reference:.1f}x")
+        table.add_row(
+            name, f"{size / 1e6:.2f}", f"{build:.2f}", f"{render:.2f}", f"{render / reference:.1f}x"
+        )
     table.add_row("reference: empty page", "", "", f"{reference:.3f}", "1x")
     Console().print(table)
     print(

@@ -203,14 +203,21 @@ def syllable_check(results: dict, official: dict[str, str]) -> dict[str, Any]:
         "clips": rows,
         "per_word": vc.summary_stats([r["per_word"] for r in rows]),
         "all_in_range": bool(rows) and all(r["in_range"] for r in rows),
-        "outside_range": {r["clip"]: f"{r['per_word']}: {out_of_range_reason(r)}"
-                          for r in rows if not r["in_range"]},  # fmt: skip
+        "outside_range": {
+            r["clip"]: f"{r['per_word']}: {out_of_range_reason(r)}"
+            for r in rows
+            if not r["in_range"]
+        },  # fmt: skip
         "official_transcripts": {
             "n": int(genuine.size),
-            "percentiles": dict(zip(map(str, pct), np.percentile(genuine, pct).round(3).tolist(),
-                                    strict=True)) if genuine.size else {},  # fmt: skip
+            "percentiles": dict(
+                zip(map(str, pct), np.percentile(genuine, pct).round(3).tolist(), strict=True)
+            )
+            if genuine.size
+            else {},  # fmt: skip
             "share_outside_range": round(float(((genuine < lo) | (genuine > hi)).mean()), 3)
-            if genuine.size else None,  # fmt: skip
+            if genuine.size
+            else None,  # fmt: skip
         },
         "acoustic_vs_transcript_r": vc.pearson(acoustic, transcript),
         "acoustic_over_transcript": round(float(np.median(np.divide(acoustic, transcript))), 3)
@@ -249,8 +256,10 @@ def praat_agreement(results: dict) -> dict[str, Any]:
         "praat_time_r": vc.pearson(col["vad_s"], col["praat_s"]),
         "vad_total_s": round(sum(col["vad_s"]), 2),
         "praat_total_s": round(sum(col["praat_s"]), 2),
-        "praat_frames": {"agreement": round(float((x == y).mean()), 4) if x.size else None,
-                         "kappa": vc.cohen_kappa(x, y)},  # fmt: skip
+        "praat_frames": {
+            "agreement": round(float((x == y).mean()), 4) if x.size else None,
+            "kappa": vc.cohen_kappa(x, y),
+        },  # fmt: skip
         "per_clip": per_clip,
     }
 

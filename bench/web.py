@@ -87,7 +87,9 @@ def main() -> None:
                 response = client.get(url)
                 assert response.status_code == 200, (url, response.status_code)
                 rows = response.text.count("<tr data-state=")
-                timings.append((label, url, rows, median_ms(lambda u=url: client.get(u), args.repeats)))
+                timings.append(
+                    (label, url, rows, median_ms(lambda u=url: client.get(u), args.repeats))
+                )
         raw_sql = text("SELECT id, name, sha256 FROM videos ORDER BY id DESC LIMIT :n")
         with db.engine.connect() as conn:
             raw_ms = median_ms(lambda: conn.execute(raw_sql, {"n": size}).all(), args.repeats)

@@ -72,7 +72,6 @@ def start_daemon(
     )
 
 
-
 def stop_process(proc: subprocess.Popen) -> None:
     """Stop a process a test started (SIGTERM, then SIGKILL if it does not end)."""
     if proc.poll() is None:
@@ -82,6 +81,7 @@ def stop_process(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.2) -> bool:
     """Poll until `predicate()` is true; False on timeout."""

@@ -81,7 +81,8 @@ def test_a_run_that_promotes_two_profiles_names_both(database):
     assert promoted_in_run(database, "r7") is None
     registry.promote_if_better(database, candidate(database, "full-numeric-r7", 0.90))
     registry.promote_if_better(
-        database, candidate(database, "transcript_only-embedding-r7", 0.90, profile="transcript_only")
+        database,
+        candidate(database, "transcript_only-embedding-r7", 0.90, profile="transcript_only"),
     )
     registry.promote_if_better(database, candidate(database, "full-numeric-r6", 0.89))
     assert promoted_in_run(database, "r7") == "full-numeric-r7, transcript_only-embedding-r7"

@@ -70,7 +70,11 @@ def _long_inputs() -> tuple[DescribeInputs, dict, dict]:
     }
     stages = {name: StageInput(DONE, summary) for name, summary in summaries.items()}
     probe = {"duration_s": 40.0, "video": {"width": 640, "height": 480, "fps": 25.0}}
-    return DescribeInputs(probe, stages, official_transcript="the official words"), diarize, transcribe
+    return (
+        DescribeInputs(probe, stages, official_transcript="the official words"),
+        diarize,
+        transcribe,
+    )
 
 
 def test_a_segment_has_its_own_length_words_and_speaker_turns() -> None:

@@ -57,7 +57,9 @@ def test_a_failing_head_in_its_own_process_leaves_the_others_competing(
     report = run_training(config, database, "i1", "cpu", config_file=config_file)
     (failed,) = report.failures
     assert failed.kind == "regression" and "while training the regression head" in failed.error
-    assert failed.peak_rss_mb and failed.peak_rss_mb > 50  # the child's own VmHWM, polled while it ran
+    assert (
+        failed.peak_rss_mb and failed.peak_rss_mb > 50
+    )  # the child's own VmHWM, polled while it ran
     (ok,) = [h for h in report.heads if h.version]
     assert ok.kind == "embedding" and ok.peak_rss_mb > 50
     assert registry.promoted(database, "transcript_only").version == ok.version

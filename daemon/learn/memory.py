@@ -43,9 +43,7 @@ def available_bytes(device: str) -> int:
     raise OSError("/proc/meminfo has no MemAvailable line")
 
 
-def step_bytes(
-    conf: Any, cfg: TrainConfig, device: str, width: int, answer_tokens: int = 0
-) -> int:
+def step_bytes(conf: Any, cfg: TrainConfig, device: str, width: int, answer_tokens: int = 0) -> int:
     """Memory one training step adds to the loaded model, in bytes: `width` is the longest
     prompt in tokens, `answer_tokens` the answer's length (generative head only)."""
     act = 2 if device == "cuda" else 4

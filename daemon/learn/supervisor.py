@@ -107,8 +107,7 @@ def _dead_reason(run: TrainingRun, here: str, gone_hosts: set[str]) -> str | Non
     if run.host in (None, here):
         if run.pid is not None and not pid_alive(run.pid):
             return (
-                f"the training process (pid {run.pid}) ended without reporting; "
-                f"see {run.log_path}"
+                f"the training process (pid {run.pid}) ended without reporting; see {run.log_path}"
             )
         return None
     if run.host in gone_hosts:
@@ -181,7 +180,6 @@ def watch_run(
             log.warning("training run %d stopped: %s", run_id, why)
     elif _fail_dead_run(db, run_id, why):
         log.warning("training run %d failed: %s", run_id, why)
-
 
 
 def write_config_copy(config: Config, path: Path) -> dict[str, str]:

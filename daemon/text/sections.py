@@ -150,7 +150,9 @@ def rate_line(p: Mapping[str, Any], norms: Norms) -> str | None:
     sps = number(p.get("speech_rate_sps"), 0.0, 30.0)
     wps = number(p.get("speech_rate_wps"), 0.0, 15.0)
     if sps is None:
-        return None if wps is None else f"Speaking rate: {fixed(wps, 1)} words per second of speech."
+        return (
+            None if wps is None else f"Speaking rate: {fixed(wps, 1)} words per second of speech."
+        )
     acoustic = p.get("speech_rate_source") == "acoustic"
     text = ("about " if acoustic else "") + f"{fixed(sps, 1)} syllables per second of speech"
     text = _compared(norms, "speech_rate_sps", sps, text)
