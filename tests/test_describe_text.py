@@ -386,3 +386,21 @@ def test_no_field_value_breaks_the_text(
     assert "\x00" not in text
     assert all(line == line.strip() and "  " not in line for line in text.splitlines())
     assert build_description(DescribeInputs(probe, stages), max_tokens=budget) == text
+
+
+def test_among_several_speakers_the_text_says_how_the_subject_was_chosen() -> None:
+    from daemon.text.sections import speakers_line
+
+    one = {"num_speakers": 1, "subject_talk_time_s": 12.0, "duration_s": 15.0,
+           "subject_rule": "most_speech"}  # fmt: skip
+    assert (
+        speakers_line(one)
+        == "1 speaker was detected; the subject talks for 12.0 s, 80% of the video."
+    )
+    two = {**one, "num_speakers": 2, "speech_s": 14.0, "subject_rule": "speaking_face"}
+    assert speakers_line(two) == (
+        "2 speakers were detected; the subject talks for 12.0 s, 86% of all speech; "
+        "the subject is the speaker whose face is seen talking."
+    )
+    assert speakers_line({**two, "subject_rule": "user"}).endswith("a speaker chosen by hand.")
+    assert speakers_line({**two, "subject_rule": None}).endswith("of all speech.")

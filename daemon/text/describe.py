@@ -19,7 +19,7 @@ from daemon.text.norms import Norms, load_norms
 from daemon.text.sections import appearance_line, how_block, speakers_line, video_line
 from storage.states import StageStatus
 
-TEMPLATE_VERSION = "5"
+TEMPLATE_VERSION = "6"
 PROFILE_FULL = "full"
 PROFILE_TRANSCRIPT_ONLY = "transcript_only"
 PROFILES = (PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY)

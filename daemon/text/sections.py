@@ -94,8 +94,20 @@ def video_line(probe: Mapping[str, Any] | None) -> str:
     return text
 
 
+# How the subject was chosen among several speakers, by diarize's `subject_rule`.
+CHOSEN_AS = {
+    "speaking_face": "the speaker whose face is seen talking",
+    "most_speech": "the speaker who talks most",
+    "first_speaker": "the first speaker",
+    "longest_turn": "the speaker with the longest turn",
+    "user": "a speaker chosen by hand",
+    "sidecar": "a speaker chosen by hand",
+}
+
+
 def speakers_line(diarize: Mapping[str, Any] | None) -> str | None:
-    """How many people speak and how much the subject talks."""
+    """How many people speak, how much the subject talks and, among several speakers, who
+    the subject is (a single speaker's sentence never says: training clips read as before)."""
     if diarize is None:
         return None
     n = count(diarize.get("num_speakers"), 100)
@@ -112,6 +124,9 @@ def speakers_line(diarize: Mapping[str, Any] | None) -> str | None:
             text += f", {pct(min(1.0, talk / speech))} of all speech"
         elif duration:
             text += f", {pct(min(1.0, talk / duration))} of the video"
+    chosen = CHOSEN_AS.get(str(diarize.get("subject_rule")))
+    if n is not None and n > 1 and chosen:
+        text += f"; the subject is {chosen}"
     return text + "."
 
 

@@ -126,7 +126,12 @@ def _diarize_summary(diarize: Mapping[str, Any], segment: Segment) -> dict[str, 
     ]
     summary = dict(summarize(clipped, segment.length_s, str(whole.get("subject_rule"))))
     times = {s["speaker"]: s["talk_time_s"] for s in summary["speakers"]}
-    summary.update(subject=subject, subject_talk_time_s=round(times.get(subject, 0.0), 3))
+    summary.update(
+        subject=subject,
+        subject_rule=whole.get("subject_rule"),
+        subject_reason=whole.get("subject_reason"),
+        subject_talk_time_s=round(times.get(subject, 0.0), 3),
+    )
     return summary
 
 
