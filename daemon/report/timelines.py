@@ -254,22 +254,24 @@ def segment_scores(predict: StageView) -> Spec | None:
     if not segments:
         return None
     targets = list(segments[0]["scores"])
+    counted = predict.data.get("segments_counted", len(segments))
     series = []
     for i, target in enumerate(targets):
         t: list[float] = []
         y: list[float | None] = []
         for seg in segments:
+            if not seg.get("speech_s") and counted < len(segments):
+                continue  # the subject says nothing here: not part of the video's score
             score = seg["scores"][target]
-            t += [seg["start"], max(seg["start"], seg["end"] - 1e-3), seg["end"]]
+            t += [seg["start"], max(seg["start"], seg["end"] - 2e-3), seg["end"] - 1e-3]
             y += [score, score, None]
         series.append(_series(target, t, y, i))
-    counted = predict.data.get("segments_counted", len(segments))
     return _spec(
-        "segments", "Scores per segment", series=series, scales={"y": UNIT},
+        "segments", "Scores per segment", series=series, scales={"y": UNIT}, gaps=True,
         subtitle=(
             f"{len(segments)} segments of about {_segment_length(segments)} s, each scored like "
             f"a training clip; the video's score is the speech-weighted mean of the {counted} "
-            "where the subject speaks"
+            "where the subject speaks (drawn; the others are left out)"
         ),
     )  # fmt: skip
 

@@ -91,7 +91,8 @@
     if (spec.kind === "turns") {
       opts.scales.y = { range: () => [-0.6, spec.rows.length - 0.4] };
       opts.axes = [opts.axes[0], {
-        scale: "y", size: AXIS * 2, splits: () => spec.rows.map((_, i) => i),
+        scale: "y", size: Math.max(AXIS * 2, 8 + 7 * Math.max(...spec.rows.map((r) => r.length))),
+        splits: () => spec.rows.map((_, i) => i),
         values: (u, splits) => splits.map((v) => spec.rows[v] || ""),
       }];
       opts.padding = [10, AXIS, 0, 0];
@@ -99,7 +100,10 @@
     }
     opts.plugins = [bandsPlugin(spec.bands || [])];
     const tables = spec.series.map((s) => [s.t, s.y]);
-    const aligned = tables.length ? uPlot.join(tables) : [[0, duration]];
+    // A speaker's turns end in a null; expanding it over the other speakers' times keeps
+    // the bar from being drawn across to the speaker's next turn minutes later.
+    const modes = tables.map(() => [0, spec.kind === "turns" || spec.gaps ? 2 : 1]);
+    const aligned = tables.length ? uPlot.join(tables, modes) : [[0, duration]];
     return new uPlot(opts, aligned, el);
   }
 
