@@ -139,7 +139,8 @@ def test_lprd_report_on_a_skipped_clip_says_why(home) -> None:
         text = page.inner_text("#timelines")
         assert "analyze_face was skipped:" in text and "no face" in text.lower()
         assert "diarize was skipped:" in text and "transcribe was skipped:" in text
-        assert "No scores yet: predict has not run yet" in page.inner_text("#scores")
+        scores = page.inner_text("#scores")
+        assert "No scores yet: predict was skipped: no person was seen or heard" in scores
         assert page.locator(".timeline .unavailable").count() == page.locator(".timeline").count()
 
 
@@ -232,9 +233,10 @@ def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
             log.watch(page)
             page.goto(f"{base}/videos")
             assert page.locator("#videos-table tr[data-state]").count() == 2
-            page.select_option("#state-filter", "pending")
+            # No face and no speech: predict is skipped, so the faceless clip is done.
+            page.select_option("#state-filter", "done")
             page.click("form.filters button")
-            page.wait_for_url("**/videos?state=pending*")
+            page.wait_for_url("**/videos?state=done*")
             page.fill("#name-search", "faceless")
             page.click("form.filters button")
             assert page.locator("#videos-table tr[data-state]").count() == 1
