@@ -46,6 +46,32 @@ def _duration(container: Any, stream: Any) -> float | None:
     return None
 
 
+def display_rotation(frame: Any) -> int:
+    """How far a player turns the decoded picture counterclockwise to show it (0, 90, 180
+    or 270 degrees), from the frame's display matrix (a phone's "rotate" tag)."""
+    angle = getattr(frame, "rotation", 0) or 0
+    return int(round(float(angle) / 90.0)) % 4 * 90
+
+
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """The picture as a player shows it: `rgb` turned `rotation` degrees counterclockwise."""
+    k = rotation // 90 % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def _video_rotation(path: Path) -> int:
+    """The display rotation of the first video frame (0 when it has none or none decodes)."""
+    import av
+
+    try:
+        with _open(path) as container:
+            for frame in container.decode(container.streams.video[0]):
+                return display_rotation(frame)
+    except (av.error.FFmpegError, IndexError):
+        return 0
+    return 0
+
+
 def _first_frame_decodes(path: Path, kind: str) -> str | None:
     """None if a frame of the first `kind` ("video" or "audio") stream decodes, else the
     reason it does not. A fresh container each time: no seek, which some containers
@@ -155,11 +181,22 @@ def probe(path: Path) -> dict[str, Any]:
             else:
                 info[kind] = _stream_info(container, kind, stream)
         indexes = {kind: stream.index for kind, stream in streams.items()}
+    if info["video"] is not None:
+        _apply_rotation(info["video"], _video_rotation(path))
     if info["video"] is None and info["audio"] is None:
         found = "; ".join(info["problems"]) or "the container holds no video or audio stream"
         raise PermanentError(f"no decodable video or audio stream ({found}): {CORRUPT_HINT}")
     _truncation(info, _stream_ends(path), indexes)
     return info
+
+
+def _apply_rotation(video: dict[str, Any], rotation: int) -> None:
+    """Record the display rotation; width and height become the picture as shown (the
+    coded ones are kept when a quarter turn swaps them)."""
+    video["rotation"] = rotation
+    if rotation in (90, 270):
+        video["coded_width"], video["coded_height"] = video["width"], video["height"]
+        video["width"], video["height"] = video["coded_height"], video["coded_width"]
 
 
 def iter_audio(

@@ -15,6 +15,8 @@ from typing import Any
 import av
 import numpy as np
 
+from daemon.media import display_rotation, upright
+
 THUMB_SIDE = 112
 GROW = 1.5  # show some hair and chin around the landmark box
 
@@ -72,7 +74,7 @@ def _frame_at(container: av.container.InputContainer, t: float) -> np.ndarray | 
     container.seek(int(max(0.0, t - 0.5) / stream.time_base), stream=stream, backward=True)
     for frame in container.decode(stream):
         if frame.time is not None and frame.time >= t - 1e-3:
-            return frame.to_ndarray(format="rgb24")
+            return upright(frame.to_ndarray(format="rgb24"), display_rotation(frame))
     return None
 
 

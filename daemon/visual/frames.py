@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from daemon.errors import PermanentError
-from daemon.media import CORRUPT_HINT, _open
+from daemon.media import CORRUPT_HINT, _open, display_rotation, upright
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def iter_frames(
     """Yield frames of the first video stream at about `sample_fps`, downscaled to `max_side`.
 
     Every frame is decoded (the codec needs them), but only the sampled ones are
-    scaled and converted, and only one is held at a time. A video slower than
+    scaled, converted and turned upright by their display rotation, and only one is held
+    at a time. A video slower than
     `sample_fps` yields every frame. With `convert=False` the frame is not converted
     (rgb is an empty array): the decode-only reference of the benchmark.
     """
@@ -73,6 +74,8 @@ def iter_frames(
                 if convert:
                     w, h = scaled_size(frame.width, frame.height, max_side)
                     rgb = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                    # As a player shows it: a phone's portrait video is stored on its side.
+                    rgb = upright(rgb, display_rotation(frame))
                 else:
                     rgb = np.zeros((0, 0, 3), dtype=np.uint8)
                 yield SampledFrame(count, round(t, 3), rgb)
