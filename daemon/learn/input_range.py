@@ -460,16 +460,21 @@ def training_vectors(model: Any, texts: Sequence[str]) -> Any:
     return None
 
 
-def input_vector(predictor: Any, text: str) -> Any:
-    """The encoder vector `check` compares with a model's training rows: the ridge head's own
-    vectors, or for a blend those of its non-LLM part (loaded by the blend's predict, else
-    here); None for heads without an encoder."""
+def input_vectors(predictor: Any, texts: Sequence[str]) -> Any:
+    """The encoder vectors `check` compares with a model's training rows, one row per text
+    in one pass: the ridge head's own vectors, or for a blend those of its non-LLM part
+    (loaded by the blend's predict, else here); None for heads without an encoder."""
     from daemon.learn.blend import BlendModel
 
     if isinstance(predictor, BlendModel):
         loaded = predictor._loaded  # noqa: SLF001 - the parts the blend already loaded
         predictor = loaded[0] if loaded else predictor.loader(predictor.parts[0])
-    vectors = training_vectors(predictor, [text])
+    return training_vectors(predictor, texts)
+
+
+def input_vector(predictor: Any, text: str) -> Any:
+    """`input_vectors` of one text."""
+    vectors = input_vectors(predictor, [text])
     return None if vectors is None else vectors[0]
 
 

@@ -9,7 +9,7 @@ trained on transcripts alone can score the video from day one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from daemon.labels.store import label_for_video
 from daemon.stages.base import Stage, StageContext, StageResult
@@ -38,21 +38,35 @@ ANALYSIS_STAGES = ("diarize", "transcribe", "speech_emotion", "prosody", "analyz
 REQUIRES = ("probe", "extract_audio", *ANALYSIS_STAGES)
 
 
-def gather_inputs(ctx: StageContext) -> tuple[DescribeInputs, dict[str, Any], str | None]:
-    """The stage outputs describe reads, who produced each (for the artifact), and the
-    official transcript from the video's label, if any."""
+class Gathered(NamedTuple):
+    """What describe reads: the inputs of the text, who produced each stage's output (for
+    the artifact), the official transcript from the video's label, and the whole data of
+    every stage that finished (a long video's segments need their turns and words)."""
+
+    inputs: DescribeInputs
+    producers: dict[str, Any]
+    official: str | None
+    done: dict[str, dict[str, Any]]
+
+
+def gather_inputs(ctx: StageContext) -> Gathered:
+    """Read every upstream output once."""
     stages: dict[str, StageInput] = {}
     producers: dict[str, Any] = {}
+    done: dict[str, dict[str, Any]] = {}
     for name in ("extract_audio", *ANALYSIS_STAGES):
         out = ctx.upstream(name)
         summary = out.data.get("summary") if isinstance(out.data, dict) else None
         stages[name] = StageInput(out.status, summary if isinstance(summary, dict) else {})
         producers[name] = {"status": out.status, "backend": out.backend, "model": out.model}
+        if not out.skipped and isinstance(out.data, dict):
+            done[name] = out.data
     with ctx.db.read() as session:
         label = label_for_video(session, ctx.video.name, ctx.video.sha256)
         official = label.transcript if label is not None else None
     quoted = official if ctx.config.describe.transcript == "official" else None
-    return DescribeInputs(ctx.upstream("probe").data, stages, quoted), producers, official
+    inputs = DescribeInputs(ctx.upstream("probe").data, stages, quoted)
+    return Gathered(inputs, producers, official, done)
 
 
 def transcript_only_text(
@@ -75,7 +89,7 @@ def transcript_only_text(
 
 def run(ctx: StageContext) -> StageResult:
     """Build both descriptions, store them as the video's descriptions, return them."""
-    inputs, producers, official = gather_inputs(ctx)
+    inputs, producers, official, done = gather_inputs(ctx)
     cfg = ctx.config.describe
     norms = load_norms(ctx.config.home_dir)
     text = build_description(
@@ -85,7 +99,7 @@ def run(ctx: StageContext) -> StageResult:
     save_description(ctx, text, PROFILE_FULL)
     save_description(ctx, transcript_only, PROFILE_TRANSCRIPT_ONLY)
     tokens = estimate_tokens(text)
-    segments = segment_texts(ctx, inputs, norms)
+    segments = segment_texts(ctx, inputs, norms, done)
     data = {
         "text": text,
         "feature_profile": PROFILE_FULL,
@@ -123,11 +137,14 @@ def _shortened(texts: dict[str, str]) -> dict[str, list[int]]:
     return out
 
 
-def segment_texts(ctx: StageContext, inputs: DescribeInputs, norms: Norms) -> list[dict]:
-    """Both descriptions of every clip-sized segment of a long video ([] for a short one)."""
+def segment_texts(
+    ctx: StageContext, inputs: DescribeInputs, norms: Norms, done: dict[str, dict[str, Any]]
+) -> list[dict]:
+    """Both descriptions of every clip-sized segment of a long video ([] for a short one);
+    `done`: the data of the upstream stages that finished (diarize's turns, transcribe's
+    words)."""
     cfg = ctx.config.describe
-    diarize = _done_data(ctx, "diarize")
-    transcribe = _done_data(ctx, "transcribe")
+    diarize, transcribe = done.get("diarize"), done.get("transcribe")
     duration = float((inputs.probe or {}).get("duration_s") or 0.0)
     plan = plan_segments(duration, subject_turns(diarize), cfg.segment_s, cfg.segment_over_s)
     out = []
@@ -152,11 +169,6 @@ def segment_texts(ctx: StageContext, inputs: DescribeInputs, norms: Norms) -> li
             }
         )
     return out
-
-
-def _done_data(ctx: StageContext, name: str) -> dict[str, Any] | None:
-    out = ctx.upstream(name)
-    return None if out.skipped or not isinstance(out.data, dict) else out.data
 
 
 def save_description(ctx: StageContext, text: str, profile: str) -> None:

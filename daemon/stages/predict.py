@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from daemon.config import Config
 from daemon.errors import PermanentError, StageDeferred, StageSkipped
-from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
+from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult, UpstreamOutput
 from daemon.text.describe import PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY
 from storage.db import dialect_insert, utcnow
 from storage.models import TARGETS, Description, ModelVersion, Prediction
@@ -31,9 +31,8 @@ from storage.states import ModelState
 PROFILE_ORDER = (PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY)
 
 
-def _descriptions(ctx: StageContext) -> dict[str, str]:
-    """{feature profile: text} of this video's descriptions."""
-    up = ctx.upstream("describe")
+def _descriptions(ctx: StageContext, up: UpstreamOutput) -> dict[str, str]:
+    """{feature profile: text} of this video's descriptions (`up`: describe's output)."""
     if up.skipped:
         raise StageSkipped(f"no description to score: {up.reason}")
     texts = dict(up.data.get("texts") or {})
@@ -71,10 +70,10 @@ def choose_model(ctx: StageContext, texts: dict[str, str]) -> tuple[str, ModelVe
     )
 
 
-def _transcript_source(ctx: StageContext, profile: str) -> str | None:
+def _transcript_source(describe: dict[str, Any], profile: str) -> str | None:
     """Where the words of the scored description come from (the text itself does not say
     for the transcript-only profile), as describe recorded it."""
-    return (ctx.upstream("describe").data.get("transcript_sources") or {}).get(profile)
+    return (describe.get("transcript_sources") or {}).get(profile)
 
 
 def _save(ctx: StageContext, version: str, scores: dict[str, float], details: dict) -> None:
@@ -109,7 +108,8 @@ def run(ctx: StageContext) -> StageResult:
             "no person was seen or heard (no face in any sampled frame, no speech): "
             "there is no one to score"
         )
-    texts = _descriptions(ctx)
+    describe = ctx.upstream("describe")  # read once: a long video's holds every segment
+    texts = _descriptions(ctx, describe)
     profile, model = choose_model(ctx, texts)
     device = ctx.device()
     predictor = ctx.models.get(
@@ -119,8 +119,8 @@ def run(ctx: StageContext) -> StageResult:
         ),
     )
     widths = _widths(ctx, model)
-    check = _range_check(ctx, model, predictor)
-    segments = [s for s in ctx.upstream("describe").data.get("segments") or [] if s.get("texts")]
+    check = _range_check(ctx, model, predictor, describe.data.get("language"))
+    segments = [s for s in describe.data.get("segments") or [] if s.get("texts")]
     if segments:
         scores, details = _score_segments(ctx, predictor, segments, profile, widths, check)
     else:
@@ -128,7 +128,7 @@ def run(ctx: StageContext) -> StageResult:
     details.update(
         interval_level=ctx.config.train.interval_level if widths else None,
         feature_profile=profile,
-        transcript_source=_transcript_source(ctx, profile),
+        transcript_source=_transcript_source(describe.data, profile),
         head=model.kind,
         base_model=model.base_model,
         val_mean_accuracy=model.val_mean_accuracy,
@@ -169,24 +169,29 @@ def _silent(speech: Any) -> bool:
     return not (speech.data.get("segments") or summary.get("official_text"))
 
 
-RangeCheck = Callable[[str], list[Any]]
+RangeCheck = Callable[[list[str]], list[list[Any]]]
 
 
-def _range_check(ctx: StageContext, model: ModelVersion, predictor: Any) -> RangeCheck:
-    """text -> the out-of-range flags of that description under the serving model (none
-    for a model saved before training ranges were recorded)."""
+def _range_check(
+    ctx: StageContext, model: ModelVersion, predictor: Any, language: str | None
+) -> RangeCheck:
+    """texts -> the out-of-range flags of each description under the serving model (none
+    for a model saved before training ranges were recorded); `language` is the
+    transcript's, as describe recorded it. The encoder reads all the texts in one pass."""
     from daemon.learn import input_range
 
     recorded = ctx.models.get(
         ("lprd-input-range", model.version), lambda: input_range.load(model.path)
     )
-    language = ctx.upstream("describe").data.get("language")  # the transcript's, if known
 
-    def check(text: str) -> list[Any]:
+    def check(texts: list[str]) -> list[list[Any]]:
         if recorded is None:
-            return []
-        vector = input_range.input_vector(predictor, text) if recorded.encoder else None
-        return input_range.check(recorded, text, vector, language)
+            return [[] for _ in texts]
+        vectors = input_range.input_vectors(predictor, texts) if recorded.encoder else None
+        return [
+            input_range.check(recorded, text, None if vectors is None else vectors[i], language)
+            for i, text in enumerate(texts)
+        ]
 
     return check
 
@@ -203,7 +208,7 @@ def _score_whole(
 
     raw, reasons = explain(predictor.predict, text)
     scores = {t: round(float(raw[t]), 6) for t in TARGETS}
-    flags = check(text)
+    (flags,) = check([text])
     shown, withheld = withhold_intervals(intervals(scores, widths) if widths else {}, flags)
     details: dict[str, Any] = {
         "intervals": shown or {},
@@ -230,11 +235,16 @@ def _score_segments(
     from daemon.learn.context import context_cuts
     from daemon.learn.input_range import flags_to_json
 
+    texts = [segment["texts"][profile] for segment in segments]
     items = seg.score_segments(predictor.predict, segments, profile, widths, ctx.check_stop)
-    for item, segment in zip(items, segments, strict=True):
-        item.flags = flags_to_json(check(segment["texts"][profile]))
+    cuts = {}
+    for item, text, flags in zip(items, texts, check(texts), strict=True):
+        item.flags = flags_to_json(flags)
         if item.flags:
             item.widths = None
+        found = context_cuts(predictor, text)
+        if found:
+            cuts[str(item.index)] = found
     scores = seg.aggregate_scores(items)
     level = ctx.config.train.interval_level
     video_flags = seg.aggregate_flags(items)
@@ -242,11 +252,6 @@ def _score_segments(
     video_widths = seg.aggregate_halfwidths(items, widths, level) if widths else None
     if withheld:
         video_widths = None
-    cuts = {}
-    for item, segment in zip(items, segments, strict=True):
-        found = context_cuts(predictor, segment["texts"][profile])
-        if found:
-            cuts[str(item.index)] = found
     details: dict[str, Any] = {
         "intervals": intervals(scores, video_widths) if video_widths else {},
         "interval_withheld_because": withheld,
