@@ -115,16 +115,16 @@ def _audio(clip: Path) -> np.ndarray:
 
 def reference_speech(placed: list[Placed], models, vad_threshold: float) -> list[tuple]:
     """(start, end, speaker) of every speech region, found by the daemon's voice activity
-    detector in each clip alone and shifted to where the clip sits in the long video."""
-    from daemon.audio import vad
+    detector in each clip alone (bench/diarization.py's `load_parts`) and shifted to where
+    the clip sits in the long video."""
+    from bench.diarization import load_parts
 
-    regions: dict[Path, list] = {}
-    out = []
-    for item in placed:
-        if item.clip not in regions:
-            samples = _audio(item.clip)
-            regions[item.clip] = vad.speech_regions(models, samples, AUDIO_RATE, vad_threshold)
-        for a, b in regions[item.clip]:
-            if a < item.length:
-                out.append((item.start + a, item.start + min(b, item.length), item.speaker))
-    return out
+    clips = list(dict.fromkeys(item.clip for item in placed))
+    parts = load_parts(clips, models, vad_threshold)
+    speech = {clip: part.speech for clip, part in zip(clips, parts, strict=True)}
+    return [
+        (item.start + a, item.start + min(b, item.length), item.speaker)
+        for item in placed
+        for a, b in speech[item.clip]
+        if a < item.length
+    ]

@@ -36,7 +36,9 @@ DEFAULT_SET = "first_impressions"
 FORMATS = ("csv", "parquet", "jsonl")
 REASONS_SHOWN = 3  # sections per target in the `<target>_reasons` column
 BATCH = 200  # videos read from the database at once
-# Stages whose status, backend and model `--with-measures` adds, in pipeline order.
+# Stages whose status, backend and model `--with-measures` adds, in a fixed column order
+# (the stage order of the first release: kept when analyze_face moved before diarize, so
+# analysts' scripts keep reading the same columns; a test keeps the set in the pipeline).
 STAGES = (
     "probe",
     "extract_audio",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.audio.turns import Interval, union
+from daemon.audio.turns import Interval, pause_midpoints, union
 from daemon.features import Turn
 
 STANDARD_COLLAR_S = 0.25  # the NIST collar: +-0.25 s around reference boundaries is not scored
@@ -63,8 +63,7 @@ def split_at_pauses(
     one is near, else at the quietest moment nearby (to cut as few words as possible), each
     with its own speech regions."""
     duration = len(samples) / rate
-    pairs = zip(speech, speech[1:], strict=False)
-    gaps = [(a_end + b_start) / 2 for (_a, a_end), (b_start, _b) in pairs]
+    gaps = pause_midpoints(speech)
     cuts = [0.0]
     for i in range(1, pieces):
         target = duration * i / pieces

@@ -60,6 +60,14 @@ def union(intervals: Iterable[Interval]) -> list[Interval]:
     return [(a, b) for a, b in out]
 
 
+def pause_midpoints(intervals: Iterable[Interval]) -> list[float]:
+    """The middle of every gap between the union's spans: where a cut splits no speech."""
+    spans = union(intervals)
+    return [
+        (a_end + b_start) / 2 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)
+    ]
+
+
 def total(intervals: Iterable[Interval]) -> float:
     """Summed length of intervals (assumed disjoint)."""
     return float(sum(b - a for a, b in intervals))

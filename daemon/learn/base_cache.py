@@ -36,7 +36,8 @@ DIGESTS = "gguf-digests.json"
 
 
 def base_cache_dir(config: Config) -> Path:
-    """A home's cache of dequantised bases; per host, like the encoder vectors."""
+    """A home's cache of prepared model weights (dequantised bases, the joined multilingual
+    whisper); per host, like the encoder vectors."""
     return config.home_dir / "cache" / "models"
 
 

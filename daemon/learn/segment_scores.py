@@ -17,6 +17,7 @@ single usable segment gets its own interval.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,10 +171,7 @@ def withheld_because(flags: Sequence[Mapping[str, str]]) -> str | None:
 
 
 def _sd(values: Sequence[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _t_quantile(level: float, dof: int) -> float:

@@ -65,11 +65,12 @@ def _forced_language(ctx: StageContext) -> str | None:
 
 def _whisper_model(ctx: StageContext, source: Path | list[Path]) -> Any:
     from daemon.audio import language_id, whisper_backend
+    from daemon.learn.base_cache import base_cache_dir
 
     device = ctx.device()
     if isinstance(source, list):
         key = ("faster-whisper", "|".join(map(str, source)), device)
-        cache = ctx.config.home_dir / "cache" / "models"
+        cache = base_cache_dir(ctx.config)
         return ctx.models.get(key, lambda: language_id.load(source, device, cache))
     return ctx.models.get(
         ("faster-whisper", str(source), device),
@@ -248,6 +249,7 @@ def backend_rows(config: Config) -> list[BackendInfo]:
 def _language_id_row(config: Config, active_backend: str) -> BackendInfo:
     """The offline spoken-language identification model for `lprd models`."""
     from daemon.audio import language_id
+    from daemon.learn.base_cache import base_cache_dir
 
     source = language_id.model_source(config.audio.language_model_dir)
     if source is None:
@@ -257,7 +259,7 @@ def _language_id_row(config: Config, active_backend: str) -> BackendInfo:
         detail = (
             str(source)
             if isinstance(source, Path)
-            else "joined into " + str(language_id.cache_root(config.home_dir / "cache" / "models"))
+            else "joined into " + str(language_id.cache_root(base_cache_dir(config)))
         )
     auto = config.audio.language in (None, "", "auto")
     return BackendInfo(

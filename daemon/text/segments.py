@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.audio.turns import Interval, make_turn, summarize, union
+from daemon.audio.turns import Interval, make_turn, pause_midpoints, summarize
 from daemon.text.describe import DescribeInputs, StageInput
 
 # Stages whose summaries a segment takes from the whole video (means and rates).
@@ -53,7 +53,7 @@ def plan_segments(
     """
     if duration_s <= over_s or duration_s <= 0:
         return []
-    pauses = _pause_midpoints(subject_turns)
+    pauses = pause_midpoints(subject_turns)
     cuts = [0.0]
     while duration_s - cuts[-1] > 1.5 * length_s:
         here, target = cuts[-1], cuts[-1] + length_s
@@ -68,13 +68,6 @@ def plan_segments(
     return [
         Segment(i, round(a, 3), round(b, 3))
         for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
-    ]
-
-
-def _pause_midpoints(subject_turns: Sequence[Interval]) -> list[float]:
-    spans = union(subject_turns)
-    return [
-        (a_end + b_start) / 2 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)
     ]
 
 
