@@ -52,6 +52,7 @@ SIDECAR_SUFFIX = ".labels.json"
 # The five traits plus the interview score, in the order lprd reports them.
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 TARGETS = (*TRAITS, "interview")
+BUILTIN_SET = "first_impressions"  # the target set of TARGETS (daemon.targets has the rest)
 
 
 class Base(DeclarativeBase):
@@ -242,6 +243,29 @@ class Label(Base):
     __table_args__ = (Index("ix_labels_split", "split"),)
 
 
+class StudyLabel(Base):
+    """One rating of a clip on a declared target set's scale (not First Impressions'
+    built-in set, whose ratings live in `labels`). A clip may have some targets rated and
+    others not; `clip_name` is the clip's file name or `sha256:<hex>`."""
+
+    __tablename__ = "study_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_set: Mapped[str] = mapped_column(String(64), nullable=False)
+    clip_name: Mapped[str] = mapped_column(String(512), nullable=False)
+    target: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[float] = mapped_column(Float, nullable=False)  # on the declared scale
+    group_id: Mapped[str | None] = mapped_column(String(128))  # e.g. the participant
+    split: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(256), nullable=False)
+    imported_at: Mapped[datetime] = mapped_column(nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("target_set", "clip_name", "target", name="uq_study_labels_rating"),
+        Index("ix_study_labels_set_clip", "target_set", "clip_name"),
+    )
+
+
 class Description(Base):
     """A text description the LLM reads, for a video or (transcript-only) a labelled clip."""
 
@@ -274,6 +298,9 @@ class ModelVersion(Base):
     base_model: Mapped[str] = mapped_column(String(256), nullable=False)
     template_version: Mapped[str] = mapped_column(String(32), nullable=False)
     feature_profile: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_set: Mapped[str] = mapped_column(
+        String(64), nullable=False, default=BUILTIN_SET, server_default=BUILTIN_SET
+    )
     train_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     metrics_json: Mapped[str | None] = mapped_column(Text)
     val_mean_accuracy: Mapped[float | None] = mapped_column(Float)
@@ -285,6 +312,7 @@ class ModelVersion(Base):
     __table_args__ = (
         Index(
             "uq_model_versions_one_promoted",
+            "target_set",
             "feature_profile",
             unique=True,
             sqlite_where=text(f"state = '{ModelState.PROMOTED}'"),
@@ -314,6 +342,9 @@ class TrainingRun(Base):
     # JSON written while the run trains: each head's phase, rows, step, ETA and the budget
     # (daemon/learn/progress.py).
     progress: Mapped[str | None] = mapped_column(Text)
+    target_set: Mapped[str] = mapped_column(
+        String(64), nullable=False, default=BUILTIN_SET, server_default=BUILTIN_SET
+    )
 
     __table_args__ = (
         Index(
@@ -336,12 +367,18 @@ class Prediction(Base):
         ForeignKey("videos.id", ondelete="CASCADE"), nullable=False
     )
     model_version: Mapped[str] = mapped_column(String(64), nullable=False)
-    openness: Mapped[float] = mapped_column(Float, nullable=False)
-    conscientiousness: Mapped[float] = mapped_column(Float, nullable=False)
-    extraversion: Mapped[float] = mapped_column(Float, nullable=False)
-    agreeableness: Mapped[float] = mapped_column(Float, nullable=False)
-    neuroticism: Mapped[float] = mapped_column(Float, nullable=False)
-    interview: Mapped[float] = mapped_column(Float, nullable=False)
+    target_set: Mapped[str] = mapped_column(
+        String(64), nullable=False, default=BUILTIN_SET, server_default=BUILTIN_SET
+    )
+    # First Impressions' scores in their columns; every set's (this one's too) on its
+    # declared scale in scores_json.
+    openness: Mapped[float | None] = mapped_column(Float)
+    conscientiousness: Mapped[float | None] = mapped_column(Float)
+    extraversion: Mapped[float | None] = mapped_column(Float)
+    agreeableness: Mapped[float | None] = mapped_column(Float)
+    neuroticism: Mapped[float | None] = mapped_column(Float)
+    interview: Mapped[float | None] = mapped_column(Float)
+    scores_json: Mapped[str | None] = mapped_column(Text)
     # Intervals, their level, reasons and the serving profile, as the predict stage wrote them.
     details_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(nullable=False)

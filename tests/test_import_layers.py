@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "daemon",  # the package itself: its version only
         "daemon.errors",
         "daemon.config",
+        "daemon.targets",  # target sets: names, scales, unit-space conversion
         "daemon.defaults",
         "daemon.features",
         "daemon.packaged",

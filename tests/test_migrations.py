@@ -136,3 +136,55 @@ def test_upgrade_twice_is_harmless_and_backs_up_old_schemas(tmp_path) -> None:
     command.downgrade(alembic_config(sqlite_url(db_path)), "0003")
     backup = upgrade(db_path)
     assert backup is not None and backup.endswith(".0003.bak")
+
+
+def test_first_impressions_home_keeps_models_and_predictions_through_target_sets(
+    empty_url: str,
+) -> None:
+    """A home at 0008 (before target sets) keeps its promoted model and its predictions:
+    both belong to the built-in set after the upgrade, and a study set's prediction (no
+    First Impressions columns) can be stored beside them."""
+    command.upgrade(alembic_config(empty_url), "0008")
+    engine = make_engine(empty_url)
+    now = "2026-01-01 00:00:00"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO videos (id, sha256, name, path, size_bytes, created_at) "
+                f"VALUES (1, '{'a' * 64}', 'a.mp4', '/x/a.mp4', 10, '{now}')"
+            ))  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO model_versions (version, kind, base_model, template_version, "
+                "feature_profile, train_count, path, state, created_at) VALUES "
+                f"('v1', 'embedding', 'm', '6', 'transcript_only', 9, '/m', 'promoted', '{now}')"
+            ))  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO predictions (video_id, model_version, openness, conscientiousness, "
+                "extraversion, agreeableness, neuroticism, interview, created_at) VALUES "
+                f"(1, 'v1', 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, '{now}')"
+            ))  # fmt: skip
+        command.upgrade(alembic_config(empty_url), "head")
+        with engine.begin() as conn:
+            model = conn.execute(text("SELECT target_set, state FROM model_versions")).one()
+            assert tuple(model) == ("first_impressions", "promoted")
+            row = conn.execute(
+                text("SELECT target_set, openness, interview FROM predictions")
+            ).one()
+            assert tuple(row) == ("first_impressions", 0.1, 0.6)
+            conn.execute(text(
+                "INSERT INTO model_versions (version, kind, base_model, template_version, "
+                "feature_profile, train_count, path, state, created_at, target_set) VALUES "
+                f"('v2', 'embedding', 'm', '6', 'transcript_only', 9, '/m2', 'promoted', "
+                f"'{now}', 'hiring')"
+            ))  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO predictions (video_id, model_version, target_set, scores_json, "
+                f"created_at) VALUES (1, 'v2', 'hiring', '{{\"hireability\": 5}}', '{now}')"
+            ))  # fmt: skip
+            promoted = conn.execute(
+                text("SELECT count(*) FROM model_versions WHERE state = 'promoted'")
+            ).scalar_one()
+            assert promoted == 2  # one per (set, profile)
+    finally:
+        engine.dispose()
+    assert schema_diff(empty_url) == []

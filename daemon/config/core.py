@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from daemon.config.audio import AudioConfig
 from daemon.config.base import Section
 from daemon.config.describe import DescribeConfig
+from daemon.config.targets import TargetSetSpec, check_set_names
 from daemon.config.train import TrainConfig
 from daemon.config.visual import VisualConfig
 from daemon.errors import ConfigError
@@ -190,6 +191,16 @@ class Config(Section):
     describe: DescribeConfig = Field(default_factory=DescribeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    targets: dict[str, TargetSetSpec] = Field(
+        default_factory=dict,
+        description="A study's own target sets ([targets.NAME]); First Impressions' six "
+        "targets are the built-in set 'first_impressions'.",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _target_set_names(cls, value: dict[str, TargetSetSpec]) -> dict[str, TargetSetSpec]:
+        return check_set_names(value)
 
     @property
     def home_dir(self) -> Path:
