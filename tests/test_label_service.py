@@ -89,3 +89,14 @@ def test_label_files_requeue_once_and_a_dry_run_does_not(config, database, tmp_p
             run.status, run.waiting_on = StageStatus.DONE, 0
     report, requeued = import_label_files(database, plans, [labels])
     assert (report.unchanged, requeued) == (1, 0)
+
+
+def test_a_deeply_nested_sidecar_is_refused_as_too_deep_not_as_a_symlink_loop(config, database):
+    inbox = Inbox(config, database, ArtifactStore(config.store_dir), Pipeline.default())
+    config.inbox_dir.mkdir(parents=True, exist_ok=True)
+    path = config.inbox_dir / f"{CLIP}.labels.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    verdict = inbox.register_now(path)
+    assert verdict.state == FileState.REJECTED
+    assert "nested too deeply to read" in verdict.reason and path.name in verdict.reason
+    assert "symlink" not in verdict.reason

@@ -104,6 +104,15 @@ def sidecar_subject(data: dict) -> tuple[str | None, str]:
     return value.strip(), ""
 
 
+def too_deep(path: Path) -> str:
+    """Why a JSON file whose lists or objects nest past Python's recursion limit is refused."""
+    return (
+        f"{path.name} is nested too deeply to read (lists or objects inside one another "
+        "thousands of levels deep); a sidecar is one flat JSON object with the scores: "
+        "fix the file and drop it again"
+    )
+
+
 def import_sidecar(db: Database, path: Path) -> SidecarResult:
     """Import one sidecar's labels, all or nothing."""
     try:
@@ -114,6 +123,8 @@ def import_sidecar(db: Database, path: Path) -> SidecarResult:
                 f"{MAX_SIDECAR_BYTES:,} a sidecar may have (six scores and a transcript)",
             )
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        return SidecarResult(REJECTED, too_deep(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return SidecarResult(REJECTED, f"not readable JSON ({exc}); fix the file and drop it again")
     if not isinstance(data, dict):
@@ -173,7 +184,7 @@ def _subject_in(path: Path, video_name: str) -> str | None:
     """The subject a sidecar names, when it is readable and belongs to `video_name`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     if not isinstance(data, dict) or clip_name_for(path, data)[0] != video_name:
         return None
