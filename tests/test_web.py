@@ -160,6 +160,59 @@ def test_a_current_stored_report_is_served_with_the_dashboard_bar(client, config
     assert "an old page" not in live and "clip0007.mp4" in live
 
 
+def test_a_report_rendered_on_request_is_kept_until_its_records_change(
+    client, database, monkeypatch
+) -> None:
+    from datetime import timedelta
+
+    from daemon.report import make
+    from storage.db import utcnow
+    from storage.models import Prediction
+
+    renders = []
+    real = make.report_html
+
+    def counting(db, store, video, order, nav=None):
+        renders.append(video.id)
+        return real(db, store, video, order, nav=nav)
+
+    monkeypatch.setattr(make, "report_html", counting)
+    first = client.get("/videos/7").text  # failed: no stored page, rendered from records
+    assert client.get("/videos/7").text == first and renders == [7]
+    client.get("/videos/14")
+    assert renders == [7, 14]
+    with database.write() as session:  # a stage's output changes: rendered again
+        session.execute(
+            update(StageRun)
+            .where(StageRun.video_id == 7, StageRun.stage == "probe")
+            .values(status="done", last_error=None, updated_at=utcnow() + timedelta(seconds=1))
+        )
+    client.get("/videos/7")
+    assert renders == [7, 14, 7]
+    client.get("/videos/7")
+    assert renders == [7, 14, 7]
+    with database.write() as session:  # a new prediction: rendered again
+        session.add(Prediction(video_id=7, model_version="v1", openness=0.5, created_at=utcnow()))
+    client.get("/videos/7")
+    client.get("/videos/14")  # another video's change does not touch this one
+    assert renders == [7, 14, 7, 7]
+
+
+def test_the_report_cache_is_bounded() -> None:
+    from daemon.web.app import ReportCache
+
+    cache = ReportCache(pages=2, chars=10)
+    cache.put(1, ("a",), "xxxx")
+    cache.put(2, ("a",), "yyyy")
+    assert cache.get(1, ("a",)) == "xxxx" and cache.get(1, ("b",)) is None
+    cache.put(3, ("a",), "zzzz")  # over 2 pages: the least recently used (2) goes
+    assert cache.get(2, ("a",)) is None and len(cache) == 2
+    cache.put(4, ("a",), "wwwwwwww")  # over 10 characters: the oldest go until it fits
+    assert len(cache) == 1 and cache.get(4, ("a",)) == "wwwwwwww"
+    cache.put(5, ("a",), "v" * 11)  # larger than the whole cache: not kept
+    assert cache.get(5, ("a",)) is None
+
+
 def test_on_loopback_only_the_dashboards_own_host_names_are_served(config, database) -> None:
     app = create_app(config, bind=("127.0.0.1", 8765))
     with TestClient(app, base_url="http://127.0.0.1:8765") as c:

@@ -8,6 +8,8 @@ torch or any model library.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from html import escape
 from typing import Any
@@ -41,12 +43,53 @@ ASSET_KEYS = {
 }
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits on PostgreSQL): beyond, no such row
 MAX_QUERY_CHARS = 500  # no file name is longer; far longer LIKE patterns fail in SQLite
+# Reports rendered on request (their report stage has not written the page yet) are kept,
+# least recently used first out, up to this many pages and this many characters in all.
+REPORT_CACHE_PAGES = 32
+REPORT_CACHE_CHARS = 64 * 2**20
 PAGES = (("/", "Status"), ("/videos", "Videos"), ("/failures", "Failures"), ("/models", "Models"))
 
 
 def open_read_only(url: str) -> Database:
     """The database, every connection of it read-only (writes raise)."""
     return Database(url, read_only=True)
+
+
+class ReportCache:
+    """Rendered report pages by video id, each valid for one database signature of the
+    video (queries.report_signature); bounded in pages and characters, LRU order."""
+
+    def __init__(self, pages: int = REPORT_CACHE_PAGES, chars: int = REPORT_CACHE_CHARS) -> None:
+        self.pages, self.chars = pages, chars
+        self._entries: OrderedDict[int, tuple[tuple[Any, ...], str]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, video_id: int, signature: tuple[Any, ...]) -> str | None:
+        with self._lock:
+            entry = self._entries.get(video_id)
+            if entry is None or entry[0] != signature:
+                return None
+            self._entries.move_to_end(video_id)
+            return entry[1]
+
+    def put(self, video_id: int, signature: tuple[Any, ...], html: str) -> None:
+        with self._lock:
+            self._drop(video_id)
+            if len(html) > self.chars:
+                return
+            self._entries[video_id] = (signature, html)
+            self._size += len(html)
+            while len(self._entries) > self.pages or self._size > self.chars:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, video_id: int) -> None:
+        entry = self._entries.pop(video_id, None)
+        if entry is not None:
+            self._size -= len(entry[1])
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Dashboard:
@@ -58,6 +101,7 @@ class Dashboard:
         self.store = ArtifactStore(config.store_dir)
         self.order = Pipeline.default(config.stages).order
         self.env = environment("daemon.web")
+        self.reports = ReportCache()
 
     def page(self, template: str, request: Request, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
@@ -103,7 +147,8 @@ class Dashboard:
         return JSONResponse(asdict(self.video_page(request)))
 
     def video_report(self, request: Request) -> HTMLResponse:
-        """The page the report stage wrote, if it is current; else one rendered now."""
+        """The page the report stage wrote, if it is current; else one rendered from the
+        video's records, kept until they change (rendering takes seconds for a long video)."""
         from daemon.report.make import report_html
 
         video_id = request.path_params["video_id"]
@@ -114,13 +159,17 @@ class Dashboard:
             run = session.scalars(
                 select(StageRun).where(StageRun.video_id == video.id, StageRun.stage == "report")
             ).first() if video is not None else None  # fmt: skip
+            signature = queries.report_signature(session, video) if video is not None else ()
         if video is None:
             raise HTTPException(404, "no such video")
         stored = default_report_path(self.config.home_dir, video.sha256)
         if run is not None and run.status == DONE and stored.exists():
             html = stored.read_text(encoding="utf-8").replace(NAV_MARKER, self.nav(""), 1)
-        else:
+            return HTMLResponse(html)
+        html = self.reports.get(video.id, signature)
+        if html is None:
             html = report_html(self.db, self.store, video, self.order, nav=self.nav(""))
+            self.reports.put(video.id, signature, html)
         return HTMLResponse(html)
 
     def failures(self, request: Request) -> HTMLResponse:

@@ -18,6 +18,7 @@ from storage.models import (
     PENDING,
     RUNNING,
     SKIPPED,
+    Description,
     ModelVersion,
     Prediction,
     StageCount,
@@ -297,3 +298,30 @@ def training_runs(db: Database, limit: int = 100) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def report_signature(session, video: Video) -> tuple[Any, ...]:
+    """What a rendered report of `video` depends on in the database: the video row, each
+    stage run's state and last update, its predictions and its descriptions. Any change to
+    a stage's output, a new prediction or a rewritten description changes it."""
+    runs = session.execute(
+        select(StageRun.stage, StageRun.status, StageRun.updated_at, StageRun.attempts)
+        .where(StageRun.video_id == video.id)
+        .order_by(StageRun.stage)
+    ).all()
+    predictions = session.execute(
+        select(func.count(Prediction.id), func.max(Prediction.id)).where(
+            Prediction.video_id == video.id
+        )
+    ).one()
+    descriptions = session.execute(
+        select(func.count(Description.id), func.max(Description.created_at)).where(
+            Description.clip_name == video.name
+        )
+    ).one()
+    return (
+        (video.id, video.sha256, video.name, video.path, video.subject_speaker),
+        tuple(tuple(run) for run in runs),
+        tuple(predictions),
+        tuple(descriptions),
+    )
