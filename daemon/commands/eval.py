@@ -23,19 +23,35 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
     from daemon.learn.base_cache import base_cache_dir
     from daemon.learn.evaluate import evaluate_version, pick_model
-    from daemon.learn.report import coverage_line, eval_table
+    from daemon.learn.report import (
+        baseline_statement,
+        bootstrap_table,
+        coverage_line,
+        eval_table,
+        headline_line,
+    )
     from daemon.model_cache import resolve_device
+    from daemon.targets import get_set
 
     db = open_existing_db(config)
     row = pick_model(db, args.model, args.profile)
+    target_set = get_set(config, getattr(row, "target_set", None))
     level = config.train.interval_level
     device = resolve_device(config.device)
-    result = evaluate_version(db, row, args.split, device, level, base_cache_dir(config))
+    result = evaluate_version(
+        db, row, args.split, device, level, base_cache_dir(config), target_set
+    )
     db.dispose()
     if args.json:
         print(json.dumps(result, indent=1))
-    else:
-        console = Console()
-        console.print(eval_table(result))
-        console.print(coverage_line(result["intervals"]))
+        return 0
+    console = Console()
+    console.print(eval_table(result, target_set))
+    console.print(coverage_line(result["intervals"], target_set))
+    boot = result["bootstrap"]
+    console.print(bootstrap_table(boot, target_set))
+    console.print(headline_line(boot, target_set))
+    statement = baseline_statement(boot)
+    if statement:
+        console.print(f"[bold]{statement}[/]")
     return 0

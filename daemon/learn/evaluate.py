@@ -8,8 +8,10 @@ from typing import Any
 from daemon.errors import LprdError
 from daemon.learn import data, registry
 from daemon.learn.conformal import coverage, halfwidths, load_calibration
-from daemon.learn.metrics import baseline, evaluate
+from daemon.learn.metrics import baseline, evaluate, train_mean
 from daemon.learn.predictor import load_predictor
+from daemon.learn.uncertainty import bootstrap
+from daemon.targets import TargetSet
 from storage.db import Database
 
 
@@ -35,16 +37,23 @@ def evaluate_version(
     device: str = "cpu",
     level: float = 0.9,
     base_cache: Path | None = None,
+    target_set: TargetSet | None = None,
 ) -> dict[str, Any]:
     """Accuracy and Pearson r of `row` on `split`, the train-mean baseline on those clips,
-    and the empirical coverage and mean width of the model's `level` intervals there."""
-    rows = data.load_examples(db, row.feature_profile, split, row.template_version)
+    the empirical coverage and mean width of the model's `level` intervals there, and
+    (`bootstrap`) MAE and r per target with bootstrap intervals over the clips' groups
+    beside the baseline's, with a verdict. `target_set`: the set `row` was trained on
+    (default: the built-in one)."""
+    if target_set is not None and target_set.builtin:
+        target_set = None  # the default everywhere below
+    by_set = {"target_set": target_set} if target_set is not None else {}
+    rows = data.load_examples(db, row.feature_profile, split, row.template_version, **by_set)
     if not rows:
         raise LprdError(
             f"no labelled '{row.feature_profile}' descriptions (template {row.template_version}) "
             f"in the {split} split; import its labels first"
         )
-    train = data.load_examples(db, row.feature_profile, "train", row.template_version)
+    train = data.load_examples(db, row.feature_profile, "train", row.template_version, **by_set)
     predictor = load_predictor(row.path, device, base_cache)
     truth = [e.scores for e in rows]
     predicted = predictor.predict([e.text for e in rows])
@@ -52,12 +61,24 @@ def evaluate_version(
     intervals = None
     if calibration is not None:
         intervals = {"level": level, **coverage(predicted, truth, halfwidths(calibration, level))}
+    train_scores = [e.scores for e in train]
+    # A study's set says which targets the mean averages; the built-in one leaves it to
+    # metrics' default (the five traits).
+    by_headline = {"headline": target_set.headline} if target_set is not None else {}
+    model = evaluate(predicted, truth, **by_headline)
     return {
         "version": row.version,
         "head": row.kind,
         "feature_profile": row.feature_profile,
         "split": split,
-        "model": evaluate(predicted, truth),
-        "baseline": baseline([e.scores for e in train], truth),
+        "model": model,
+        "baseline": baseline(train_scores, truth, **by_headline),
         "intervals": intervals,
+        "bootstrap": bootstrap(
+            predicted,
+            truth,
+            train_mean(train_scores),
+            [e.group_id for e in rows],
+            by_headline.get("headline"),
+        ),
     }
