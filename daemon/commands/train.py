@@ -19,6 +19,7 @@ from typing import Any
 
 from daemon.commands._common import open_db
 from daemon.config import Config
+from daemon.targets import get_set
 from storage.states import TrainingStatus
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -36,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no time budget: every training row, LLM heads for train.epochs (hours on a "
         "CPU); checkpointed, so running it again after a restart or kill resumes it",
+    )
+    parser.add_argument(
+        "--set",
+        dest="target_set",
+        metavar="NAME",
+        help="train only this target set ([targets.NAME] in the config, or "
+        "first_impressions); default: every set with enough labelled videos",
     )
     parser.set_defaults(handler=handle)
 
@@ -61,16 +69,20 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
     db = open_db(config)
     trigger = "manual"
+    if args.target_set is not None:
+        get_set(config, args.target_set)  # an unknown set is refused here, with the known ones
     if args.full_budget:
         config, trigger = full_budget(config), "full-budget"
     if args.background:
-        run, message = start_training(config, db, trigger=trigger)
+        run, message = start_training(config, db, trigger=trigger, target_set=args.target_set)
         print(message)
         return 0 if run is not None else 1
     caught: list[int] = []
     previous = {sig: signal.signal(sig, lambda s, _f: caught.append(s)) for sig in STOP_SIGNALS}
     try:
-        run, message, proc = launch_training(config, db, trigger=trigger, foreground=True)
+        run, message, proc = launch_training(
+            config, db, trigger=trigger, foreground=True, target_set=args.target_set
+        )
         print(message, flush=True)
         if run is None:
             return 1

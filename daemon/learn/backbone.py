@@ -20,7 +20,7 @@ from typing import Any
 from daemon.config import TrainConfig
 from daemon.errors import PermanentError
 from daemon.packaged import package_dir
-from daemon.text.prompt import build_messages
+from daemon.text.prompt import FI_TASK, Task, build_messages
 
 log = logging.getLogger("lprd.learn")
 
@@ -226,17 +226,17 @@ def load_adapter(model: Any, adapter_dir: Path) -> Any:
     return PeftModel.from_pretrained(model, str(adapter_dir))
 
 
-def render_prompt(tok: Any, description: str) -> str:
+def render_prompt(tok: Any, description: str, task: Task = FI_TASK) -> str:
     """The chat prompt up to where the assistant's answer starts."""
-    messages = build_messages(description)
+    messages = build_messages(description, task)
     if getattr(tok, "chat_template", None):
         return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
 
 
-def prompt_ids(tok: Any, description: str, max_length: int) -> list[int]:
+def prompt_ids(tok: Any, description: str, max_length: int, task: Task = FI_TASK) -> list[int]:
     """Token ids of the prompt; an over-long description is cut, never the instructions."""
-    ids = tok.encode(render_prompt(tok, description), add_special_tokens=False)
+    ids = tok.encode(render_prompt(tok, description, task), add_special_tokens=False)
     if len(ids) <= max_length:
         return ids
     text_ids = tok.encode(description, add_special_tokens=False)
@@ -247,4 +247,4 @@ def prompt_ids(tok: Any, description: str, max_length: int) -> list[int]:
             f"raise train.max_length (now {max_length})"
         )
     cut = tok.decode(text_ids[:keep], skip_special_tokens=True)
-    return tok.encode(render_prompt(tok, cut), add_special_tokens=False)
+    return tok.encode(render_prompt(tok, cut, task), add_special_tokens=False)

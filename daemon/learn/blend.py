@@ -25,8 +25,7 @@ from typing import Any
 
 from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.isolation import NotApplicable
-from daemon.learn.metrics import Scores
-from storage.models import TARGETS
+from daemon.learn.metrics import Scores, present
 
 UNSEEN = "unseen_predictions.json"  # {clip: scores} of training rows the model never fitted
 REPORT = "report_predictions.json"  # {clip: scores} of the report (validation) rows
@@ -49,7 +48,7 @@ def load_predictions(folder: Path, name: str) -> dict[str, Scores]:
 def combine(llm: Sequence[Scores], other: Sequence[Scores], w: dict[str, float]) -> list[Scores]:
     """Per target: w * llm + (1 - w) * other."""
     return [
-        {t: w[t] * a[t] + (1 - w[t]) * b[t] for t in TARGETS}
+        {t: w[t] * a[t] + (1 - w[t]) * b[t] for t in w}
         for a, b in zip(llm, other, strict=True)
     ]
 
@@ -60,11 +59,12 @@ def choose_weights(
     """Per target, the LLM's weight with the smallest mean absolute error on these rows
     (the smaller weight on a tie: the cheaper, more stable model wins)."""
     weights = {}
-    for t in TARGETS:
+    for t in truth[0]:
         errors = [
             sum(
                 abs(w * a[t] + (1 - w) * b[t] - y[t])
                 for a, b, y in zip(llm, other, truth, strict=True)
+                if present(y[t])
             )
             for w in WEIGHTS
         ]

@@ -14,18 +14,18 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from daemon.learn.metrics import Scores
-from storage.models import TARGETS, TRAITS
+from daemon.learn.metrics import Scores, headline_of, present, target_names
 
 CALIBRATION_FILE = "calibration.json"
 
 
 def residuals(predicted: Sequence[Scores], truth: Sequence[Scores]) -> dict[str, list[float]]:
-    """Sorted absolute residuals per target."""
+    """Sorted absolute residuals per target (of the rows that rate it)."""
     if len(predicted) != len(truth) or not truth:
         raise ValueError(f"cannot calibrate {len(predicted)} predictions on {len(truth)} labels")
     return {
-        t: sorted(abs(p[t] - y[t]) for p, y in zip(predicted, truth, strict=True)) for t in TARGETS
+        t: sorted(abs(p[t] - y[t]) for p, y in zip(predicted, truth, strict=True) if present(y[t]))
+        for t in target_names(truth)
     }
 
 
@@ -40,7 +40,7 @@ def halfwidth(sorted_residuals: Sequence[float], level: float) -> float:
 
 def halfwidths(calibration: dict[str, Sequence[float]], level: float) -> dict[str, float]:
     """Half-widths per target at `level`."""
-    return {t: halfwidth(calibration[t], level) for t in TARGETS}
+    return {t: halfwidth(values, level) for t, values in calibration.items()}
 
 
 def interval(score: float, width: float) -> list[float]:
@@ -50,32 +50,37 @@ def interval(score: float, width: float) -> list[float]:
 
 def intervals(scores: Scores, widths: dict[str, float]) -> dict[str, list[float]]:
     """Intervals for every target of one prediction."""
-    return {t: interval(scores[t], widths[t]) for t in TARGETS}
+    return {t: interval(scores[t], widths[t]) for t in widths}
 
 
 def coverage(
     predicted: Sequence[Scores], truth: Sequence[Scores], widths: dict[str, float]
 ) -> dict:
-    """Empirical coverage and mean width of the intervals on labelled rows."""
+    """Empirical coverage and mean width of the intervals on labelled rows (per target,
+    the rows that rate it; means over the headline targets)."""
     per: dict[str, dict[str, float]] = {}
-    for t in TARGETS:
-        spans = [interval(p[t], widths[t]) for p in predicted]
-        hits = sum(lo <= y[t] <= hi for (lo, hi), y in zip(spans, truth, strict=True))
+    names = target_names(truth)
+    for t in names:
+        pairs = [(interval(p[t], widths[t]), y[t])
+                 for p, y in zip(predicted, truth, strict=True) if present(y[t])]  # fmt: skip
+        hits = sum(lo <= y <= hi for (lo, hi), y in pairs)
         per[t] = {
-            "coverage": hits / len(truth),
-            "mean_width": sum(hi - lo for lo, hi in spans) / len(spans),
+            "coverage": hits / len(pairs) if pairs else float("nan"),
+            "mean_width": sum(hi - lo for (lo, hi), _ in pairs) / len(pairs) if pairs else 1.0,
         }
+    head = headline_of(names)
     return {
         "per_target": per,
-        "mean_coverage": sum(per[t]["coverage"] for t in TRAITS) / len(TRAITS),
-        "mean_width": sum(per[t]["mean_width"] for t in TRAITS) / len(TRAITS),
+        "mean_coverage": sum(per[t]["coverage"] for t in head) / len(head),
+        "mean_width": sum(per[t]["mean_width"] for t in head) / len(head),
         "n": len(truth),
     }
 
 
 def save_calibration(folder: Path, calibration: dict[str, list[float]], source: str) -> None:
     """Keep the residuals with the model, so any interval level can be served later."""
-    payload = {"source": source, "n": len(calibration[TARGETS[0]]), "residuals": calibration}
+    n = max((len(v) for v in calibration.values()), default=0)
+    payload = {"source": source, "n": n, "residuals": calibration}
     (Path(folder) / CALIBRATION_FILE).write_text(json.dumps(payload))
 
 

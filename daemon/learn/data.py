@@ -11,16 +11,19 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from daemon.labels.files import group_of
+from daemon.targets import TargetSet, first_impressions
 from storage.db import Database
-from storage.models import TARGETS, Description, Label
+from storage.models import HASH_PREFIX, Description, Label, StudyLabel, Video
+
+MISSING = float("nan")  # a rating the study does not have for that clip
 
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled description."""
+    """One labelled description; scores in unit space, NaN where a target is not rated."""
 
     clip_name: str
     group_id: str
@@ -29,44 +32,104 @@ class Example:
     template_version: str
 
 
+@dataclass(frozen=True)
+class Rating:
+    """What the labels say about one clip key (clip name or `sha256:<hex>`)."""
+
+    group_id: str | None
+    scores: dict[str, float]  # unit space, NaN for targets not rated
+
+
 def _group(clip_name: str, group_id: str | None) -> str:
     """The label's group, else the clip's (the YouTube id), else the clip itself."""
     return group_id or group_of(clip_name) or clip_name
 
 
-def _split_filter(split: str):  # a SQLAlchemy clause
+def _split_filter(column, split: str):  # a SQLAlchemy clause  # noqa: ANN001
     if split == "train":
-        return or_(Label.split == "train", Label.split.is_(None))
-    return Label.split == split
+        return or_(column == "train", column.is_(None))
+    return column == split
+
+
+def _builtin_ratings(db: Database, target_set: TargetSet, split: str) -> dict[str, Rating]:
+    """First Impressions labels (the `labels` table), complete rows only, as before."""
+    names = target_set.names
+    found = {}
+    with db.read() as session:
+        for label in session.scalars(select(Label).where(_split_filter(Label.split, split))):
+            scores = {t: getattr(label, t) for t in names}
+            if all(v is not None for v in scores.values()):
+                found[label.clip_name] = Rating(label.group_id, scores)
+    return found
+
+
+def _study_ratings(db: Database, target_set: TargetSet, split: str) -> dict[str, Rating]:
+    """A study's ratings (`study_labels`) mapped to unit space; clips may lack targets."""
+    values: dict[str, dict[str, float]] = {}
+    groups: dict[str, str | None] = {}
+    stmt = select(StudyLabel).where(
+        StudyLabel.target_set == target_set.name, _split_filter(StudyLabel.split, split)
+    )
+    with db.read() as session:
+        for row in session.scalars(stmt):
+            if row.target in target_set.names:
+                values.setdefault(row.clip_name, {})[row.target] = row.value
+                groups[row.clip_name] = groups.get(row.clip_name) or row.group_id
+    return {
+        clip: Rating(
+            groups[clip],
+            {
+                t.name: t.to_unit(rated[t.name]) if t.name in rated else MISSING
+                for t in target_set.targets
+            },
+        )  # fmt: skip
+        for clip, rated in values.items()
+    }
+
+
+def ratings(db: Database, target_set: TargetSet, split: str) -> dict[str, Rating]:
+    """Every rated clip key of one set and split (split NULL counts as train)."""
+    if target_set.builtin:
+        return _builtin_ratings(db, target_set, split)
+    return _study_ratings(db, target_set, split)
 
 
 def load_examples(
-    db: Database, profile: str, split: str, template_version: str | None = None
+    db: Database,
+    profile: str,
+    split: str,
+    template_version: str | None = None,
+    target_set: TargetSet | None = None,
 ) -> list[Example]:
-    """Labelled descriptions of one profile and split, complete labels only, by clip name."""
+    """Labelled descriptions of one profile, split and target set, by clip name. A label
+    matches a description by the clip's name or by `sha256:<hex>` of its video, the way
+    `label_for_video` matches them."""
+    target_set = target_set or first_impressions()
+    rated = ratings(db, target_set, split)
+    if not rated:
+        return []
     stmt = (
-        select(Description, Label)
-        .join(Label, Label.clip_name == Description.clip_name)
-        .where(Description.feature_profile == profile, _split_filter(split))
+        select(Description, Video.sha256)
+        .outerjoin(Video, Video.id == Description.video_id)
+        .where(Description.feature_profile == profile)
         .order_by(Description.clip_name)
     )
     if template_version is not None:
         stmt = stmt.where(Description.template_version == template_version)
     examples = []
     with db.read() as session:
-        for desc, label in session.execute(stmt):
-            scores = {t: getattr(label, t) for t in TARGETS}
-            if any(v is None for v in scores.values()):
-                continue
-            examples.append(
-                Example(
-                    desc.clip_name,
-                    _group(desc.clip_name, label.group_id),
-                    desc.text,
-                    scores,
-                    desc.template_version,
+        for desc, sha in session.execute(stmt):
+            rating = rated.get(desc.clip_name) or (sha and rated.get(HASH_PREFIX + sha))
+            if rating:
+                examples.append(
+                    Example(
+                        desc.clip_name,
+                        _group(desc.clip_name, rating.group_id),
+                        desc.text,
+                        rating.scores,
+                        desc.template_version,
+                    )  # fmt: skip
                 )
-            )
     return examples
 
 
@@ -98,11 +161,20 @@ def subsample(examples: list[Example], limit: int, seed: int) -> list[Example]:
 
 
 def labelled_count(db: Database) -> int:
-    """Labelled training descriptions of every profile (what the retrain trigger counts)."""
+    """Labelled training descriptions of every profile (what the retrain trigger counts),
+    of the built-in set and of every study set, labels matched by clip name or hash."""
     with db.read() as session:
-        return session.execute(
-            select(func.count())
-            .select_from(Description)
-            .join(Label, Label.clip_name == Description.clip_name)
-            .where(_split_filter("train"))
-        ).scalar_one()
+        keys = set(
+            session.scalars(select(Label.clip_name).where(_split_filter(Label.split, "train")))
+        )
+        keys |= set(
+            session.scalars(
+                select(StudyLabel.clip_name).where(_split_filter(StudyLabel.split, "train"))
+            )
+        )
+        rows = session.execute(
+            select(Description.clip_name, Video.sha256).outerjoin(
+                Video, Video.id == Description.video_id
+            )
+        )
+        return sum(1 for clip, sha in rows if clip in keys or (sha and HASH_PREFIX + sha in keys))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import PermanentError
-from daemon.learn.metrics import Scores
+from daemon.learn.metrics import Scores, headline_of, target_names
 from daemon.learn.text_features import FeatureScaler
 from daemon.packaged import package_dir
 from storage.models import TARGETS
@@ -123,30 +123,57 @@ def design(
     return np.hstack([np.asarray(b, dtype=np.float64) for b in parts])
 
 
+def ridge_fit(x: Any, y: Any, alphas: Any) -> tuple[Any, Any]:
+    """(coef (targets, features), intercept (targets)) of a ridge per target column of `y`,
+    each on the rows that have that target (NaN: not rated) with its own alpha; one
+    multi-output fit when every row has every target."""
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    alphas = np.broadcast_to(np.asarray(alphas, dtype=np.float64), (y.shape[1],))
+    rated = ~np.isnan(y)
+    if rated.all():
+        ridge = Ridge(alpha=np.array(alphas)).fit(x, y)
+        return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
+    coef, intercept = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
+    for j in range(y.shape[1]):
+        rows = rated[:, j]
+        if rows.sum() >= 2:
+            ridge = Ridge(alpha=float(alphas[j])).fit(x[rows], y[rows, j])
+            coef[j], intercept[j] = ridge.coef_, ridge.intercept_
+        else:  # too few ratings to fit: the mean (or the middle of the scale)
+            intercept[j] = float(y[rows, j].mean()) if rows.any() else 0.5
+    return coef, intercept
+
+
 def choose_alphas(
     fit_x: Any, fit_y: Sequence[Scores], hold_x: Any, hold_y: Sequence[Scores]
 ) -> tuple[Any, dict]:
     """Per target, the alpha whose fit scores best on the holdout; and the holdout figures.
 
     `info["holdout_predictions"]` are the holdout scores with the chosen alphas, from ridges
-    that never saw the holdout.
+    that never saw the holdout. Unrated targets (NaN) are left out of both fit and score.
     """
     import numpy as np
-    from sklearn.linear_model import Ridge
 
-    y_fit, y_hold = _matrix(fit_y), _matrix(hold_y)
-    predicted = np.stack(
-        [np.clip(Ridge(alpha=a).fit(fit_x, y_fit).predict(hold_x), 0.0, 1.0) for a in ALPHAS]
-    )
-    accuracy = 1.0 - np.abs(predicted - y_hold).mean(axis=1)  # (alphas, targets)
+    names = target_names(fit_y)
+    y_fit, y_hold = _matrix(fit_y, names), _matrix(hold_y, names)
+    predicted = []
+    for a in ALPHAS:
+        coef, intercept = ridge_fit(fit_x, y_fit, a)
+        predicted.append(np.clip(hold_x @ coef.T + intercept, 0.0, 1.0))
+    predicted = np.stack(predicted)  # (alphas, rows, targets)
+    with np.errstate(invalid="ignore"):
+        error = np.nanmean(np.abs(predicted - y_hold), axis=1)  # (alphas, targets)
+    accuracy = 1.0 - np.nan_to_num(error, nan=1.0)
     best = accuracy.argmax(axis=0)
-    chosen = predicted[best, :, np.arange(len(TARGETS))].T  # (rows, targets)
-    per_target = {t: float(accuracy[best[j], j]) for j, t in enumerate(TARGETS)}
+    chosen = predicted[best, :, np.arange(len(names))].T  # (rows, targets)
+    per_target = {t: float(accuracy[best[j], j]) for j, t in enumerate(names)}
     info = {
-        "alphas": {t: ALPHAS[best[j]] for j, t in enumerate(TARGETS)},
+        "alphas": {t: ALPHAS[best[j]] for j, t in enumerate(names)},
         "holdout_per_target": per_target,
-        "holdout_mean_accuracy": float(np.mean([per_target[t] for t in TARGETS[:5]])),
-        "holdout_predictions": _rows(chosen),
+        "holdout_mean_accuracy": float(np.mean([per_target[t] for t in headline_of(names)])),
+        "holdout_predictions": _rows(chosen, names),
     }
     return np.array([ALPHAS[i] for i in best]), info
 
@@ -160,7 +187,8 @@ def fit_ridge(
     folds: int = 5,
     seed: int = 0,
 ) -> tuple[Any, dict]:
-    """Each target's alpha chosen on the holdout, then a ridge refit on all rows.
+    """Each target's alpha chosen on the holdout, then a ridge refit on all rows:
+    (coef, intercept) and the figures.
 
     The conformal calibration (`info["calibration_predictions"]`, rows in fit-then-holdout
     order) comes from grouped K-fold out-of-fold scores at the chosen alphas when the rows'
@@ -173,26 +201,27 @@ def fit_ridge(
     gave 0.907: validation sharing speakers with train was not what widened them.
     """
     import numpy as np
-    from sklearn.linear_model import Ridge
 
     from daemon.learn.crossval import fold_of_groups
 
+    names = target_names(fit_y)
     alphas, info = choose_alphas(fit_x, fit_y, hold_x, hold_y)
     all_x = np.vstack([fit_x, hold_x])
-    all_y = np.vstack([_matrix(fit_y), _matrix(hold_y)])
-    ridge = Ridge(alpha=alphas).fit(all_x, all_y)
+    all_y = np.vstack([_matrix(fit_y, names), _matrix(hold_y, names)])
+    fitted = ridge_fit(all_x, all_y, alphas)
     info["calibration_predictions"] = info["holdout_predictions"]
     info["calibration"] = "holdout"
+    info["targets"] = list(names)
     fold_of = fold_of_groups(groups or [], folds, seed)
     if groups is not None and len(set(fold_of.values())) > 1:
         fold = np.array([fold_of[g] for g in groups])
         predicted = np.zeros_like(all_y)
         for f in np.unique(fold):
-            part = Ridge(alpha=alphas).fit(all_x[fold != f], all_y[fold != f])
-            predicted[fold == f] = part.predict(all_x[fold == f])
-        info["calibration_predictions"] = _rows(predicted)
+            coef, intercept = ridge_fit(all_x[fold != f], all_y[fold != f], alphas)
+            predicted[fold == f] = all_x[fold == f] @ coef.T + intercept
+        info["calibration_predictions"] = _rows(predicted, names)
         info["calibration"] = f"grouped {len(np.unique(fold))}-fold out-of-fold rows"
-    return ridge, info
+    return fitted, info
 
 
 class EmbeddingModel:
@@ -205,9 +234,11 @@ class EmbeddingModel:
         coef: Any,
         intercept: Any,
         vector_scalers: Sequence[VectorScaler | None] | None = None,
+        targets: Sequence[str] = TARGETS,
     ) -> None:
         self.encoders, self.scaler = list(encoders), scaler
         self.coef, self.intercept = coef, intercept
+        self.targets = tuple(targets)
         # None per encoder: models saved before the LLM vectors were standardised.
         self.vector_scalers = list(vector_scalers or [None] * len(self.encoders))
         self.cache_dir: Path | None = None  # set while training: reuse cached vectors
@@ -228,13 +259,13 @@ class EmbeddingModel:
         """Pick each target's alpha on the holdout, refit on all train rows; the
         calibration scores as `fit_ridge` makes them (`groups`: of the fit, then holdout
         rows)."""
-        ridge, info = fit_ridge(fit_x, fit_y, hold_x, hold_y, groups, seed=seed)
-        model = cls(encoders, scaler, ridge.coef_, ridge.intercept_, vector_scalers)
+        (coef, intercept), info = fit_ridge(fit_x, fit_y, hold_x, hold_y, groups, seed=seed)
+        model = cls(encoders, scaler, coef, intercept, vector_scalers, info["targets"])
         return model, info
 
     def predict_design(self, x: Any) -> list[Scores]:
         """Scores from a precomputed design matrix."""
-        return _rows(x @ self.coef.T + self.intercept)
+        return _rows(x @ self.coef.T + self.intercept, self.targets)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         """Scores for each text."""
@@ -262,7 +293,8 @@ class EmbeddingModel:
         """Ridge weights and the measures' scaling in ridge.npz (encoders ship in packages)."""
         import numpy as np
 
-        arrays = {"coef": self.coef, "intercept": self.intercept}
+        arrays = {"coef": self.coef, "intercept": self.intercept,
+                  "targets": np.array(self.targets)}  # fmt: skip
         if self.scaler is not None:
             arrays |= {"feature_mean": self.scaler.mean, "feature_scale": self.scaler.scale}
         for i, vs in enumerate(self.vector_scalers):
@@ -285,17 +317,19 @@ class EmbeddingModel:
                 else None
                 for i in range(len(encoders))
             ]
-            return cls(encoders, scaler, data["coef"], data["intercept"], vector_scalers)
+            targets = tuple(str(t) for t in data["targets"]) if "targets" in data else TARGETS
+            return cls(encoders, scaler, data["coef"], data["intercept"], vector_scalers, targets)
 
 
-def _matrix(scores: Sequence[Scores]) -> Any:
+def _matrix(scores: Sequence[Scores], names: Sequence[str]) -> Any:
+    """Rows x targets, NaN where a row lacks a rating."""
     import numpy as np
 
-    return np.array([[s[t] for t in TARGETS] for s in scores], dtype=np.float64)
+    return np.array([[s.get(t, np.nan) for t in names] for s in scores], dtype=np.float64)
 
 
-def _rows(matrix: Any) -> list[Scores]:
+def _rows(matrix: Any, names: Sequence[str]) -> list[Scores]:
     return [
-        {t: min(1.0, max(0.0, float(v))) for t, v in zip(TARGETS, row, strict=True)}
+        {t: min(1.0, max(0.0, float(v))) for t, v in zip(names, row, strict=True)}
         for row in matrix
     ]

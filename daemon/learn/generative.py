@@ -15,29 +15,28 @@ from typing import Any
 from daemon.errors import PermanentError
 from daemon.learn.backbone import decoder, prompt_ids
 from daemon.learn.metrics import Scores
-from daemon.text.prompt import format_answer
-from storage.models import TARGETS
+from daemon.text.prompt import FI_TASK, Task, format_answer
 
 DIGITS = "0123456789"
 
 
-def literal(i: int) -> str:
+def literal(i: int, task: Task = FI_TASK) -> str:
     """The text before the i-th score: '{"openness": ' or ', "conscientiousness": '."""
-    return ("{" if i == 0 else ", ") + f'"{TARGETS[i]}": '
+    return ("{" if i == 0 else ", ") + f'"{task.targets[i]}": '
 
 
 class AnswerCodec:
     """Token ids of answers, built the same way for training and decoding."""
 
-    def __init__(self, tok: Any) -> None:
-        self.tok = tok
+    def __init__(self, tok: Any, task: Task = FI_TASK) -> None:
+        self.tok, self.task = tok, task
         self.digit = [tok.convert_tokens_to_ids(d) for d in DIGITS]
         if any(d is None or d == tok.unk_token_id for d in self.digit):
             raise PermanentError(
                 "the tokenizer has no single-digit tokens; use the regression head"
             )
         self.dot = self._text(".")
-        self.literals = [self._text(literal(i)) for i in range(len(TARGETS))]
+        self.literals = [self._text(literal(i, task)) for i in range(len(task.targets))]
         self.close = self._text("}")
 
     def _text(self, text: str) -> list[int]:
@@ -50,7 +49,7 @@ class AnswerCodec:
     def answer(self, scores: Scores) -> list[int]:
         """The ids of format_answer(scores), followed by EOS."""
         ids: list[int] = []
-        for i, t in enumerate(TARGETS):
+        for i, t in enumerate(self.task.targets):
             ids += self.literals[i] + self.number(scores[t])
         ids += self.close
         if self.tok.eos_token_id is not None:
@@ -61,16 +60,16 @@ class AnswerCodec:
         """Raise unless the pieces decode to exactly the shared answer format."""
         ids = self.answer(scores)[: -1 if self.tok.eos_token_id is not None else None]
         text = self.tok.decode(ids)
-        if text.replace(" ", "") != format_answer(scores).replace(" ", ""):
+        if text.replace(" ", "") != format_answer(scores, self.task).replace(" ", ""):
             raise PermanentError(f"answer tokens decode to {text!r}, not the shared format")
 
 
 class GenerativeModel:
     """A (LoRA-wrapped) causal LM that writes scores; read as expected values."""
 
-    def __init__(self, lm: Any, tok: Any, max_length: int) -> None:
-        self.lm, self.tok, self.max_length = lm, tok, max_length
-        self.codec = AnswerCodec(tok)
+    def __init__(self, lm: Any, tok: Any, max_length: int, task: Task = FI_TASK) -> None:
+        self.lm, self.tok, self.max_length, self.task = lm, tok, max_length, task
+        self.codec = AnswerCodec(tok, task)
 
     def _device(self) -> Any:
         return next(self.lm.parameters()).device
@@ -81,7 +80,8 @@ class GenerativeModel:
 
         rows, labels = [], []
         for text, scores in zip(texts, targets, strict=True):
-            p, a = prompt_ids(self.tok, text, self.max_length), self.codec.answer(scores)
+            p = prompt_ids(self.tok, text, self.max_length, self.task)
+            a = self.codec.answer(scores)
             rows.append(p + a)
             labels.append([-100] * len(p) + a)
         width = max(len(r) for r in rows)
@@ -110,7 +110,9 @@ class GenerativeModel:
         import torch
 
         device, codec = self._device(), self.codec
-        rows = [prompt_ids(self.tok, t, self.max_length) + codec.literals[0] for t in texts]
+        rows = [
+            prompt_ids(self.tok, t, self.max_length, self.task) + codec.literals[0] for t in texts
+        ]
         width, pad = max(len(r) for r in rows), self.tok.pad_token_id
         state: dict[str, Any] = {
             "past": None,
@@ -136,8 +138,9 @@ class GenerativeModel:
         values = torch.arange(10, dtype=torch.float32)
         dot = torch.tensor(codec.dot).expand(len(rows), -1)
         pending = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        scores = torch.zeros(len(rows), len(TARGETS))
-        for i in range(len(TARGETS)):
+        names = codec.task.targets
+        scores = torch.zeros(len(rows), len(names))
+        for i in range(len(names)):
             if i:
                 literal_ids = torch.tensor(codec.literals[i]).expand(len(rows), -1)
                 pending = torch.cat([pending, literal_ids], dim=1)
@@ -151,7 +154,7 @@ class GenerativeModel:
             scores[:, i] = torch.where(one, 1.0, p_int[:, 1] + p_int[:, 0] * frac)
             pending = torch.where(one, digit[0], digit[p2.argmax(1)])[:, None]
         return [
-            {t: min(1.0, max(0.0, float(v))) for t, v in zip(TARGETS, row, strict=True)}
+            {t: min(1.0, max(0.0, float(v))) for t, v in zip(names, row, strict=True)}
             for row in scores.tolist()
         ]
 
@@ -166,8 +169,9 @@ class GenerativeModel:
         return results
 
     def save(self, folder: Path) -> None:
-        """The LoRA adapter under adapter/."""
+        """The LoRA adapter under adapter/, the task in task.json."""
         self.lm.save_pretrained(str(folder / "adapter"))
+        self.task.save(folder)
 
     @classmethod
     def load(cls, folder: Path, lm: Any, tok: Any, max_length: int) -> GenerativeModel:
@@ -176,4 +180,4 @@ class GenerativeModel:
 
         lm = load_adapter(lm, folder / "adapter")
         lm.eval()
-        return cls(lm, tok, max_length)
+        return cls(lm, tok, max_length, Task.load(folder))

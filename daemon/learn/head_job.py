@@ -1,6 +1,6 @@
 """One head of a training run in its own process:
 `python -m daemon.learn.head_job CONFIG_JSON PROFILE KIND TAG DEVICE RESULT_JSON
-[--run-id N] [--budget-left-s S]`.
+[--run-id N] [--budget-left-s S] [--set NAME]`.
 
 It prepares the profile's rows, trains the head, registers the candidate and writes a
 HeadResult (version and holdout score, or the failure in words) to RESULT_JSON. With
@@ -32,6 +32,7 @@ from daemon.learn.isolation import (
 )
 from daemon.learn.progress import Budget, RunProgress, is_llm_head
 from daemon.learn.trainer import prepare, train_head
+from daemon.targets import get_set
 from storage.db import Database
 
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(name)
     parser.add_argument("--run-id", type=int)
     parser.add_argument("--budget-left-s", type=float)
+    parser.add_argument("--set", dest="target_set", help="a study's target set")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     profile, kind, tag, device = args.profile, args.kind, args.tag, args.device
     fix_mmap_threshold()  # before torch allocates anything
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     result = HeadResult(profile, kind)
     start = time.monotonic()
     try:
-        prep = prepare(db, profile, config.train)
+        prep = prepare(db, profile, config.train, get_set(config, args.target_set))
         if isinstance(prep, str):
             raise ValueError(prep)
         result.holdout, result.version = train_head(

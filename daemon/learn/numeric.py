@@ -67,9 +67,18 @@ def _line_measures(section: str, line: str, found: dict[str, float]) -> None:
 class NumericModel:
     """Feature names, imputation means, scaling and ridge weights."""
 
-    def __init__(self, names: list[str], center: Any, scale: Any, coef: Any, intercept: Any):
+    def __init__(
+        self,
+        names: list[str],
+        center: Any,
+        scale: Any,
+        coef: Any,
+        intercept: Any,
+        targets: Sequence[str] = TARGETS,
+    ) -> None:
         self.names, self.center, self.scale = names, center, scale
         self.coef, self.intercept = coef, intercept
+        self.targets = tuple(targets)
 
     @staticmethod
     def _raw(names: Sequence[str], texts: Sequence[str]) -> Any:
@@ -110,8 +119,10 @@ class NumericModel:
         scale = np.where(scale > 1e-9, scale, 1.0)
         model = cls(names, center, scale, None, None)
         fit_x, hold_x = model._matrix(fit_texts), model._matrix(hold_texts)
-        ridge, info = fit_ridge(fit_x, fit_y, hold_x, hold_y, groups, seed=seed)
-        model.coef, model.intercept = ridge.coef_, ridge.intercept_
+        (model.coef, model.intercept), info = fit_ridge(
+            fit_x, fit_y, hold_x, hold_y, groups, seed=seed
+        )
+        model.targets = tuple(info["targets"])
         info["features"] = len(names)
         return model, info
 
@@ -120,11 +131,11 @@ class NumericModel:
         import numpy as np
 
         matrix = np.clip(self._matrix(texts) @ self.coef.T + self.intercept, 0.0, 1.0)
-        return [dict(zip(TARGETS, map(float, row), strict=True)) for row in matrix]
+        return [dict(zip(self.targets, map(float, row), strict=True)) for row in matrix]
 
     def save(self, folder: Path) -> None:
         """Everything in numeric.pkl (numpy arrays and a list of names)."""
-        state = (self.names, self.center, self.scale, self.coef, self.intercept)
+        state = (self.names, self.center, self.scale, self.coef, self.intercept, self.targets)
         (Path(folder) / "numeric.pkl").write_bytes(pickle.dumps(state))
 
     @classmethod

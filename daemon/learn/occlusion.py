@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 
 from daemon.learn.metrics import Scores
 from daemon.text.layout import split_sections, without_section
-from storage.models import TARGETS
 
 Reasons = dict[str, list[dict[str, float | str]]]
 
@@ -42,7 +41,7 @@ def explain(
     outputs = predict([text, *(without_section(text, s) for s in scored)])
     full, rest = outputs[0], dict(zip(scored, outputs[1:], strict=True))
     reasons: Reasons = {}
-    for t in TARGETS:
+    for t in full:
         items = [
             {
                 "section": s,

@@ -1,4 +1,5 @@
-"""The model registry: candidates, the one promoted model per feature profile, retired ones.
+"""The model registry: candidates, the one promoted model per (target set, feature
+profile), retired ones. A model is only ever compared with, and served for, its own set.
 
 Promotion happens in one `BEGIN IMMEDIATE` transaction and only when the candidate beats
 both the promoted model and the train-mean baseline on validation; the partial unique
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
-from storage.models import TARGETS, Label, ModelVersion
+from storage.models import BUILTIN_SET, TARGETS, Label, ModelVersion
 from storage.states import ModelState
 from storage.transitions import wake_waiting
 
@@ -31,9 +32,12 @@ CANDIDATE, PROMOTED, RETIRED = ModelState.CANDIDATE, ModelState.PROMOTED, ModelS
 MIN_SHARED_ROWS = 50  # fewer rows both scored: compare the headline figures instead
 
 
-def promoted_query(profile: str | None = None) -> Select:
-    """The promoted model versions: the one of `profile`, or one per profile."""
+def promoted_query(profile: str | None = None, target_set: str | None = BUILTIN_SET) -> Select:
+    """The promoted model versions of a target set (None: of every set): the one of
+    `profile`, or one per profile."""
     query = select(ModelVersion).where(ModelVersion.state == PROMOTED)
+    if target_set is not None:
+        query = query.where(ModelVersion.target_set == target_set)
     if profile is not None:
         query = query.where(ModelVersion.feature_profile == profile)
     return query
@@ -99,6 +103,8 @@ def shared_figures(
 
     if report_rows(cand) is None and report_rows(current) is None:
         return None
+    if cand.target_set != BUILTIN_SET:  # a study's rows are few: never sampled
+        return None
     mine, theirs = (load_predictions(Path(r.path), REPORT) for r in (cand, current))
     shared = sorted(set(mine) & set(theirs))
     labels = {
@@ -147,7 +153,9 @@ def promote_if_better(db: Database, version: str) -> Decision:
                 f"{version} ({cand.val_mean_accuracy:.4f}) does not beat the train-mean "
                 f"baseline ({base if base is None else f'{base:.4f}'})",
             )
-        current = session.execute(promoted_query(cand.feature_profile)).scalar_one_or_none()
+        current = session.execute(
+            promoted_query(cand.feature_profile, cand.target_set)
+        ).scalar_one_or_none()
         versus = ""
         if current is not None:
             decision = _beats_current(session, cand, current)
@@ -162,17 +170,37 @@ def promote_if_better(db: Database, version: str) -> Decision:
         return Decision(True, f"promoted {version} ({cand.val_mean_accuracy:.4f}){old}")
 
 
-def promoted(db: Database, profile: str) -> ModelVersion | None:
-    """The promoted model of a feature profile, if any."""
+def promoted(db: Database, profile: str, target_set: str = BUILTIN_SET) -> ModelVersion | None:
+    """The promoted model of a feature profile of a target set, if any."""
     with db.read() as session:
-        return session.execute(promoted_query(profile)).scalar_one_or_none()
+        return session.execute(promoted_query(profile, target_set)).scalar_one_or_none()
+
+
+def promoted_sets(db: Database) -> list[str]:
+    """The target sets with a promoted model, the built-in set first."""
+    with db.read() as session:
+        names = set(session.scalars(promoted_query(target_set=None).with_only_columns(
+            ModelVersion.target_set
+        )))  # fmt: skip
+    return sorted(names, key=lambda n: (n != BUILTIN_SET, n))
 
 
 def promoted_versions(db: Database) -> dict[str, str]:
-    """{feature profile: promoted version}; the predict stage's fingerprint input."""
+    """{feature profile: promoted version} of every set (a study's profiles as
+    'set/profile'); the predict stage's fingerprint input."""
     with db.read() as session:
-        rows = session.scalars(promoted_query()).all()
-    return dict(sorted((row.feature_profile, row.version) for row in rows))
+        rows = session.scalars(promoted_query(target_set=None)).all()
+    return dict(
+        sorted(
+            (
+                row.feature_profile
+                if row.target_set == BUILTIN_SET
+                else f"{row.target_set}/{row.feature_profile}",
+                row.version,
+            )
+            for row in rows
+        )
+    )
 
 
 def get_version(db: Database, version: str) -> ModelVersion | None:
@@ -219,7 +247,7 @@ def model_versions_table(db: Database) -> Table:
             row.version,
             f"[{STATE_STYLE.get(row.state, '')}]{row.state}[/]",
             row.kind,
-            f"{row.feature_profile} (template {row.template_version})",
+            _profile(row),
             row.base_model,
             training_backend(row),
             str(row.train_count),
@@ -229,6 +257,12 @@ def model_versions_table(db: Database) -> Table:
     if not table.row_count:
         table.caption = "none yet: import labels, then `lprd train`"
     return table
+
+
+def _profile(row: ModelVersion) -> str:
+    """'transcript_only (template 6)', with a study's set: 'hiring: transcript_only ...'."""
+    where = "" if row.target_set == BUILTIN_SET else f"{row.target_set}: "
+    return f"{where}{row.feature_profile} (template {row.template_version})"
 
 
 def _val_accuracy(row: ModelVersion) -> str:

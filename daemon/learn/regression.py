@@ -1,5 +1,6 @@
-"""Regression head on the LLM: six sigmoid outputs over the mean-pooled last hidden state,
-trained with a loss on the numbers themselves (not on digit strings)."""
+"""Regression head on the LLM: one sigmoid output per target (First Impressions' six, or a
+study's) over the mean-pooled last hidden state, trained with a loss on the numbers
+themselves (not on digit strings); a target a row does not rate is left out of its loss."""
 
 from __future__ import annotations
 
@@ -10,34 +11,38 @@ from typing import Any
 
 from daemon.learn.backbone import decoder, prompt_ids, render_prompt
 from daemon.learn.metrics import Scores
-from storage.models import TARGETS
+from daemon.text.prompt import FI_TASK, Task
 
 
 def make_head(hidden: int, mean: Scores) -> Any:
-    """LayerNorm + linear layer whose bias starts at the logit of the train mean."""
+    """LayerNorm + linear layer (one output per target of `mean`, in its order) whose bias
+    starts at the logit of the train mean."""
     import torch
 
-    linear = torch.nn.Linear(hidden, len(TARGETS))
+    linear = torch.nn.Linear(hidden, len(mean))
     torch.nn.init.normal_(linear.weight, std=0.01)
     with torch.no_grad():
-        for i, t in enumerate(TARGETS):
+        for i, t in enumerate(mean):
             p = min(0.99, max(0.01, mean[t]))
             linear.bias[i] = math.log(p / (1 - p))
     return torch.nn.Sequential(torch.nn.LayerNorm(hidden), linear)
 
 
 class RegressionModel:
-    """A (LoRA-wrapped) causal LM plus the regression head; predicts six scores."""
+    """A (LoRA-wrapped) causal LM plus the regression head; predicts its task's targets."""
 
-    def __init__(self, lm: Any, tok: Any, head: Any, max_length: int) -> None:
+    def __init__(
+        self, lm: Any, tok: Any, head: Any, max_length: int, task: Task = FI_TASK
+    ) -> None:
         self.lm, self.tok, self.head, self.max_length = lm, tok, head, max_length
+        self.task = task
         self._prefix: int | None = None
 
     def _prefix_len(self) -> int:
         """Tokens before the description: the instructions, identical for every row."""
         if self._prefix is None:
             marker = "\x00"
-            text = render_prompt(self.tok, marker)
+            text = render_prompt(self.tok, marker, self.task)
             self._prefix = len(
                 self.tok.encode(text[: text.index(marker)], add_special_tokens=False)
             )
@@ -46,7 +51,7 @@ class RegressionModel:
     def _batch(self, texts: Sequence[str]) -> tuple[Any, Any, Any, int]:
         import torch
 
-        ids = [prompt_ids(self.tok, t, self.max_length) for t in texts]
+        ids = [prompt_ids(self.tok, t, self.max_length, self.task) for t in texts]
         width = max(len(i) for i in ids)
         pad = self.tok.pad_token_id
         start = self._prefix_len()
@@ -65,7 +70,7 @@ class RegressionModel:
         return input_ids.to(device), mask.to(device), pool.to(device), sum(len(i) for i in ids)
 
     def forward(self, texts: Sequence[str]) -> tuple[Any, int]:
-        """Scores in [0, 1] as a (batch, 6) tensor, and the number of tokens read."""
+        """Scores in [0, 1] as a (batch, targets) tensor, and the number of tokens read."""
         import torch
 
         input_ids, mask, pool, n_tok = self._batch(texts)
@@ -77,12 +82,18 @@ class RegressionModel:
         return torch.sigmoid(self.head(pooled)), n_tok
 
     def loss(self, texts: Sequence[str], targets: Sequence[Scores]) -> tuple[Any, int]:
-        """Mean squared error on the six numbers."""
+        """Mean squared error on the rated numbers (a NaN target is not rated)."""
         import torch
 
         pred, n_tok = self.forward(texts)
-        y = torch.tensor([[s[t] for t in TARGETS] for s in targets], device=pred.device)
-        return torch.nn.functional.mse_loss(pred, y), n_tok
+        y = torch.tensor(
+            [[s.get(t, math.nan) for t in self.task.targets] for s in targets], device=pred.device
+        )
+        rated = ~torch.isnan(y)
+        if bool(rated.all()):
+            return torch.nn.functional.mse_loss(pred, y), n_tok
+        squared = (pred - torch.nan_to_num(y)) ** 2 * rated
+        return squared.sum() / rated.sum().clamp(min=1), n_tok
 
     def predict(self, texts: Sequence[str], batch_size: int = 8) -> list[Scores]:
         """Deterministic scores for each text."""
@@ -92,15 +103,18 @@ class RegressionModel:
         with torch.no_grad():
             for i in range(0, len(texts), batch_size):
                 pred, _ = self.forward(texts[i : i + batch_size])
-                results += [dict(zip(TARGETS, row, strict=True)) for row in pred.tolist()]
+                results += [
+                    dict(zip(self.task.targets, row, strict=True)) for row in pred.tolist()
+                ]
         return results
 
     def save(self, folder: Path) -> None:
-        """LoRA adapter under adapter/, the head's weights in head.pt."""
+        """LoRA adapter under adapter/, the head's weights in head.pt, its task in task.json."""
         import torch
 
         self.lm.save_pretrained(str(folder / "adapter"))
         torch.save(self.head.state_dict(), folder / "head.pt")
+        self.task.save(folder)
 
     @classmethod
     def load(cls, folder: Path, lm: Any, tok: Any, max_length: int) -> RegressionModel:
@@ -112,9 +126,10 @@ class RegressionModel:
         lm = load_adapter(lm, folder / "adapter")
         state = torch.load(folder / "head.pt", map_location="cpu")
         hidden = state["0.weight"].shape[0]
-        head = make_head(hidden, dict.fromkeys(TARGETS, 0.5))
+        task = Task.load(folder)
+        head = make_head(hidden, dict.fromkeys(task.targets, 0.5))
         head.load_state_dict(state)
         device = next(lm.parameters()).device
         head.to(device).eval()
         lm.eval()
-        return cls(lm, tok, head, max_length)
+        return cls(lm, tok, head, max_length, task)

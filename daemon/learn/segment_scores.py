@@ -25,7 +25,6 @@ from typing import Any
 from daemon.learn.conformal import interval
 from daemon.learn.metrics import Scores
 from daemon.learn.occlusion import Reasons, explain
-from storage.models import TARGETS
 
 
 @dataclass
@@ -50,14 +49,14 @@ class SegmentScore:
             "end": self.end,
             "speech_s": self.speech_s,
             "words": self.words,
-            "scores": {t: round(float(self.scores[t]), 6) for t in TARGETS},
+            "scores": {t: round(float(v), 6) for t, v in self.scores.items()},
             "intervals": (
-                {t: interval(float(self.scores[t]), self.widths[t]) for t in TARGETS}
+                {t: interval(float(v), self.widths[t]) for t, v in self.scores.items()}
                 if self.widths
                 else {}
             ),
             "flags": self.flags,
-            "reasons": {t: self.reasons[t][:3] for t in TARGETS},
+            "reasons": {t: self.reasons[t][:3] for t in self.scores},
         }
 
 
@@ -80,7 +79,7 @@ def score_segments(
                 end=float(seg["end"]),
                 speech_s=float(seg.get("subject_speech_s") or 0.0),
                 words=int(seg.get("words") or 0),
-                scores={t: float(raw[t]) for t in TARGETS},
+                scores={t: float(v) for t, v in raw.items()},
                 reasons=reasons,
                 widths=widths,
             )
@@ -104,7 +103,7 @@ def aggregate_scores(items: Sequence[SegmentScore]) -> Scores:
     total = sum(weights)
     return {
         t: round(sum(w * s.scores[t] for w, s in zip(weights, used, strict=True)) / total, 6)
-        for t in TARGETS
+        for t in _names(used)
     }
 
 
@@ -116,7 +115,7 @@ def aggregate_halfwidths(
     n = len(used)
     quantile = _t_quantile(level, n - 1) if n > 1 else 0.0
     out = {}
-    for t in TARGETS:
+    for t in _names(used):
         values = [s.scores[t] for s in used]
         spread = _sd(values) / math.sqrt(n) if n > 1 else 0.0
         out[t] = min(1.0, widths[t] + quantile * spread)
@@ -126,14 +125,14 @@ def aggregate_halfwidths(
 def spread(items: Sequence[SegmentScore]) -> dict[str, float]:
     """The standard deviation of the counted segments' scores per target."""
     used = counted(items)
-    return {t: round(_sd([s.scores[t] for s in used]), 6) for t in TARGETS}
+    return {t: round(_sd([s.scores[t] for s in used]), 6) for t in _names(used)}
 
 
 def aggregate_reasons(items: Sequence[SegmentScore]) -> Reasons:
     """Each section's contribution averaged over the counted segments, largest first."""
     used = counted(items)
     out: Reasons = {}
-    for t in TARGETS:
+    for t in _names(used):
         sums: dict[str, float] = {}
         for seg in used:
             for item in seg.reasons[t]:
@@ -168,6 +167,11 @@ def withheld_because(flags: Sequence[Mapping[str, str]]) -> str | None:
         return None
     reasons = "; ".join(f["reason"] for f in flags)
     return f"some segments lie outside the model's training range: {reasons}"
+
+
+def _names(items: Sequence[SegmentScore]) -> list[str]:
+    """The targets the segments were scored on (the serving model's)."""
+    return list(items[0].scores) if items else []
 
 
 def _sd(values: Sequence[float]) -> float:

@@ -1,5 +1,8 @@
 """The training child process:
-`python -m daemon.learn.train_job CONFIG_JSON RUN_ID [--exit-with-parent]`.
+`python -m daemon.learn.train_job CONFIG_JSON RUN_ID [--exit-with-parent] [--set NAME]`.
+
+Without `--set` it trains the built-in First Impressions set and then every target set
+the config declares (a set without enough labelled rows is skipped with the reason).
 
 Its stdout and stderr are the run's log file. It closes its own training_runs row (done,
 failed, or stopped when SIGTERM stops it); if it is killed instead, the parent's watcher
@@ -20,8 +23,9 @@ from daemon.learn.isolation import STOPPED_EXIT, exit_with_parent, stop_flag
 from daemon.learn.registry import promoted_query
 from daemon.learn.retry import RETRY_TRIGGER, plan_retry
 from daemon.learn.supervisor import finish_run, stop_run
-from daemon.learn.trainer import run_training
+from daemon.learn.trainer import TrainingReport, run_training
 from daemon.model_cache import resolve_device
+from daemon.targets import TargetSet, get_set, target_sets
 from storage.db import Database
 from storage.models import ModelVersion, TrainingRun
 from storage.states import TrainingStatus
@@ -30,11 +34,19 @@ log = logging.getLogger("lprd.learn")
 
 
 def promoted_in_run(db: Database, tag: str) -> str | None:
-    """The versions this run promoted (theirs end in `-<tag>`), one per profile, or None."""
-    query = promoted_query().where(ModelVersion.version.like(f"%-{tag}"))
+    """The versions this run promoted (theirs end in `-<tag>`), one per set and profile,
+    or None."""
+    query = promoted_query(target_set=None).where(ModelVersion.version.like(f"%-{tag}"))
     with db.read() as session:
         versions = sorted(row.version for row in session.scalars(query))
     return ", ".join(versions) or None
+
+
+def sets_to_train(config: Config, only: str | None) -> list[TargetSet]:
+    """The set named by `--set`, else the built-in set and every declared one."""
+    if only is not None:
+        return [get_set(config, only)]
+    return list(target_sets(config).values())
 
 
 def run_trigger(db: Database, run_id: int) -> str | None:
@@ -52,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = argv if argv is not None else sys.argv[1:]
     config_file, run_id = args[:2]
+    only = args[args.index("--set") + 1] if "--set" in args[2:] else None
     config = Config.model_validate_json(Path(config_file).read_text())
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -64,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(config.device)
         log.info("training run %s on %s", run_id, device)
-        report = run_training(config, db, tag, device, check_stop, Path(config_file), int(run_id))
+        report = TrainingReport()
+        for target_set in sets_to_train(config, only):
+            part = run_training(
+                config, db, tag, device, check_stop, Path(config_file), int(run_id), target_set
+            )
+            report.messages += part.messages
+            report.heads += part.heads
     except StopRequested as exc:
         log.info("training run %s stopped: %s", run_id, exc)
         stop_run(db, int(run_id), f"{exc}; candidates of the run that were not promoted dropped")

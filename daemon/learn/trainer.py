@@ -33,6 +33,8 @@ from daemon.learn.memory import fit_problem
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
 from daemon.learn.predictor import write_manifest
 from daemon.learn.progress import Budget, RunProgress, is_llm_head
+from daemon.targets import TargetSet, first_impressions
+from daemon.text.prompt import task_for
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
@@ -51,10 +53,16 @@ class Prepared:
     report: list[Example]
     report_split: str  # "validation", or CROSS_VALIDATION when no validation labels exist
     mean: Scores
+    target_set: TargetSet = field(default_factory=first_impressions)
 
     @property
     def train_count(self) -> int:
         return len(self.fit) + len(self.hold)
+
+    @property
+    def label(self) -> str:
+        """The profile, prefixed with a study's set ('hiring/transcript_only')."""
+        return self.profile if self.target_set.builtin else f"{self.target_set.name}/{self.profile}"
 
 
 @dataclass
@@ -76,25 +84,30 @@ class Trained:
     report_rows: list[Example] | None = None  # the report rows it scores, when not all
 
 
-def prepare(db: Database, profile: str, cfg: TrainConfig) -> Prepared | str:
-    """Load and split one profile's rows, or say why it cannot be trained."""
-    rows = data.load_examples(db, profile, "train")
+def prepare(
+    db: Database, profile: str, cfg: TrainConfig, target_set: TargetSet | None = None
+) -> Prepared | str:
+    """Load and split one profile's rows of a target set (default: First Impressions'),
+    or say why it cannot be trained."""
+    target_set = target_set or first_impressions()
+    where = profile if target_set.builtin else f"{target_set.name}/{profile}"
+    rows = data.load_examples(db, profile, "train", target_set=target_set)
     template = data.main_template(rows)
     rows = data.subsample(
         [r for r in rows if r.template_version == template], cfg.max_train_rows, cfg.seed
     )
     if len(rows) < cfg.min_train_rows:
-        return f"{profile}: {len(rows)} labelled training descriptions, need {cfg.min_train_rows}"
+        return f"{where}: {len(rows)} labelled training descriptions, need {cfg.min_train_rows}"
     fit, hold = data.grouped_holdout(rows, cfg.holdout_fraction, cfg.seed)
     if not fit or not hold:
-        return f"{profile}: too few YouTube ids to hold some out for early stopping"
-    report = data.load_examples(db, profile, "validation", template)
+        return f"{where}: too few groups (people, YouTube ids) to hold some out"
+    report = data.load_examples(db, profile, "validation", template, target_set)
     split = "validation"
     if not report:  # a lab's own videos: grouped K-fold figures over every training row
         report, split = rows, CROSS_VALIDATION
     report = data.subsample(report, cfg.max_report_rows, cfg.seed)
     mean = train_mean([r.scores for r in rows])
-    return Prepared(profile, template, fit, hold, report, split, mean)
+    return Prepared(profile, template, fit, hold, report, split, mean, target_set)
 
 
 def _holdout_rows(prep: Prepared, cfg: TrainConfig) -> list[Example]:
@@ -172,7 +185,9 @@ def train_blend(config: Config, db: Database, prep: Prepared, tag: str, device: 
     mine = [
         row
         for row in registry.all_versions(db)
-        if row.version.endswith(f"-{tag}") and row.feature_profile == prep.profile
+        if row.version.endswith(f"-{tag}")
+        and row.feature_profile == prep.profile
+        and row.target_set == prep.target_set.name
     ]
     llm, other = blend.best_of(mine, llm=True), blend.best_of(mine, llm=False)
     if llm is None or other is None:
@@ -255,12 +270,13 @@ def _load_llm(
     from daemon.learn.generative import AnswerCodec
 
     torch.manual_seed(cfg.seed)
+    task = task_for(prep.target_set)
     base = backbone.resolve_base(cfg.base_model)
     backend = backbone.choose_backend(cfg.use_unsloth)
     log.info("loading base model %s (%s on %s)", base.name, backend.describe(), device)
     lm, tok, backend = backbone.load_causal_lm(base, device, cfg, backend, base_cache)
-    width = max(len(backbone.prompt_ids(tok, e.text, cfg.max_length)) for e in prep.fit)
-    answer = len(AnswerCodec(tok).answer(prep.mean)) if kind == "generative" else 0
+    width = max(len(backbone.prompt_ids(tok, e.text, cfg.max_length, task)) for e in prep.fit)
+    answer = len(AnswerCodec(tok, task).answer(prep.mean)) if kind == "generative" else 0
     problem = fit_problem(kind, lm.config, cfg, device, width, answer)
     if problem:
         raise HeadSkipped(problem)
@@ -270,13 +286,13 @@ def _load_llm(
         from daemon.learn.regression import RegressionModel, make_head
 
         head = make_head(lm.config.hidden_size, prep.mean).to(device)
-        model = RegressionModel(lm, tok, head, cfg.max_length)
+        model = RegressionModel(lm, tok, head, cfg.max_length, task)
         groups.append({"params": list(head.parameters()), "lr": cfg.head_learning_rate})
         module = torch.nn.ModuleDict({"lm": lm, "head": head})
     else:
         from daemon.learn.generative import GenerativeModel
 
-        model = GenerativeModel(lm, tok, cfg.max_length)
+        model = GenerativeModel(lm, tok, cfg.max_length, task)
         model.codec.check(prep.mean)
         module = lm
     return _LLM(model, module, groups, lm, backend, base)
@@ -325,6 +341,8 @@ def train_llm(
     `on_plan(plan)` hears the plan."""
     from daemon.learn import loop
 
+    if kind == "generative":
+        prep = complete_rows(prep)
     llm = _load_llm(kind, prep, cfg, device, base_cache)
     hold = _holdout_rows(prep, cfg)
     plan = plan_scoring(llm, hold, prep.report, cfg, deadline)
@@ -372,6 +390,21 @@ def train_llm(
     trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in hold]
     trained.report_rows = report if len(report) < len(prep.report) else None
     return trained
+
+
+def complete_rows(prep: Prepared) -> Prepared:
+    """The rows that rate every target: an answer to write needs every number (the
+    regression head leaves a missing rating out of its loss instead)."""
+
+    def complete(rows: list[Example]) -> list[Example]:
+        return [e for e in rows if all(v == v for v in e.scores.values())]  # NaN != NaN
+
+    if prep.target_set.builtin:
+        return prep
+    fit, hold = complete(prep.fit), complete(prep.hold)
+    if not fit or not hold:
+        raise HeadSkipped("generative: too few rows rate every target of the set")
+    return replace(prep, fit=fit, hold=hold)
 
 
 def _llm_detail(llm: _LLM, result: Any, device: str, plan: scoring_plan.ScoringPlan) -> dict:
@@ -459,9 +492,10 @@ def _calibration(trained: Trained, oof: OutOfFold | None) -> tuple[list, list, s
 def _metrics(
     trained: Trained, prep: Prepared, level: float = 0.9, oof: OutOfFold | None = None
 ) -> dict:
+    headline = prep.target_set.headline
     if oof is not None:
         predicted, truth = oof.predicted, oof.truth
-        base = evaluate(oof.baseline, truth)
+        base = evaluate(oof.baseline, truth, headline)
     else:
         rows = _report_rows(trained, prep)
         truth = [e.scores for e in rows]
@@ -469,10 +503,11 @@ def _metrics(
         if predicted is None:
             predicted = trained.model.predict([e.text for e in rows])
         trained.report_predictions = predicted  # saved beside the model, for a blend
-        base = baseline([e.scores for e in prep.fit + prep.hold], truth)  # on the same rows
+        base = baseline([e.scores for e in prep.fit + prep.hold], truth, headline)  # same rows
     metrics = {
         "report_split": prep.report_split if oof is None else f"grouped {oof.folds}-fold CV",
-        "validation": evaluate(predicted, truth),
+        "target_set": prep.target_set.name,
+        "validation": evaluate(predicted, truth, headline),
         "baseline": base,
         # How many of the report split's rows the figures (and the baseline's) are on: an
         # LLM head under a time budget scores a sample (see scoring_plan.py).
@@ -511,7 +546,8 @@ def save_candidate(
     """Score on the report split (or take the cross-validated scores), save the model
     folder with its conformal residuals and register the candidate."""
     metrics = _metrics(trained, prep, config.train.interval_level, oof)
-    version = f"{prep.profile}-{trained.kind}-{utcnow():%Y%m%d-%H%M%S}-{tag}"
+    prefix = "" if prep.target_set.builtin else f"{prep.target_set.name}-"
+    version = f"{prefix}{prep.profile}-{trained.kind}-{utcnow():%Y%m%d-%H%M%S}-{tag}"
     folder = models_dir(config) / version
     folder.mkdir(parents=True, exist_ok=True)
     trained.model.save(folder)
@@ -527,8 +563,9 @@ def save_candidate(
         blend.save_predictions(folder, blend.REPORT, clips, trained.report_predictions)
     write_manifest(
         folder,
-        {**trained.manifest, "profile": prep.profile, "template_version": prep.template},
-    )
+        {**trained.manifest, "profile": prep.profile, "template_version": prep.template,
+         "target_set": prep.target_set.describe()},
+    )  # fmt: skip
     registry.register_candidate(
         db,
         version=version,
@@ -536,6 +573,7 @@ def save_candidate(
         base_model=trained.base_model,
         template_version=prep.template,
         feature_profile=prep.profile,
+        target_set=prep.target_set.name,
         train_count=prep.train_count,
         metrics=metrics,
         val_mean_accuracy=metrics["validation"]["mean_accuracy"],
@@ -616,7 +654,7 @@ def train_head(
             device,
             check_stop,
             base_cache_dir(config),
-            deadline=llm_head_deadline(db, cfg, part.profile, kind, deadline),
+            deadline=llm_head_deadline(db, cfg, part.profile, kind, deadline, part.target_set),
             progress=step_progress,
             checkpoints=checkpoints_dir(config),
             on_plan=lambda plan: publish(rows=planned_rows(part, plan)),
@@ -657,7 +695,12 @@ def planned_rows(prep: Prepared, plan: scoring_plan.ScoringPlan) -> dict[str, An
 
 
 def llm_head_deadline(
-    db: Database, cfg: TrainConfig, profile: str, kind: str, deadline: float | None
+    db: Database,
+    cfg: TrainConfig,
+    profile: str,
+    kind: str,
+    deadline: float | None,
+    target_set: TargetSet | None = None,
 ) -> float | None:
     """This LLM head's share of what is left of the run's budget (None: no deadline).
 
@@ -671,7 +714,7 @@ def llm_head_deadline(
     heads, profiles = list(cfg.heads), list(cfg.profiles)
     later = heads[heads.index(kind) + 1 :] if kind in heads else []
     for other in profiles[profiles.index(profile) + 1 :] if profile in profiles else []:
-        if not isinstance(prepare(db, other, cfg), str):
+        if not isinstance(prepare(db, other, cfg, target_set), str):
             later += heads
     llm_heads = 1 + sum(is_llm_head(k) for k in later)
     others = sum(not is_llm_head(k) for k in later)
@@ -753,10 +796,12 @@ def train_profile(
     config_file: Path | None = None,
     budget: Budget | None = None,
     run_id: int | None = None,
+    target_set: TargetSet | None = None,
 ) -> TrainingReport:
-    """Train every head for one profile, each behind its own failure boundary (its own
-    process when `config_file` is given). Each candidate is promoted as soon as it is
-    ready if it beats the promoted model and the train-mean baseline on validation.
+    """Train every head for one profile of a target set (default: First Impressions'),
+    each behind its own failure boundary (its own process when `config_file` is given).
+    Each candidate is promoted as soon as it is ready if it beats the promoted model of
+    its set and profile and the train-mean baseline on validation.
 
     A head is skipped (not failed: it is not retried) when too little of the run's time
     `budget` is left to start it; `run_id`: the run whose progress the heads publish."""
@@ -764,12 +809,13 @@ def train_profile(
     budget = budget or Budget.start(cfg.time_budget_s)
     progress = RunProgress(db, run_id, budget)
     report = TrainingReport()
-    prep = prepare(db, profile, cfg)
+    prep = prepare(db, profile, cfg, target_set)
     if isinstance(prep, str):
         report.messages.append(f"skipped {prep}")
         return report
+    set_name = None if prep.target_set.builtin else prep.target_set.name
     report.messages.append(
-        f"{profile}: {len(prep.fit)} fit + {len(prep.hold)} holdout rows "
+        f"{prep.label}: {len(prep.fit)} fit + {len(prep.hold)} holdout rows "
         f"(template {prep.template}), reporting on {len(prep.report)} {prep.report_split} rows"
     )
     for kind in cfg.heads:
@@ -781,7 +827,7 @@ def train_profile(
             progress.head(profile, kind, phase="loading")
             left = None if budget.deadline is None else budget.left()
             head = run_head_in_child(
-                config_file, profile, kind, tag, device, check_stop, run_id, left
+                config_file, profile, kind, tag, device, check_stop, run_id, left, set_name
             )
         else:
             head = _head_in_process(config, db, prep, kind, tag, device, check_stop, budget)
@@ -805,8 +851,10 @@ def run_training(
     check_stop: Callable[[], None] = lambda: None,
     config_file: Path | None = None,
     run_id: int | None = None,
+    target_set: TargetSet | None = None,
 ) -> TrainingReport:
-    """Train every configured profile; with `config_file`, each head in its own process.
+    """Train every configured profile of a target set (default: First Impressions'); with
+    `config_file`, each head in its own process.
 
     The run's time budget (`train.time_budget_s`) counts from here over every profile and
     head; `run_id`: the run whose progress the heads publish."""
@@ -818,7 +866,7 @@ def run_training(
     budget = Budget.start(config.train.time_budget_s)
     for profile in config.train.profiles:
         part = train_profile(
-            config, db, profile, tag, device, check_stop, config_file, budget, run_id
+            config, db, profile, tag, device, check_stop, config_file, budget, run_id, target_set
         )
         report.messages += part.messages
         report.heads += part.heads
