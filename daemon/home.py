@@ -10,6 +10,7 @@ from sqlalchemy.exc import DatabaseError
 
 from daemon.config import Config
 from daemon.errors import EmptyDatabaseError, LprdError
+from daemon.logtext import one_line
 from daemon.privacy import restrict
 from storage import db as dbmod
 
@@ -43,7 +44,7 @@ def prepare_home(config: Config) -> dbmod.Database:
             "is then processed again"
         ) from None
     if backup:
-        log.info("database migrated; the previous version is backed up at %s", backup)
+        log.info("database migrated; the previous version is backed up at %s", one_line(backup))
     return dbmod.Database(url, busy_timeout_ms=int(config.workers.busy_timeout_s * 1000))
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Config
 from daemon.forgetting import resume as resume_forgets
+from daemon.logtext import one_line
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
 from storage.db import Database, utcnow
@@ -170,7 +171,9 @@ class Inbox:
         a shared inbox's scan is skipped while another host handles it."""
         with self._turn() as mine:
             if not mine:
-                log.debug("inbox %s: another host is handling it; rescan skipped", self.root)
+                log.debug(
+                    "inbox %s: another host is handling it; rescan skipped", one_line(self.root)
+                )
                 return 0
             return self._scan()
 
@@ -226,7 +229,7 @@ class Inbox:
                     else "waiting for the file to stop changing"
                 )
         if problem is not None:
-            log.warning("%s: rejected (%s)", Path(key).name, problem)
+            log.warning("%s: rejected (%s)", one_line(Path(key).name), one_line(problem))
         elif self.config.inbox.stable_seconds == 0:
             self._settle()
 
@@ -313,9 +316,9 @@ class Inbox:
         log.log(
             level,
             "%s: %s%s",
-            path.name,
+            one_line(path.name),
             verdict.state,
-            f" ({verdict.reason})" if verdict.reason else "",
+            f" ({one_line(verdict.reason)})" if verdict.reason else "",
         )
 
     def _safe_verdict(self, path: Path, added_by_user: bool = False) -> FileVerdict:
@@ -358,7 +361,7 @@ class Inbox:
     def _sidecar(self, path: Path) -> FileVerdict:
         from daemon.label_service import import_sidecar_labels
 
-        result = import_sidecar_labels(self.db, self.pipeline.plans, path)
+        result = import_sidecar_labels(self.db, self.pipeline.plans, path, self.config)
         return FileVerdict(result.state, result.message)
 
     def _register(self, path: Path, added_by_user: bool = False) -> FileVerdict:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from daemon.errors import PermanentError
+from daemon.logtext import one_line
 
 log = logging.getLogger("lprd.media")
 
@@ -224,7 +225,12 @@ def iter_audio(
                     f"the audio track breaks off while decoding ({exc}): {CORRUPT_HINT}"
                 ) from exc
             # A truncated tail (probe records the real length): keep what decoded.
-            log.warning("%s: the audio track breaks off after %d frames: %s", path, decoded, exc)
+            log.warning(
+                "%s: the audio track breaks off after %d frames: %s",
+                one_line(path),
+                decoded,
+                one_line(exc),
+            )
         for out in resampler.resample(None):
             yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
 

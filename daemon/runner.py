@@ -18,6 +18,7 @@ from daemon.errors import (
     StopRequested,
     TransientError,
 )
+from daemon.logtext import one_line
 from daemon.stages.base import Stage, StageContext, artifact_filename
 from storage.artifacts import VideoForgotten
 from storage.states import RunOutcome, StageStatus
@@ -106,7 +107,7 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - any bug in a stage must not kill the worker
         if _disk_unavailable(exc):
             return _storage_outcome(exc, ctx, start)
-        log.exception("stage %s failed on %s", stage.name, ctx.video.name)
+        log.exception("stage %s failed on %s", stage.name, one_line(ctx.video.name))
         kind = "out of memory" if _is_out_of_memory(exc) else "unexpected error"
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""

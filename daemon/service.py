@@ -25,6 +25,7 @@ from daemon.home import prepare_home
 from daemon.home_lock import HomeLock
 from daemon.inbox import Inbox
 from daemon.learn.supervisor import reap_dead_training
+from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.privacy import disable_onnxruntime_telemetry
@@ -214,7 +215,7 @@ class Daemon:
         self.notifier.ready()
         log.info(
             "lprd running: inbox %s, %d cpu + %d gpu workers, roles %s",
-            inbox.root if watches else "not watched here",
+            one_line(inbox.root) if watches else "not watched here",
             self.config.workers.cpu,
             self.config.workers.gpu,
             ",".join(self.config.roles),

@@ -9,6 +9,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from daemon.inbox import Inbox
+from daemon.logtext import one_line
 
 log = logging.getLogger("lprd.watcher")
 
@@ -34,5 +35,5 @@ def start_watcher(inbox: Inbox, wake) -> Observer:
     observer.schedule(_InboxEventHandler(inbox, wake), str(inbox.root), recursive=True)
     observer.daemon = True
     observer.start()
-    log.info("watching %s", inbox.root)
+    log.info("watching %s", one_line(inbox.root))
     return observer

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from daemon import runner
 from daemon.config import Config
+from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.stages.base import StageContext, VideoRef, artifact_filename
@@ -112,7 +113,7 @@ class Worker(threading.Thread):
                 "%s: %s on %s (attempt %d)",
                 self.worker_id,
                 stage.name,
-                ctx.video.name,
+                one_line(ctx.video.name),
                 claimed.attempts,
             )
             if stage.reads_original:
@@ -139,7 +140,7 @@ class Worker(threading.Thread):
                 record_outcome(self.services, self.worker_id, claimed, outcome)
                 return
             except transitions.TransitionError as exc:
-                log.warning("%s: %s", self.worker_id, exc)
+                log.warning("%s: %s", self.worker_id, one_line(exc))
                 self._drop_if_forgotten(claimed)
                 return
             except Exception as exc:
@@ -254,4 +255,4 @@ def _record(
             retry=retry,
             plans=svc.pipeline.plans,
         )
-        log.warning("%s: %s -> %s: %s", worker_id, claimed.stage, status, outcome.message)
+        log.warning("%s: %s -> %s: %s", worker_id, claimed.stage, status, one_line(outcome.message))

@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (  # foundations every feature may read
         "daemon",  # the package itself: its version only
         "daemon.errors",
+        "daemon.logtext",  # names and paths in log lines, escaped to one line
         "daemon.config",
         "daemon.targets",  # target sets: names, scales, unit-space conversion
         "daemon.defaults",

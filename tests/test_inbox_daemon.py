@@ -4,6 +4,7 @@ every file ends in the right visible state with a clear message, and the daemon 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from daemon.inbox import Inbox
+from daemon.pipeline import Pipeline
+from daemon.worker import Services, Worker
+from storage.artifacts import ArtifactStore
 from storage.db import Database
 from tests.conftest import real_clips, requires_clips
 from tests.daemon_proc import (
@@ -182,6 +187,32 @@ def test_hostile_inbox_entries_are_rejected_and_the_daemon_stays_up(tmp_path: Pa
     # And again at the next start: the same entries no longer stop anything.
     again = start_daemon(home, "--until-idle", prefix=without_file_read_override())
     assert again.wait(60) == 0, daemon_log(home)
+
+
+FORGED = "\n2026-01-01 00:00:00,000 ERROR lprd.inbox: fake"
+
+
+def test_a_name_with_a_newline_cannot_forge_a_log_line(config, database, model_cache, caplog):
+    """Inbox, worker and stage log lines escape names: one record per event, one line."""
+    config.inbox.stable_seconds = 0
+    config.inbox_dir.mkdir(parents=True)
+    make_video(config.inbox_dir / f"clip{FORGED}.mp4", seconds=1.0)
+    (config.inbox_dir / f"notes{FORGED}.mp4").write_text("my notes, not a video\n")
+    (config.inbox_dir / f"readme{FORGED}.txt").write_text("not a video")
+    pipeline = Pipeline.default(["probe"])
+    store = ArtifactStore(config.store_dir)
+    svc = Services(config, database, store, model_cache, pipeline, {}, threading.Event())
+    with caplog.at_level(logging.INFO, logger="lprd"):
+        Inbox(config, database, store, pipeline).scan()
+        worker = Worker(svc, "cpu", 0)
+        while worker.work_once():
+            pass
+    forged = [r.getMessage() for r in caplog.records if "fake" in r.getMessage()]
+    # registered x2, rejected x1; probe on x2, probe failed x1 (its message names the file)
+    assert len(forged) >= 6, forged
+    shown = FORGED.replace("\n", "\\n")  # the name as the log shows it: escaped
+    assert all("\n" not in message and shown in message for message in forged), forged
+    assert any("rejected" in m for m in forged) and any("-> failed" in m for m in forged), forged
 
 
 def test_a_database_locked_longer_than_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:

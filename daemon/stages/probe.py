@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from daemon import media
+from daemon.logtext import one_line
 from daemon.stages.base import RetryPolicy, Stage, StageContext, StageResult
 
 log = logging.getLogger("lprd.stages.probe")
@@ -23,7 +24,7 @@ def run(ctx: StageContext) -> StageResult:
     parts.append("audio" if info["audio"] else "no audio")
     if info.get("truncated"):
         parts.append(f"TRUNCATED (the header says {info['declared_duration_s']:.1f} s)")
-        log.warning("%s: %s", ctx.video.name, "; ".join(info["warnings"]))
+        log.warning("%s: %s", one_line(ctx.video.name), one_line("; ".join(info["warnings"])))
     import av
 
     return StageResult(
