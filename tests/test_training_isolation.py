@@ -19,19 +19,52 @@ from storage.meta import get_meta
 from tests.test_learn_tiny import add_labelled, synthetic_rows
 
 
-def test_a_killed_head_is_reported_as_out_of_memory_with_its_own_peak() -> None:
+def test_a_killed_head_is_reported_with_its_own_peak_and_out_of_memory_only_on_evidence(
+    monkeypatch,
+) -> None:
+    from daemon.learn import isolation
+
     # The parent holds 600 MB: a child's peak must not include it (wait4's ru_maxrss would).
     parent_ballast = bytearray(600 * 2**20)
     code = (
         "import os, signal, time; x = bytearray(300 * 2**20); time.sleep(1.0); "
         "os.kill(os.getpid(), signal.SIGKILL)"
     )
+    before = isolation.oom_kills()
     proc = subprocess.Popen([sys.executable, "-c", code])
     status, peak_mb = wait_child(proc, interval_s=0.05)
-    reason = exit_reason(status, "generative", peak_mb)
+    assert len(parent_ballast) == 600 * 2**20
+    # An outside kill -9 with no sign of running out of memory: said so, not "out of memory".
+    monkeypatch.setattr(isolation, "oom_kills", lambda: before)
+    monkeypatch.setattr(isolation, "memory_limit_mb", lambda: 16 * 1024.0)
+    reason = exit_reason(status, "generative", peak_mb, before)
+    assert "out of memory" not in reason, reason
+    assert reason.startswith(
+        "the generative head's process was killed by signal 9 (SIGKILL) from outside while "
+        "training the generative head"
+    ), reason
+    assert "its peak 0.3 GB is far below the 16.0 GB limit" in reason
+    assert "count did not change" in reason and "check who sent it" in reason
+    # The kernel's (or the cgroup's) OOM kill count rose while it ran: out of memory.
+    monkeypatch.setattr(isolation, "oom_kills", lambda: (before[0], (before[1] or 0) + 1))
+    reason = exit_reason(status, "generative", peak_mb, (before[0], before[1] or 0))
     assert reason.startswith("out of memory at 0.3 GB while training the generative head"), reason
     assert "SIGKILL" in reason and "code -9" not in reason
-    assert len(parent_ballast) == 600 * 2**20
+    # No counts to compare, but the peak reached the memory limit: out of memory.
+    monkeypatch.setattr(isolation, "oom_kills", lambda: (None, None))
+    monkeypatch.setattr(isolation, "memory_limit_mb", lambda: peak_mb / 0.95)
+    reason = exit_reason(status, "generative", peak_mb, (None, None))
+    assert reason.startswith("out of memory at 0.3 GB while training the generative head"), reason
+    assert "near the" in reason
+
+
+def test_the_oom_evidence_is_read_from_this_machine() -> None:
+    from daemon.learn.isolation import memory_limit_mb, oom_kills
+
+    kernel, _cgroup = oom_kills()
+    assert kernel is not None and kernel >= 0  # /proc/vmstat's oom_kill (Linux 4.13+)
+    limit = memory_limit_mb()
+    assert limit is not None and 64 < limit < 2**40
 
 
 def test_a_process_reports_its_own_peak_not_its_parents() -> None:

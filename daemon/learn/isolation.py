@@ -4,6 +4,9 @@ memory or being killed costs only that head: the others still compete for promot
 The parent polls the child's own memory high-water mark (VmHWM) while it waits, so the
 peak is known whether the child exited or was killed; a failure is recorded in words ("out
 of memory at 21.0 GB while training the generative head"), never as a bare exit code.
+A SIGKILL is called out of memory only with evidence: the kernel's out-of-memory kill
+count (/proc/vmstat, the memory cgroup's) rose while the child ran, or its peak came
+within NEAR_LIMIT of the memory limit; otherwise it was killed from outside.
 (wait4's ru_maxrss is no substitute: on Linux it includes the parent's resident memory at
 the moment of the fork, so a 3 GB parent would report every head as at least 3 GB.)
 """
@@ -28,6 +31,7 @@ log = logging.getLogger("lprd.learn")
 STOPPED_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
 HEAD_STOP_GRACE_S = 10.0  # a head process this long past SIGTERM exits wherever it is
 KILL_AFTER_S = 60.0  # a child this long past SIGTERM is killed
+NEAR_LIMIT = 0.9  # a SIGKILLed child whose peak reached this share of the memory limit: OOM
 
 
 class NotApplicable(PermanentError):  # noqa: N818 - a skip, not an error
@@ -89,22 +93,125 @@ def failure_reason(exc: BaseException, kind: str, peak_mb: float | None) -> str:
     return f"{type(exc).__name__} while training the {kind} head: {exc}"[:1000]
 
 
-def exit_reason(status: int, kind: str, peak_mb: float | None) -> str:
-    """A head process that ended without reporting, in words."""
-    return ended_reason(status, peak_mb, f"while training the {kind} head", f"the {kind} head's")
+def exit_reason(
+    status: int, kind: str, peak_mb: float | None, oom_before: tuple[int | None, ...] | None = None
+) -> str:
+    """A head process that ended without reporting, in words (`oom_before`: `oom_kills()`
+    before it started)."""
+    return ended_reason(
+        status, peak_mb, f"while training the {kind} head", f"the {kind} head's", oom_before
+    )
 
 
-def ended_reason(status: int, peak_mb: float | None, during: str, whose: str) -> str:
-    """How a process ended, from its wait status and peak memory, in words."""
+def ended_reason(
+    status: int,
+    peak_mb: float | None,
+    during: str,
+    whose: str,
+    oom_before: tuple[int | None, ...] | None = None,
+) -> str:
+    """How a process ended, from its wait status and peak memory, in words.
+
+    `oom_before`: `oom_kills()` taken before the process started. A SIGKILL is out of
+    memory only when those counts rose meanwhile or the peak neared the memory limit.
+    """
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGKILL:
-            return (
-                f"out of memory at {_gb(peak_mb)} {during} (the process was killed with "
-                "SIGKILL, as the kernel's out-of-memory killer does)"
-            )
+            return _sigkill_reason(peak_mb, during, whose, oom_before)
         return f"{whose} process was killed by {signal.Signals(sig).name} at {_gb(peak_mb)}"
     return f"{whose} process exited with code {os.WEXITSTATUS(status)} without a result"
+
+
+def _sigkill_reason(
+    peak_mb: float | None, during: str, whose: str, oom_before: tuple[int | None, ...] | None
+) -> str:
+    if oom_before is not None and _rose(oom_before, oom_kills()):
+        return (
+            f"out of memory at {_gb(peak_mb)} {during} (the process was killed with SIGKILL "
+            "and the kernel's out-of-memory kill count rose meanwhile)"
+        )
+    limit = memory_limit_mb()
+    if peak_mb and limit and peak_mb >= NEAR_LIMIT * limit:
+        return (
+            f"out of memory at {_gb(peak_mb)} {during} (the process was killed with SIGKILL "
+            f"with its peak near the {_gb(limit)} memory limit)"
+        )
+    counted = oom_before is not None and any(n is not None for n in oom_before)
+    evidence = [
+        "the kernel's out-of-memory kill count did not change" if counted else "",
+        f"its peak {_gb(peak_mb)} is far below the {_gb(limit)} limit" if limit else "",
+    ]
+    why = "; ".join(part for part in evidence if part) or "no sign of running out of it"
+    return (
+        f"{whose} process was killed by signal 9 (SIGKILL) from outside {during}, not for "
+        f"lack of memory ({why}): check who sent it (`kill -9`, a process supervisor or "
+        "systemd's stop timeout, a container runtime or a job scheduler)"
+    )
+
+
+def _rose(before: tuple[int | None, ...], after: tuple[int | None, ...]) -> bool:
+    return any(
+        b is not None and a is not None and a > b for b, a in zip(before, after, strict=False)
+    )
+
+
+def oom_kills() -> tuple[int | None, int | None]:
+    """Out-of-memory kills so far: the kernel's (`oom_kill` in /proc/vmstat) and this
+    process's memory cgroup's; None where not readable."""
+    cgroup = _memory_cgroup()
+    own = _counter(cgroup[0] / cgroup[1], "oom_kill") if cgroup is not None else None
+    return _counter(Path("/proc/vmstat"), "oom_kill"), own
+
+
+def _counter(path: Path, name: str) -> int | None:
+    """The number after `name` on its line of `path` ("name N ..."); None if none."""
+    try:
+        for line in path.read_text(encoding="ascii", errors="replace").splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == name:
+                return int(fields[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _memory_cgroup() -> tuple[Path, str, str] | None:
+    """This process's memory cgroup: (folder, its OOM-events file, its limit file), v1 or
+    v2; the mount's root where the named folder is not visible (a cgroup namespace)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    root, places = Path("/sys/fs/cgroup"), []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        rel = parts[2].strip().lstrip("/")
+        if "memory" in parts[1].split(","):
+            v1 = ("memory.oom_control", "memory.limit_in_bytes")
+            places += [(root / "memory" / rel, *v1), (root / "memory", *v1)]
+        elif parts[0] == "0" and not parts[1]:
+            v2 = ("memory.events", "memory.max")
+            places += [(root / rel, *v2), (root, *v2)]
+    return next((place for place in places if (place[0] / place[1]).is_file()), None)
+
+
+def memory_limit_mb() -> float | None:
+    """The memory a process here may use, in MB: MemTotal, or its memory cgroup's limit
+    when smaller; None when neither can be read."""
+    total = _counter(Path("/proc/meminfo"), "MemTotal:")
+    limits = [total / 1024] if total else []
+    cgroup = _memory_cgroup()
+    if cgroup is not None:
+        try:
+            text = (cgroup[0] / cgroup[2]).read_text(encoding="ascii").strip()
+        except OSError:
+            text = ""
+        if text.isdigit():
+            limits.append(int(text) / 2**20)
+    return min(limits) if limits else None
 
 
 def stop_flag(grace_s: float | None = None) -> tuple[Callable[[], None], Callable[[], bool]]:
@@ -170,6 +277,7 @@ def run_head_in_child(
         cmd += ["--run-id", str(run_id)]
     if budget_left_s is not None:
         cmd += ["--budget-left-s", f"{budget_left_s:.1f}"]
+    oom_before = oom_kills()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     status, peak = wait_child(proc, check_stop)
     result = HeadResult(profile, kind, peak_rss_mb=peak, seconds=time.monotonic() - start)
@@ -178,7 +286,7 @@ def run_head_in_child(
         result.version, result.holdout = reported.get("version"), reported.get("holdout")
         result.error, result.skipped = reported.get("error"), reported.get("skipped")
     if result.version is None and result.error is None and result.skipped is None:
-        result.error = exit_reason(status, kind, peak)
+        result.error = exit_reason(status, kind, peak, oom_before)
     return result
 
 

@@ -171,10 +171,11 @@ def watch_run(
 ) -> None:
     """Reap the child and fail the run, saying how it ended, if it did not close it itself
     (stopped, not failed, when `stopping()` says its end was asked for)."""
-    from daemon.learn.isolation import ended_reason, wait_child
+    from daemon.learn.isolation import ended_reason, oom_kills, wait_child
 
+    oom_before = oom_kills()  # moments after the start: an OOM kill since then is evidence
     status, peak = wait_child(proc, interval_s=interval_s)
-    why = ended_reason(status, peak, "in training", "the training")
+    why = ended_reason(status, peak, "in training", "the training", oom_before)
     if stopping():
         if _fail_dead_run(db, run_id, f"stopped: {why}", STOPPED):
             log.warning("training run %d stopped: %s", run_id, why)
