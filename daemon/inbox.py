@@ -78,7 +78,15 @@ def _file_row(session: Session, path: Path) -> InboxFile | None:
 
 def unreadable_reason(exc: Exception) -> str:
     """What a person can do about a file that could not be read."""
-    if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+    if isinstance(exc, RecursionError):  # a RuntimeError, but no symlink loop
+        return (
+            "the file is nested too deeply to read (structures inside one another thousands "
+            "of levels deep): fix or replace it, then touch it or `lprd add` it"
+        )
+    # Path.resolve() raises RuntimeError("Symlink loop from ...") before Python 3.13.
+    if getattr(exc, "errno", None) == errno.ELOOP or (
+        isinstance(exc, RuntimeError) and "symlink loop" in str(exc).lower()
+    ):
         return "symlink loop: the link points, directly or through other links, back to itself"
     if isinstance(exc, PermissionError):
         return (

@@ -4,11 +4,13 @@ way, from `lprd labels import` or from a sidecar in the inbox."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from daemon.inbox import Inbox
+from daemon.inbox import Inbox, unreadable_reason
 from daemon.label_service import import_label_files
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
@@ -100,3 +102,12 @@ def test_a_deeply_nested_sidecar_is_refused_as_too_deep_not_as_a_symlink_loop(co
     assert verdict.state == FileState.REJECTED
     assert "nested too deeply to read" in verdict.reason and path.name in verdict.reason
     assert "symlink" not in verdict.reason
+
+
+def test_a_recursion_error_reading_an_inbox_file_is_not_called_a_symlink_loop(tmp_path):
+    too_deep = unreadable_reason(RecursionError("maximum recursion depth exceeded"))
+    assert "nested too deeply to read" in too_deep and "symlink" not in too_deep
+    os.symlink("loop.mp4", tmp_path / "loop.mp4")
+    with pytest.raises((RuntimeError, OSError)) as looped:  # OSError from Python 3.13
+        (tmp_path / "loop.mp4").resolve()
+    assert unreadable_reason(looped.value).startswith("symlink loop")
