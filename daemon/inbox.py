@@ -352,6 +352,10 @@ class Inbox:
                 )
             if not target.is_file():
                 return FileVerdict(FILE_REJECTED, f"symlink target {target} is not a file")
+        if not added_by_user and not self.config.inbox.allow_hard_links:
+            outside = self._links_outside(path)
+            if outside:
+                return FileVerdict(FILE_REJECTED, outside)
         if path.name.endswith(SIDECAR_SUFFIX):
             return self._sidecar(path)
         ext = path.suffix.lower().lstrip(".")
@@ -365,6 +369,31 @@ class Inbox:
         if path.stat().st_size == 0:
             return FileVerdict(FILE_REJECTED, "empty file (0 bytes): copy the video again")
         return self._register(path, added_by_user)
+
+    def _links_outside(self, path: Path) -> str | None:
+        """Why a file hard-linked from outside the inbox is refused; None when it is not.
+
+        A hard link is another name of the same file: one made in the inbox to a file
+        elsewhere brings that file in as a symlink pointing outside would. The other
+        names cannot be listed, only counted, so the file passes only when every one of
+        its `st_nlink` names is found inside the inbox."""
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1:
+            return None
+        inside = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    other = os.lstat(os.path.join(dirpath, name))
+                    inside += (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+            if inside >= st.st_nlink:
+                return None
+        return (
+            f"the file has {st.st_nlink} hard links and {st.st_nlink - inside} of them lie "
+            "outside the inbox (a hard link is another name of the same file, like a symlink "
+            "pointing outside, which lprd refuses): copy the file in instead (cp, not ln), "
+            "`lprd add` it to analyse it anyway, or set inbox.allow_hard_links = true"
+        )
 
     def _sidecar(self, path: Path) -> FileVerdict:
         from daemon.label_service import import_sidecar_labels

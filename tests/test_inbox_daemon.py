@@ -215,6 +215,33 @@ def test_a_name_with_a_newline_cannot_forge_a_log_line(config, database, model_c
     assert any("rejected" in m for m in forged) and any("-> failed" in m for m in forged), forged
 
 
+def test_a_hard_link_to_a_file_outside_the_inbox_is_refused_like_an_outside_symlink(
+    config, database, tmp_path
+) -> None:
+    config.inbox.stable_seconds = 0
+    inbox_dir = config.inbox_dir
+    (inbox_dir / "sub").mkdir(parents=True)
+    outside = make_video(tmp_path / "elsewhere.mp4", seconds=1.0)
+    os.link(outside, inbox_dir / "linked.mp4")
+    inside = make_video(inbox_dir / "twice.mp4", seconds=1.5)
+    os.link(inside, inbox_dir / "sub" / "twice again.mp4")  # every name inside: accepted
+    pipeline = Pipeline.default(["probe"])
+    inbox = Inbox(config, database, ArtifactStore(config.store_dir), pipeline)
+    inbox.scan()
+    states = inbox_states(database)
+    state, reason = states["linked.mp4"]
+    assert state == "rejected" and "hard links" in reason and "outside the inbox" in reason
+    assert "allow_hard_links" in reason and "`lprd add`" in reason
+    assert {states["twice.mp4"][0], states["twice again.mp4"][0]} == {"registered", "duplicate"}
+    # Named by the user, the file is analysed: `lprd add` overrides the refusal.
+    assert inbox.register_now(inbox_dir / "linked.mp4").state == "registered"
+    # And so does the configuration, for a lab whose inbox is fed by hard links.
+    config.inbox.allow_hard_links = True
+    os.link(outside, inbox_dir / "allowed.mp4")
+    inbox.scan()
+    assert inbox_states(database)["allowed.mp4"][0] == "duplicate"  # same content as linked
+
+
 def test_a_database_locked_longer_than_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
     home = new_home(tmp_path)
     inbox = home / "inbox"

@@ -93,6 +93,11 @@ class InboxConfig(Section):
         description="The inbox is one folder several hosts watch (on PostgreSQL): its "
         "rescans are done by one host at a time.",
     )
+    allow_hard_links: bool = Field(
+        False,
+        description="Accept a file in the inbox that has hard links outside it (by "
+        "default refused, like a symlink that points outside the inbox).",
+    )
 
 
 class WorkersConfig(Section):
