@@ -14,6 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--model", help="model version (default: the promoted one)")
     parser.add_argument("--profile", choices=("full", "transcript_only"), help="feature profile")
+    parser.add_argument(
+        "--set",
+        dest="target_set",
+        metavar="NAME",
+        help="a study's target set (default: the built-in first_impressions)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(handler=handle)
 
@@ -34,7 +40,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.targets import get_set
 
     db = open_existing_db(config)
-    row = pick_model(db, args.model, args.profile)
+    row = pick_model(db, args.model, args.profile, args.target_set)
     target_set = get_set(config, getattr(row, "target_set", None))
     level = config.train.interval_level
     device = resolve_device(config.device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from daemon.learn.data import Example, grouped_holdout
@@ -26,6 +26,7 @@ class OutOfFold:
     truth: list[Scores]
     baseline: list[Scores]  # the train mean of the other folds, per row
     folds: int
+    groups: list[str] = field(default_factory=list)  # each row's group (person, YouTube id)
 
 
 def fold_of_groups(groups: Sequence[str], k: int, seed: int) -> dict[str, int]:
@@ -75,5 +76,6 @@ def cross_validate(
         result.predicted += model.predict([e.text for e in fold])
         result.truth += [e.scores for e in fold]
         result.baseline += [part.mean] * len(fold)
+        result.groups += [e.group_id for e in fold]
     result.folds = len(folds)
     return result

@@ -13,21 +13,26 @@ from daemon.learn.predictor import load_predictor
 from daemon.learn.uncertainty import bootstrap
 from daemon.targets import TargetSet
 from storage.db import Database
+from storage.models import BUILTIN_SET
 
 
-def pick_model(db: Database, version: str | None, profile: str | None) -> Any:
-    """The named version, or the promoted one (of `profile`, or of any profile)."""
+def pick_model(
+    db: Database, version: str | None, profile: str | None, target_set: str | None = None
+) -> Any:
+    """The named version, or the promoted one of a target set (default: the built-in
+    one), of `profile` or of any profile."""
     if version:
         row = registry.get_version(db, version)
         if row is None:
             raise LprdError(f"no model version {version!r}; `lprd models` lists them")
         return row
-    promoted = registry.promoted_versions(db)
-    if profile:
-        promoted = {p: v for p, v in promoted.items() if p == profile}
-    if not promoted:
-        raise LprdError("no model promoted yet: import labels and run `lprd train`")
-    return registry.get_version(db, next(iter(promoted.values())))
+    wanted = target_set or BUILTIN_SET
+    with db.read() as session:
+        rows = list(session.scalars(registry.promoted_query(profile, wanted)))
+    if not rows:
+        where = "" if wanted == BUILTIN_SET else f" for the target set {wanted!r}"
+        raise LprdError(f"no model promoted yet{where}: import labels and run `lprd train`")
+    return min(rows, key=lambda r: r.feature_profile)  # 'full' before 'transcript_only'
 
 
 def evaluate_version(

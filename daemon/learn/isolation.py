@@ -263,11 +263,13 @@ def run_head_in_child(
     check_stop: Callable[[], None],
     run_id: int | None = None,
     budget_left_s: float | None = None,
+    target_set: str | None = None,
 ) -> HeadResult:
     """Train one head in `python -m daemon.learn.head_job`; its output joins this log.
 
     `run_id`: the run whose progress the head publishes; `budget_left_s`: what is left of
-    the run's time budget (None: unlimited)."""
+    the run's time budget (None: unlimited); `target_set`: a study's set (None: the
+    built-in one)."""
     result_file = config_file.with_name(f"{config_file.stem}.{profile}.{kind}.result.json")
     result_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "daemon.learn.head_job", str(config_file), profile, kind, tag]
@@ -277,6 +279,8 @@ def run_head_in_child(
         cmd += ["--run-id", str(run_id)]
     if budget_left_s is not None:
         cmd += ["--budget-left-s", f"{budget_left_s:.1f}"]
+    if target_set is not None:
+        cmd += ["--set", target_set]
     oom_before = oom_kills()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     status, peak = wait_child(proc, check_stop)

@@ -38,6 +38,7 @@ from storage.workers import hosts_gone, this_host
 
 log = logging.getLogger("lprd.learn")
 RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
+ALL_SETS = "all"  # training_runs.target_set of a run that trains every set
 STOPPED = TrainingStatus.STOPPED
 
 
@@ -143,11 +144,14 @@ def _running(db: Database) -> TrainingRun | None:
         ).scalar_one_or_none()
 
 
-def _claim_run(db: Database, trigger: str, log_dir: Path) -> TrainingRun | None:
+def _claim_run(
+    db: Database, trigger: str, log_dir: Path, target_set: str | None = None
+) -> TrainingRun | None:
     """Insert the running row; None if another training holds the slot."""
     run = TrainingRun(
         status=RUNNING,
         trigger=trigger,
+        target_set=target_set or ALL_SETS,
         labelled_count=labelled_count(db),
         host=this_host(),
         started_at=utcnow(),
@@ -204,14 +208,18 @@ def write_config_copy(config: Config, path: Path) -> dict[str, str]:
 
 
 def start_training(
-    config: Config, db: Database, trigger: str = "manual", wait: bool = False
+    config: Config,
+    db: Database,
+    trigger: str = "manual",
+    wait: bool = False,
+    target_set: str | None = None,
 ) -> tuple[TrainingRun | None, str]:
     """Start a training child process; (run, message). Waits for it when `wait`.
 
     Refused on a host without the `train` role. The child runs in its own session and
     outlives this process (a scheduled or `lprd train --background` training).
     """
-    run, message, proc = launch_training(config, db, trigger)
+    run, message, proc = launch_training(config, db, trigger, target_set=target_set)
     if proc is not None and wait:
         watch_run(db, run.id, proc)
     elif proc is not None:
@@ -220,11 +228,16 @@ def start_training(
 
 
 def launch_training(
-    config: Config, db: Database, trigger: str = "manual", foreground: bool = False
+    config: Config,
+    db: Database,
+    trigger: str = "manual",
+    foreground: bool = False,
+    target_set: str | None = None,
 ) -> tuple[TrainingRun | None, str, subprocess.Popen | None]:
     """Start a training child process; (run, message, process), the caller reaps it
     (`watch_run`). `foreground`: the child ends when this process is gone (a foreground
-    `lprd train`, which passes its stop signals on to it)."""
+    `lprd train`, which passes its stop signals on to it); `target_set`: train only that
+    set (None: every set)."""
     if "train" not in config.roles:
         message = (
             f"this host ({this_host()}) does not have the 'train' role "
@@ -233,7 +246,7 @@ def launch_training(
         return None, message, None
     reap_dead_training(db, config.workers.stale_after_s)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
-    run = _claim_run(db, trigger, config.logs_dir)
+    run = _claim_run(db, trigger, config.logs_dir, target_set)
     if run is None:
         busy = _running(db)
         where = f" (run #{busy.id}, pid {busy.pid}, log {busy.log_path})" if busy else ""
@@ -243,6 +256,8 @@ def launch_training(
     cmd = [sys.executable, "-m", "daemon.learn.train_job", str(config_file), str(run.id)]
     if foreground:
         cmd.append("--exit-with-parent")
+    if target_set is not None:
+        cmd += ["--set", target_set]
     with open(run.log_path, "ab") as out:
         proc = subprocess.Popen(
             cmd,

@@ -7,6 +7,7 @@ The test split is never read here.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from daemon.learn.memory import fit_problem
 from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
 from daemon.learn.predictor import write_manifest
 from daemon.learn.progress import Budget, RunProgress, is_llm_head
+from daemon.learn.uncertainty import bootstrap
 from daemon.targets import TargetSet, first_impressions
 from daemon.text.prompt import task_for
 from storage.db import Database, utcnow
@@ -490,15 +492,19 @@ def _calibration(trained: Trained, oof: OutOfFold | None) -> tuple[list, list, s
 
 
 def _metrics(
-    trained: Trained, prep: Prepared, level: float = 0.9, oof: OutOfFold | None = None
+    trained: Trained,
+    prep: Prepared,
+    level: float = 0.9,
+    oof: OutOfFold | None = None,
+    cfg_seed: int = 0,
 ) -> dict:
     headline = prep.target_set.headline
     if oof is not None:
-        predicted, truth = oof.predicted, oof.truth
+        predicted, truth, groups = oof.predicted, oof.truth, oof.groups
         base = evaluate(oof.baseline, truth, headline)
     else:
         rows = _report_rows(trained, prep)
-        truth = [e.scores for e in rows]
+        truth, groups = [e.scores for e in rows], [e.group_id for e in rows]
         predicted = trained.report_predictions
         if predicted is None:
             predicted = trained.model.predict([e.text for e in rows])
@@ -513,6 +519,9 @@ def _metrics(
         # LLM head under a time budget scores a sample (see scoring_plan.py).
         "report_rows": {"scored": len(truth), "of": len(truth if oof is not None else prep.report)},
         "holdout_mean_accuracy": trained.holdout,
+        # Group-resampled 95 % intervals beside the train mean (the baseline of a
+        # cross-validated figure is each fold's own mean; here the mean of all rows).
+        "bootstrap": bootstrap(predicted, truth, prep.mean, groups, headline, cfg_seed),
         "train_mean": prep.mean,
         "fit": trained.detail,
     }
@@ -545,7 +554,7 @@ def save_candidate(
 ) -> str:
     """Score on the report split (or take the cross-validated scores), save the model
     folder with its conformal residuals and register the candidate."""
-    metrics = _metrics(trained, prep, config.train.interval_level, oof)
+    metrics = _metrics(trained, prep, config.train.interval_level, oof, config.train.seed)
     prefix = "" if prep.target_set.builtin else f"{prep.target_set.name}-"
     version = f"{prefix}{prep.profile}-{trained.kind}-{utcnow():%Y%m%d-%H%M%S}-{tag}"
     folder = models_dir(config) / version
@@ -840,7 +849,24 @@ def train_profile(
         report.messages.append(head.line())
         if head.version:  # serve a better model at once, not after the slowest head
             report.messages.append(registry.promote_if_better(db, head.version).reason)
+    statement = no_head_beats_baseline(db, report.heads)
+    if statement:
+        report.messages.append(f"{prep.label}: {statement}")
     return report
+
+
+def no_head_beats_baseline(db: Database, heads: list[HeadResult]) -> str | None:
+    """The plain sentence when no trained head beats the train mean on any target (by its
+    bootstrap interval), else None."""
+    from daemon.learn.report import heads_statement
+
+    boots = {}
+    for head in heads:
+        row = registry.get_version(db, head.version) if head.version else None
+        found = json.loads(row.metrics_json or "{}").get("bootstrap") if row else None
+        if found:
+            boots[head.kind] = found
+    return heads_statement(boots)
 
 
 def run_training(

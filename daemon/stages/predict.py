@@ -1,11 +1,16 @@
-"""Stage `predict`: the best promoted model scores the video, with intervals and reasons.
+"""Stage `predict`: the best promoted model of each target set scores the video, with
+intervals and reasons.
 
 A video has a description per feature profile (`full`, and `transcript_only` from its own
-transcript). The stage uses the promoted model of the first profile in PROFILE_ORDER that
-has one, so a transcript-only model scores videos from day one and a full-profile model
-takes over once promoted. Until some model is promoted the stage waits (StageDeferred, no
-attempt used). The promoted versions are part of the fingerprint, so any promotion
-re-queues predict for every video.
+transcript). For each target set (First Impressions' built-in one, then every set the
+config declares) the stage uses the set's promoted model of the first profile in
+PROFILE_ORDER that has one, so a transcript-only model scores videos from day one and a
+full-profile model takes over once promoted. Until some model is promoted the stage
+waits (StageDeferred, no attempt used). The promoted versions are part of the
+fingerprint, so any promotion re-queues predict for every video.
+
+Models work in unit space; what is stored (the prediction row and the stage's output) is
+on each set's declared scale: scores, intervals and the reasons' contributions.
 
 Each score comes with a split-conformal interval (from the residuals stored with the
 model, at `train.interval_level`) and the contribution of each description section
@@ -23,9 +28,10 @@ from sqlalchemy import select
 from daemon.config import Config
 from daemon.errors import PermanentError, StageDeferred, StageSkipped
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult, UpstreamOutput
+from daemon.targets import TargetSet, target_sets
 from daemon.text.describe import PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY
 from storage.db import dialect_insert, utcnow
-from storage.models import TARGETS, Description, ModelVersion, Prediction
+from storage.models import BUILTIN_SET, Description, ModelVersion, Prediction
 from storage.states import ModelState
 
 PROFILE_ORDER = (PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY)
@@ -52,22 +58,38 @@ def _descriptions(ctx: StageContext, up: UpstreamOutput) -> dict[str, str]:
     return texts
 
 
-def choose_model(ctx: StageContext, texts: dict[str, str]) -> tuple[str, ModelVersion]:
-    """(profile, promoted model) of the first profile in PROFILE_ORDER the video has."""
+def choose_model(
+    ctx: StageContext, texts: dict[str, str], target_set: str | None = None
+) -> tuple[str, ModelVersion] | None:
+    """(profile, promoted model of `target_set`, default the built-in one) of the first
+    profile in PROFILE_ORDER the video has, or None."""
     from daemon.learn.registry import promoted
 
     for profile in sorted(
         texts, key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 99
     ):
-        model = promoted(ctx.db, profile)
+        model = promoted(ctx.db, profile, *(() if target_set is None else (target_set,)))
         if model is not None:
             return profile, model
-    names = " or ".join(f"'{p}'" for p in texts)
-    raise StageDeferred(
-        f"no model promoted yet for the {names} profile: import labels "
-        "(`lprd labels import`, `lprd labels describe`) and run `lprd train`",
-        retry_after_s=600.0,
-    )
+    return None
+
+
+def serving(ctx: StageContext, texts: dict[str, str]) -> list[tuple[TargetSet, str, ModelVersion]]:
+    """(set, profile, model) for every declared set with a promoted model; StageDeferred
+    when no set has one."""
+    found = []
+    for target_set in target_sets(ctx.config).values():
+        chosen = choose_model(ctx, texts, target_set.name)
+        if chosen is not None:
+            found.append((target_set, *chosen))
+    if not found:
+        names = " or ".join(f"'{p}'" for p in texts)
+        raise StageDeferred(
+            f"no model promoted yet for the {names} profile: import labels "
+            "(`lprd labels import`, `lprd labels describe`) and run `lprd train`",
+            retry_after_s=600.0,
+        )
+    return found
 
 
 def _transcript_source(describe: dict[str, Any], profile: str) -> str | None:
@@ -76,8 +98,19 @@ def _transcript_source(describe: dict[str, Any], profile: str) -> str | None:
     return (describe.get("transcript_sources") or {}).get(profile)
 
 
-def _save(ctx: StageContext, version: str, scores: dict[str, float], details: dict) -> None:
-    values = {**scores, "details_json": json.dumps(details), "created_at": utcnow()}
+def _save(
+    ctx: StageContext, version: str, target_set: TargetSet, scores: dict[str, float], details: dict
+) -> None:
+    """The prediction row: every set's scores in scores_json, the built-in set's in its
+    columns too."""
+    columns = scores if target_set.builtin else {}
+    values = {
+        **columns,
+        "target_set": target_set.name,
+        "scores_json": json.dumps(scores),
+        "details_json": json.dumps(details),
+        "created_at": utcnow(),
+    }
     with ctx.db.write() as session:
         stmt = dialect_insert(session)(Prediction).values(
             video_id=ctx.video.id, model_version=version, **values
@@ -98,11 +131,8 @@ def _widths(ctx: StageContext, model: ModelVersion) -> dict[str, float] | None:
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Score the description with the serving model; store scores, intervals and reasons."""
-    from daemon.learn.base_cache import base_cache_dir
-    from daemon.learn.predictor import load_predictor
-    from daemon.learn.registry import baseline_accuracy
-
+    """Score the description with each set's serving model; store scores, intervals and
+    reasons on the set's declared scale."""
     if not _person_present(ctx):
         raise StageSkipped(
             "no person was seen or heard (no face in any sampled frame, no speech): "
@@ -110,7 +140,68 @@ def run(ctx: StageContext) -> StageResult:
         )
     describe = ctx.upstream("describe")  # read once: a long video's holds every segment
     texts = _descriptions(ctx, describe)
-    profile, model = choose_model(ctx, texts)
+    results: dict[str, dict[str, Any]] = {}
+    for target_set, profile, model in serving(ctx, texts):
+        scores, details = _score_with(ctx, describe, texts, profile, model)
+        scores, details = declared(target_set, scores, details)
+        details["target_set"] = target_set.describe()
+        _save(ctx, model.version, target_set, scores, details)
+        results[target_set.name] = {"scores": scores, "model_version": model.version, **details}
+    data: dict[str, Any] = {**results.get(BUILTIN_SET, {}), "sets": results}
+    summary = "; ".join(
+        f"{name}: {r['feature_profile']} {r['head']}: "
+        + " ".join(f"{t[:3]} {v:.2f}" for t, v in r["scores"].items())
+        for name, r in results.items()
+    )
+    first = next(iter(results.values()))
+    if first.get("segments"):
+        summary += f" (mean of {len(first['segments'])} segments)"
+    versions = ", ".join(r["model_version"] for r in results.values())
+    return StageResult(data=data, backend=first["head"], model=versions, summary=summary)
+
+
+def declared(
+    target_set: TargetSet, scores: dict[str, float], details: dict[str, Any]
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Scores and details from unit space onto the set's declared scales: scores and
+    interval bounds mapped, the reasons' contributions and the segment spread scaled."""
+    if target_set.unit_scale:
+        return scores, details
+
+    def part(found: dict[str, Any]) -> dict[str, Any]:
+        out = dict(found)
+        out["scores"] = {t: round(target_set.get(t).from_unit(v), 6)
+                         for t, v in found.get("scores", {}).items()}  # fmt: skip
+        out["intervals"] = {t: [round(target_set.get(t).from_unit(b), 6) for b in span]
+                            for t, span in (found.get("intervals") or {}).items()}  # fmt: skip
+        out["reasons"] = {
+            t: [{**r, "contribution": round(r["contribution"] * target_set.get(t).span, 6)}
+                for r in items]
+            for t, items in (found.get("reasons") or {}).items()
+        }  # fmt: skip
+        return out
+
+    whole = part({**details, "scores": scores})
+    if details.get("segments"):
+        whole["segments"] = [part(seg) for seg in details["segments"]]
+    if details.get("segment_spread"):
+        whole["segment_spread"] = {t: round(v * target_set.get(t).span, 6)
+                                   for t, v in details["segment_spread"].items()}  # fmt: skip
+    return whole.pop("scores"), whole
+
+
+def _score_with(
+    ctx: StageContext,
+    describe: UpstreamOutput,
+    texts: dict[str, str],
+    profile: str,
+    model: ModelVersion,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """One model's scores (unit space) and details: intervals, reasons, flags."""
+    from daemon.learn.base_cache import base_cache_dir
+    from daemon.learn.predictor import load_predictor
+    from daemon.learn.registry import baseline_accuracy
+
     device = ctx.device()
     predictor = ctx.models.get(
         ("lprd-model", model.version, device),
@@ -134,12 +225,7 @@ def run(ctx: StageContext) -> StageResult:
         val_mean_accuracy=model.val_mean_accuracy,
         val_baseline_mean_accuracy=baseline_accuracy(model),
     )
-    _save(ctx, model.version, scores, details)
-    data = {"scores": scores, "model_version": model.version, **details}
-    summary = f"{profile} {model.kind}: " + " ".join(f"{t[:3]} {scores[t]:.2f}" for t in TARGETS)
-    if segments:
-        summary += f" (mean of {len(segments)} segments)"
-    return StageResult(data=data, backend=model.kind, model=model.version, summary=summary)
+    return scores, details
 
 
 def _person_present(ctx: StageContext) -> bool:
@@ -207,7 +293,7 @@ def _score_whole(
     from daemon.learn.occlusion import explain
 
     raw, reasons = explain(predictor.predict, text)
-    scores = {t: round(float(raw[t]), 6) for t in TARGETS}
+    scores = {t: round(float(v), 6) for t, v in raw.items()}
     (flags,) = check([text])
     shown, withheld = withhold_intervals(intervals(scores, widths) if widths else {}, flags)
     details: dict[str, Any] = {
@@ -291,6 +377,7 @@ def _backends(config: Config) -> list[BackendInfo]:
         db.dispose()
     if not versions:
         return [BackendInfo("predict", "none", "-", False, False, "no model promoted yet")]
+    # A study set's profile reads "hiring/transcript_only".
     return [
         BackendInfo("predict", profile, version, True, True, ModelState.PROMOTED)
         for profile, version in versions.items()
@@ -302,7 +389,7 @@ STAGE = Stage(
     run=run,
     requires=("describe",),
     resource="gpu",
-    version="2",
+    version="3",
     description="Big Five + interview scores with intervals and reasons from the best promoted model",
     config_key=config_key,
     state_key=_state_key,
