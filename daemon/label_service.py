@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from daemon.config import Config
 from daemon.labels.sidecars import SidecarResult, import_sidecar
 from daemon.labels.store import ImportReport, import_labels
 from storage.db import Database
@@ -50,10 +51,11 @@ def import_label_files(
 
 
 def import_sidecar_labels(
-    db: Database, plans: Mapping[str, StagePlan], path: Path
+    db: Database, plans: Mapping[str, StagePlan], path: Path, config: Config | None = None
 ) -> SidecarResult:
-    """Import one `.labels.json` sidecar and re-queue what its labels change."""
-    result = import_sidecar(db, path)
+    """Import one `.labels.json` sidecar and re-queue what its labels change; `config`
+    declares the target sets a sidecar may rate (without it, only First Impressions')."""
+    result = import_sidecar(db, path, config)
     requeued = requeue_described(db, plans, result.touched)
     if requeued:
         message = f"{result.message}; {requeued} stage runs re-queued to quote its transcript"

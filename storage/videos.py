@@ -24,6 +24,7 @@ from storage.models import (
     Meta,
     Prediction,
     StageRun,
+    StudyLabel,
     Video,
 )
 from storage.transitions import StagePlan, create_stage_runs
@@ -215,17 +216,19 @@ def forget_video(session: Session, video_id: int, paths: Sequence[str] = ()) -> 
     """Delete every database row about a video and record its tombstone naming `paths`,
     the files the caller deletes next (then `finish_forget`).
 
-    Labels that came with the video (a sidecar file) go too; labels imported from a
-    dataset file are kept. Returns the sources of the labels kept for its clip name.
+    Labels that came with the video (a sidecar file), of any target set, go too; labels
+    imported from a dataset file are kept. Returns the sources of the labels kept for
+    its clip name.
     """
     video = session.get(Video, video_id)
     names = [video.name, HASH_PREFIX + video.sha256] if video is not None else []
     labels = session.scalars(select(Label).where(Label.clip_name.in_(names))).all()
+    ratings = session.scalars(select(StudyLabel).where(StudyLabel.clip_name.in_(names))).all()
     kept = []
-    for label in labels:
+    for label in [*labels, *ratings]:
         if label.source.endswith(SIDECAR_SUFFIX):
             session.delete(label)
-        else:
+        elif label.source not in kept:
             kept.append(label.source)
     session.execute(delete(Prediction).where(Prediction.video_id == video_id))
     session.execute(delete(Description).where(Description.video_id == video_id))

@@ -10,6 +10,13 @@ A sidecar may also name the video's subject among its diarized speakers,
 `{"subject": "SPEAKER_01"}`, with or without scores. The diarize stage reads it from the
 sidecar beside the file the video arrived as (see `subject_for`), so it applies to that
 video only; `lprd retry VIDEO --subject` overrides it.
+
+A sidecar may also rate its video on a declared target set (`[targets.NAME]`):
+`{"set": "hiring", "hireability": 5, "warmth": 70}`, or several sets at once with
+`{"sets": {"hiring": {"hireability": 5}, "other": {...}}}`; First Impressions' scores may
+sit beside them at the top level as before. Those ratings go to `study_labels` under the
+video's clip name, validated against the declared scales (daemon/labels/study.py), in
+the same all-or-nothing transaction as the First Impressions scores.
 """
 
 from __future__ import annotations
@@ -20,9 +27,21 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from daemon.config import VIDEO_EXTENSIONS
-from daemon.labels.files import Problems, check_clip_name, rows_to_records
-from daemon.labels.store import ImportReport, LabelImportError, import_records
+from daemon.config import VIDEO_EXTENSIONS, Config
+from daemon.config.targets import BUILTIN_SET, FI_COLUMNS
+from daemon.labels.files import TEXT_KEYS, Problems, check_clip_name, rows_to_records
+from daemon.labels.store import ImportReport, LabelImportError, refused, write_records
+from daemon.labels.study import (
+    GROUP_KEYS,
+    NON_TARGET_KEYS,
+    StudyImportReport,
+    StudyRecord,
+    blank,
+    describe_unknown,
+    row_to_record,
+    write_study_records,
+)
+from daemon.targets import TargetSet, target_sets
 from storage.db import Database
 from storage.models import SIDECAR_SUFFIX, InboxFile
 from storage.states import FileState
@@ -113,8 +132,9 @@ def too_deep(path: Path) -> str:
     )
 
 
-def import_sidecar(db: Database, path: Path) -> SidecarResult:
-    """Import one sidecar's labels, all or nothing."""
+def import_sidecar(db: Database, path: Path, config: Config | None = None) -> SidecarResult:
+    """Import one sidecar's labels, all or nothing; `config` declares the target sets a
+    sidecar may rate (without it, only First Impressions')."""
     try:
         if path.stat().st_size > MAX_SIDECAR_BYTES:
             return SidecarResult(
@@ -136,23 +156,135 @@ def import_sidecar(db: Database, path: Path) -> SidecarResult:
     if clip is None or bad:
         return SidecarResult(REJECTED, why or bad)
     problems, report = Problems(), ImportReport(files=[path.name])
-    records = rows_to_records([{**data, "clip_name": clip}], path, problems) or []
-    if subject is not None and not records and not problems:
+    study, claimed = _study_records(data, path, clip, target_sets(config), problems)
+    rated = any(str(k).strip().lower() in SET_KEYS for k in data)
+    data = {k: v for k, v in data.items() if str(k).strip().lower() not in claimed}
+    keys = {str(k).strip().lower() for k in data}
+    first_impressions = not rated or bool(keys & set(FI_COLUMNS))
+    records = []
+    if first_impressions:
+        records = rows_to_records([{**data, "clip_name": clip}], path, problems) or []
+    if subject is not None and not records and not rated and not problems:
         message = f"subject {subject} for {clip} (used when diarize runs)"
         return SidecarResult(FileState.SIDECAR, message, subject_clip=clip)
-    if not records and not problems:
+    if not records and not rated and not problems:
         problems.add("missing trait", f"{path.name}: no scores or transcript")
+    study_reports = [StudyImportReport(s.name, files=[path.name]) for s in study]
     try:
-        import_records(db, records, problems, report)
+        if problems:
+            raise refused(problems)
+        with db.write() as session:
+            if records:
+                write_records(session, records, problems, report)
+            for (target_set, found), study_report in zip(study.items(), study_reports, strict=True):
+                write_study_records(session, target_set, found, problems, study_report)
     except LabelImportError as exc:
         return SidecarResult(REJECTED, str(exc))
-    state = "new" if report.added else ("updated" if report.changed else "unchanged")
-    message = f"labels for {clip} imported ({state})"
+    parts = [f"labels for {clip} imported ({_state(report)})"] if records else []
+    parts += [
+        f"{r.target_set} labels for {clip} imported ({_state(r)}: {', '.join(r.by_target)})"
+        for r in study_reports
+    ]
+    if not first_impressions and keys & set(TEXT_KEYS):
+        parts.append(
+            "its transcript is not stored (a transcript is kept with First Impressions scores)"
+        )
+    message = "; ".join(parts)
     if subject is not None:
         message += f"; subject {subject} (used when diarize runs)"
     return SidecarResult(
         FileState.SIDECAR, message, tuple(report.touched), clip if subject else None
     )
+
+
+def _state(report: ImportReport | StudyImportReport) -> str:
+    return "new" if report.added else ("updated" if report.changed else "unchanged")
+
+
+SET_KEYS = ("set", "sets")
+
+
+def _study_records(
+    data: dict, path: Path, clip: str, sets: dict[str, TargetSet], problems: Problems
+) -> tuple[dict[TargetSet, list[StudyRecord]], set[str]]:
+    """(the ratings a sidecar gives on declared sets, by set; the top-level keys those
+    take, which are not First Impressions scores even when named like them)."""
+    lower = {str(k).strip().lower(): v for k, v in data.items()}
+    top = {*FI_COLUMNS, *NON_TARGET_KEYS, SUBJECT_KEY, *SET_KEYS}
+    shared = {k: lower[k] for k in ("split", *GROUP_KEYS) if k in lower}
+    given: dict[TargetSet, tuple[str, dict, list[str]]] = {}  # where, row, unknown keys
+    if all(k in lower for k in SET_KEYS):
+        problems.add("malformed sidecar", f'{path.name}: has both "set" and "sets"; use one')
+    elif "set" in lower:
+        target_set = _declared(lower["set"], sets, path, problems)
+        if target_set is not None:
+            row = {k: v for k, v in lower.items() if k in target_set.names}
+            stray = sorted(k for k in lower if k not in row and k not in top)
+            given[target_set] = (path.name, row, stray)
+    elif "sets" in lower:
+        found = lower["sets"]
+        if not isinstance(found, dict) or not found:
+            problems.add(
+                "malformed sidecar",
+                f'{path.name}: "sets" must be an object such as {{"hiring": {{"warmth": 70}}}}',
+            )
+            found = {}
+        stray = sorted(k for k in lower if k not in top)
+        if stray:
+            problems.add(
+                "unknown key",
+                f'{path.name}: {", ".join(map(repr, stray))} (a set\'s ratings go inside "sets")',
+            )
+        for name, inner in found.items():
+            where = f'{path.name} "sets" "{name}"'
+            target_set = _declared(name, sets, path, problems)
+            if target_set is None:
+                continue
+            if not isinstance(inner, dict):
+                problems.add("malformed sidecar", f"{where}: not an object of ratings")
+                continue
+            row = {str(k).strip().lower(): v for k, v in inner.items()}
+            allowed = {*target_set.names, "split", *GROUP_KEYS}
+            given[target_set] = (where, row, sorted(k for k in row if k not in allowed))
+    records: dict[TargetSet, list[StudyRecord]] = {}
+    claimed: set[str] = set()
+    for target_set, (where, row, unknown) in given.items():
+        if "set" in lower:
+            claimed |= set(row)
+        if unknown:
+            problems.add("unknown key", f"{where}: {describe_unknown(unknown, target_set)}")
+            continue
+        record = row_to_record(
+            {**shared, **row, "clip_name": clip}, target_set, where, path.name, problems
+        )
+        if record is not None:
+            records[target_set] = [record]
+        elif all(blank(row.get(t)) for t in target_set.names):
+            problems.add("no rating", f"{where}: none of {', '.join(target_set.names)}")
+    return records, claimed
+
+
+def _declared(
+    name: object, sets: dict[str, TargetSet], path: Path, problems: Problems
+) -> TargetSet | None:
+    """The declared (non-built-in) set a sidecar names, or None with the problem noted."""
+    if name == BUILTIN_SET:
+        problems.add(
+            "malformed sidecar",
+            f"{path.name}: First Impressions' scores go at the top level of a sidecar, "
+            f'without "set"',
+        )
+        return None
+    if not isinstance(name, str) or name not in sets:
+        declared = ", ".join(n for n in sets if n != BUILTIN_SET) or "none"
+        table = f"[targets.{name}]" if isinstance(name, str) else "[targets.NAME]"
+        problems.add(
+            "undeclared target set",
+            f"{path.name} names the target set {name!r}, which is not declared "
+            f"(declared sets: {declared}; declare it as {table} in the config file)",
+        )
+        return None
+    return sets[name]
 
 
 def sidecar_paths(video_path: Path) -> list[Path]:

@@ -161,19 +161,30 @@ def import_records(
 ) -> ImportReport:
     """Write records already read (with the problems found reading them), all or nothing."""
     with db.write() as session:
-        _resolve_hashes(session, records)
-        merged = merge(records, problems)
-        # All labels at once: an IN list of thousands of names exceeds SQLite's variable limit.
-        existing = {lb.clip_name: lb for lb in session.scalars(select(Label))}
-        _check_orphans(merged, existing, problems)
-        if problems:
-            raise LabelImportError(
-                "label import refused; nothing was written:\n" + problems.report()
-            )
-        _apply(session, merged, existing, report)
+        write_records(session, records, problems, report)
         if dry_run:
             session.rollback()
     return report
+
+
+def write_records(
+    session: Session, records: list[LabelRecord], problems: Problems, report: ImportReport
+) -> None:
+    """Validate the records against the database and write them in the caller's
+    transaction; raises LabelImportError, having written nothing, on any problem."""
+    _resolve_hashes(session, records)
+    merged = merge(records, problems)
+    # All labels at once: an IN list of thousands of names exceeds SQLite's variable limit.
+    existing = {lb.clip_name: lb for lb in session.scalars(select(Label))}
+    _check_orphans(merged, existing, problems)
+    if problems:
+        raise refused(problems)
+    _apply(session, merged, existing, report)
+
+
+def refused(problems: Problems) -> LabelImportError:
+    """The error of an import refused for these problems."""
+    return LabelImportError("label import refused; nothing was written:\n" + problems.report())
 
 
 def _apply(
