@@ -2,8 +2,9 @@
 AF_UNIX (what systemd's `RestrictAddressFamilies=AF_UNIX` does), so no library can send
 anything anywhere, telemetry included, whatever its own settings say.
 
-Installed by `lprd run` in its own process when downloads are not allowed; threads and
-child processes started afterwards inherit it. Linux on x86_64 and aarch64 only.
+Installed by `lprd run` in its own process and by every training job (also the one a
+`lprd train` starts) when downloads are not allowed; threads and child processes started
+afterwards inherit it. Linux on x86_64 and aarch64 only.
 """
 
 from __future__ import annotations
@@ -63,4 +64,51 @@ def lock_network() -> bool:
             "network lock refused by the kernel: %s", errno.errorcode.get(ctypes.get_errno())
         )
         return False
+    return True
+
+
+def database_host(url: str) -> str | None:
+    """The TCP host a PostgreSQL URL connects to; None for SQLite or a Unix socket."""
+    from sqlalchemy import make_url
+
+    from storage.db import is_sqlite, normalize_url
+
+    if is_sqlite(url):
+        return None
+    parsed = make_url(normalize_url(url))
+    host = parsed.host or parsed.query.get("host")
+    if isinstance(host, tuple):
+        host = host[0]
+    return host if host and not host.startswith(("/", "@")) else None
+
+
+def network_database_problem(url: str, who: str) -> str | None:
+    """Why `who` cannot run behind the network lock with this database URL (it reaches
+    PostgreSQL over TCP, which the lock refuses), or None."""
+    host = database_host(url)
+    if host is None:
+        return None
+    return (
+        f"database.url reaches PostgreSQL over the network ({host}), but {who} allows "
+        "itself local sockets only: connect through a Unix socket instead "
+        "(host=/run/postgresql in the URL; on a host without the server, a local "
+        "pgbouncer in session mode forwards to it), or set allow_downloads = true "
+        "to lift the network lock"
+    )
+
+
+def lock_models_network(allow_downloads: bool, database_url: str, who: str) -> bool:
+    """Lock this process (and all it starts) off the network unless `allow_downloads`;
+    raises ConfigError when the database is reached over TCP (the lock would cut it off).
+    True when the lock is on."""
+    from daemon.errors import ConfigError
+
+    if allow_downloads:
+        return False
+    problem = network_database_problem(database_url, who)
+    if problem is not None:
+        raise ConfigError(problem)
+    if not lock_network():
+        return False
+    log.info("network: off for %s (only local sockets; allow_downloads = true lifts this)", who)
     return True

@@ -354,7 +354,7 @@ def test_status_shows_each_hosts_workers_and_their_heartbeat(config, database, s
 def test_run_refuses_a_database_it_could_only_reach_over_the_network(tmp_path: Path) -> None:
     """`lprd run` keeps its network lock: a TCP database URL is refused at start, saying
     how to connect through a Unix socket instead."""
-    from daemon.commands.run import database_host
+    from daemon.netlock import database_host
     from tests.daemon_proc import daemon_env
 
     assert database_host("postgresql+psycopg://lprd@/lprd?host=/run/postgresql") is None

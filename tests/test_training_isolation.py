@@ -221,3 +221,78 @@ def test_the_parent_kills_a_child_that_ignores_its_stop() -> None:
         wait_child(proc, stop_now, interval_s=0.05, kill_after_s=1.0)
     assert proc.returncode == -signal.SIGKILL
     assert time.monotonic() - start < 10
+
+
+TRAIN_JOB_DRIVER = """
+import socket, subprocess, sys
+from daemon.learn import train_job
+from daemon.learn.trainer import TrainingReport
+
+def fake_training(*args, **kwargs):  # instead of the heads: try the network
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.socket(family).close()
+            print("job: socket opened", flush=True)
+        except OSError as exc:
+            print("job: socket refused", exc.errno, flush=True)
+    socket.socket(socket.AF_UNIX).close()  # local sockets stay open to it
+    head = "import socket; socket.socket(socket.AF_INET).close(); print('head: socket opened')"
+    out = subprocess.run([sys.executable, "-c", head], capture_output=True, text=True)
+    print("head:", (out.stdout + out.stderr).strip().splitlines()[-1], flush=True)
+    return TrainingReport()
+
+train_job.run_training = fake_training
+sys.exit(train_job.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["locked", "allow_downloads"])
+def test_the_training_job_locks_itself_and_its_heads_off_the_network(
+    config, database, tmp_path, allowed
+) -> None:
+    """`lprd train` starts the job from an unlocked process: the job takes the lock itself."""
+    import errno
+
+    from daemon.learn import supervisor
+    from daemon.netlock import lock_network
+
+    probe = [sys.executable, "-c", "from daemon.netlock import lock_network as l; print(l())"]
+    if subprocess.run(probe, capture_output=True, text=True).stdout.strip() != "True":
+        pytest.skip("this kernel or machine refuses seccomp filters")
+    assert lock_network  # the same lock `lprd run` takes
+    config.allow_downloads = allowed
+    config.logs_dir.mkdir(parents=True)
+    run = supervisor._claim_run(database, "manual", config.logs_dir)
+    config_file = config.logs_dir / f"train-{run.id}.config.json"
+    env = supervisor.write_config_copy(config, config_file)
+    driver = tmp_path / "driver.py"
+    driver.write_text(TRAIN_JOB_DRIVER)
+    job = subprocess.run(
+        [sys.executable, str(driver), str(config_file), str(run.id)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert job.returncode == 0, job.stdout + job.stderr
+    if allowed:
+        assert job.stdout.count("job: socket opened") == 2, job.stdout
+        assert "head: head: socket opened" in job.stdout, job.stdout
+    else:
+        assert job.stdout.count(f"job: socket refused {errno.EAFNOSUPPORT}") == 2, job.stdout
+        assert "head: OSError: [Errno 97]" in job.stdout or "Address family" in job.stdout, (
+            job.stdout
+        )
+    assert supervisor.training_status(database, config)["last_run"]["status"] == "done"
+
+
+def test_lprd_train_refuses_a_database_the_locked_job_could_reach_only_over_tcp(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    from daemon.cli import main
+
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "init"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("LPRD_DATABASE__URL", "postgresql://lprd:pw@db.example/lprd")
+    assert main(["--home", str(home), "train"]) == 2
+    err = capsys.readouterr().err
+    assert "over the network (db.example)" in err and "a training job" in err, err
+    assert "allow_downloads = true" in err and "pw@" not in err

@@ -10,6 +10,7 @@ import threading
 
 from daemon.config import Config
 from daemon.errors import ConfigError
+from daemon.netlock import network_database_problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,21 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="process what is in the inbox and the queue, then exit (no watcher, no scheduler)",
     )
     parser.set_defaults(handler=handle)
-
-
-def database_host(url: str) -> str | None:
-    """The TCP host a PostgreSQL URL connects to; None for SQLite or a Unix socket."""
-    from sqlalchemy import make_url
-
-    from storage.db import is_sqlite, normalize_url
-
-    if is_sqlite(url):
-        return None
-    parsed = make_url(normalize_url(url))
-    host = parsed.host or parsed.query.get("host")
-    if isinstance(host, tuple):
-        host = host[0]
-    return host if host and not host.startswith(("/", "@")) else None
 
 
 def catch_early_stop() -> threading.Event:
@@ -54,15 +40,9 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     if own_process and not config.allow_downloads:
         from daemon.netlock import lock_network
 
-        host = database_host(config.database_url)
-        if host is not None:
-            raise ConfigError(
-                f"database.url reaches PostgreSQL over the network ({host}), but `lprd run` "
-                "allows itself local sockets only: connect through a Unix socket instead "
-                "(host=/run/postgresql in the URL; on a host without the server, a local "
-                "pgbouncer in session mode forwards to it), or set allow_downloads = true "
-                "to lift the network lock"
-            )
+        problem = network_database_problem(config.database_url, "`lprd run`")
+        if problem is not None:
+            raise ConfigError(problem)
 
         if lock_network():
             logging.getLogger("lprd.daemon").info(

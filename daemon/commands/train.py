@@ -19,6 +19,8 @@ from typing import Any
 
 from daemon.commands._common import open_db
 from daemon.config import Config
+from daemon.errors import ConfigError
+from daemon.netlock import network_database_problem
 from daemon.targets import get_set
 from storage.states import TrainingStatus
 
@@ -67,6 +69,10 @@ def full_budget(config: Config) -> Config:
 def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.learn.supervisor import launch_training, start_training, training_status
 
+    if not config.allow_downloads:  # the job locks itself off the network: refuse now
+        problem = network_database_problem(config.database_url, "a training job")
+        if problem is not None:
+            raise ConfigError(problem)
     db = open_db(config)
     trigger = "manual"
     if args.target_set is not None:

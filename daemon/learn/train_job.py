@@ -7,7 +7,9 @@ the config declares (a set without enough labelled rows is skipped with the reas
 Its stdout and stderr are the run's log file. It closes its own training_runs row (done,
 failed, or stopped when SIGTERM stops it); if it is killed instead, the parent's watcher
 or the reaper closes it. With `--exit-with-parent` (a foreground `lprd train`) it ends
-when the process that started it is gone.
+when the process that started it is gone. Unless allow_downloads is set, it locks itself
+(and its head processes) off the network first, as `lprd run` does (daemon/netlock.py),
+whoever started it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from daemon.learn.retry import RETRY_TRIGGER, plan_retry
 from daemon.learn.supervisor import finish_run, stop_run
 from daemon.learn.trainer import TrainingReport, run_training
 from daemon.model_cache import resolve_device
+from daemon.netlock import lock_models_network
 from daemon.targets import TargetSet, get_set, target_sets
 from storage.db import Database
 from storage.models import ModelVersion, TrainingRun
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(config.database_url)
     tag = f"r{run_id}"
     try:
+        lock_models_network(config.allow_downloads, config.database_url, "a training job")
         device = resolve_device(config.device)
         log.info("training run %s on %s", run_id, device)
         report = TrainingReport()
