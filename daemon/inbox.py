@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Config
@@ -113,6 +113,37 @@ def entry_problem(path: Path, st: os.stat_result) -> str | None:
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
         return f"not a regular file ({kind}); lprd reads only regular video files"
     return None
+
+
+def move_destination(store: ArtifactStore, sha256: str, name: str) -> Path:
+    """Where `inbox.originals = "move"` puts a video's original: a function of the content
+    hash and the file name, which the registration records before anything moves, so
+    that a crash between the move and the path update is recoverable (`moved_original`)."""
+    return store.originals_dir() / f"{sha256}{Path(name).suffix.lower()}"
+
+
+def moved_original(store: ArtifactStore, video: Video) -> Path | None:
+    """The store's copy of a video's original when the inbox moved it there (its size is
+    the registered one; the caller checks the content), else None."""
+    target = move_destination(store, video.sha256, video.name)
+    try:
+        st = target.stat()
+    except OSError:
+        return None
+    return target if stat.S_ISREG(st.st_mode) and st.st_size == video.size_bytes else None
+
+
+def _move_file(store: ArtifactStore, source: Path, target: Path) -> None:
+    """Move a file into the store; across file systems through a `.partial` copy, so
+    that `target` never holds part of it."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with store.atomic_path(target) as partial:
+            shutil.copy2(source, partial)
+        os.unlink(source)
 
 
 def is_ignored(path: Path) -> bool:
@@ -246,6 +277,8 @@ class Inbox:
         return ext in {e.lower() for e in self.config.inbox.extensions}
 
     def _forget_vanished_waiting(self) -> None:
+        """Drop the rows of waiting files that are gone, except those lprd moved into the
+        store itself and crashed before recording it: their move is recorded now."""
         with self.db.write() as session:
             rows = session.execute(
                 select(InboxFile.id, InboxFile.path)
@@ -253,8 +286,30 @@ class Inbox:
                 .where(self._under_root())
             ).all()
             gone = [rid for rid, p in rows if not os.path.lexists(p)]
+            moved = [rid for rid in gone if self._finish_move(session, session.get(InboxFile, rid))]
+            gone = [rid for rid in gone if rid not in moved]
             if gone:
                 session.execute(delete(InboxFile).where(InboxFile.id.in_(gone)))
+
+    def _finish_move(self, session: Session, row: InboxFile) -> bool:
+        """The file of a waiting row is gone: if it is a video's registered original that
+        the inbox moved into the store (a crash came between the move and recording it),
+        record the move and the registration; True when it did."""
+        recorded = {row.path, str(Path(row.path).resolve())}
+        same_file = and_(
+            Video.name == row.name, Video.size_bytes == row.size_bytes, Video.mtime == row.mtime
+        )  # a worker may have recorded the new path already
+        for video in session.scalars(select(Video).where(or_(Video.path.in_(recorded), same_file))):
+            target = moved_original(self.store, video)
+            if target is not None and video.path in (*recorded, str(target)):
+                break
+        else:
+            return False
+        video.path = str(target)
+        row.state, row.video_id = FILE_REGISTERED, video.id
+        row.reason = f"video {video.id}, sha256 {video.sha256[:12]}; moved into the store"
+        log.info("%s: its move into the store is recorded now", one_line(row.name))
+        return True
 
     # --- processing --------------------------------------------------------------------
 
@@ -426,7 +481,8 @@ class Inbox:
                 mtime=st.st_mtime,
                 plans=self.pipeline.plans.values(),
             )
-        if not reg.created:
+        own = not added_by_user and self._own_registration(reg.video_id, path)
+        if not reg.created and not own:
             return FileVerdict(
                 FILE_DUPLICATE,
                 (
@@ -435,17 +491,33 @@ class Inbox:
                 ),
                 reg.video_id,
             )
-        if self.config.inbox.originals == "move":
-            self._move_original(path, reg.video_id, sha)
-        return FileVerdict(
+        verdict = FileVerdict(
             FILE_REGISTERED, f"video {reg.video_id}, sha256 {sha[:12]}", reg.video_id
         )
+        if self.config.inbox.originals == "move":
+            self._move_original(path, reg.video_id, sha, verdict)
+        return verdict
 
-    def _move_original(self, path: Path, video_id: int, sha: str) -> None:
-        target = self.store.originals_dir() / f"{sha}{path.suffix.lower()}"
+    def _own_registration(self, video_id: int, path: Path) -> bool:
+        """Whether the video that holds this content was registered from this very inbox
+        file (a crash came before its inbox row, or its move, was recorded; or the file
+        was touched since): it is not a duplicate of itself."""
+        with self.db.read() as session:
+            video = session.get(Video, video_id)
+            return video is not None and video.path == str(path.resolve())
+
+    def _move_original(self, path: Path, video_id: int, sha: str, verdict: FileVerdict) -> None:
+        """Move a registered original into the store, then record its new path and the
+        inbox row in one transaction. A crash in between leaves the file at its
+        destination (`move_destination`, fixed by the registration) and the video's old
+        path: workers and the next rescan find it there and finish the bookkeeping."""
+        target = move_destination(self.store, sha, path.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path.resolve()), target)
+        _move_file(self.store, path.resolve(), target)
         if path.is_symlink():
             path.unlink()
         with self.db.write() as session:
             session.get(Video, video_id).path = str(target)
+            row = _file_row(session, path)
+            if row is not None:
+                row.state, row.reason, row.video_id = verdict.state, verdict.reason, video_id

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from daemon import runner
 from daemon.config import Config
+from daemon.inbox import moved_original
 from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
@@ -108,7 +109,7 @@ class Worker(threading.Thread):
         try:
             stage = svc.pipeline[claimed.stage]
             video = self._video(claimed)
-            ctx = self._context(video)
+            ctx = self._context(video, self._original(video))
             log.info(
                 "%s: %s on %s (attempt %d)",
                 self.worker_id,
@@ -119,8 +120,8 @@ class Worker(threading.Thread):
             if stage.reads_original:
                 self._check_original(video, ctx.video.path)
             outcome = runner.execute(stage, ctx)
-            if stage.reads_original:
-                self._check_original(video, ctx.video.path)
+            if stage.reads_original:  # moved into the store meanwhile: checked there
+                self._check_original(video, self._original(video))
         except OriginalChanged as exc:
             outcome = runner.Outcome(RunOutcome.PERMANENT, message=str(exc))
             self._discard_artifact(claimed)
@@ -177,6 +178,33 @@ class Worker(threading.Thread):
         self._claimed_sha[claimed.id] = video.sha256
         return video
 
+    def _original(self, video: Video) -> Path:
+        """The video's original: its recorded path, or, when that is gone, the store's
+        copy the inbox moved it to (`inbox.originals = "move"` with a crash, or this
+        claim, between the move and its recording), which is recorded as its path now.
+        `_check_original` then makes sure the content is the registered one."""
+        svc = self.services
+        path = svc.store.resolve_video_path(video.path)
+        if os.path.lexists(path):
+            return path
+        moved = moved_original(svc.store, video)
+        if moved is None:
+            return path
+        with svc.db.write() as session:
+            session.execute(
+                update(Video)
+                .where(Video.id == video.id, Video.path == video.path)
+                .values(path=str(moved))
+            )
+        log.info(
+            "%s: video %d: original found where the inbox moved it (%s)",
+            self.worker_id,
+            video.id,
+            one_line(moved),
+        )
+        video.path = str(moved)
+        return moved
+
     def _check_original(self, video: Video, path: Path) -> None:
         """Raise `OriginalChanged` unless `path` holds the registered content."""
         touched = check_original(video, path)
@@ -192,9 +220,9 @@ class Worker(threading.Thread):
             target = self.services.store.video_dir(sha) / artifact_filename(claimed.stage)
             target.unlink(missing_ok=True)
 
-    def _context(self, video: Video) -> StageContext:
+    def _context(self, video: Video, path: Path) -> StageContext:
         svc = self.services
-        ref = VideoRef(video.id, video.sha256, video.name, svc.store.resolve_video_path(video.path))
+        ref = VideoRef(video.id, video.sha256, video.name, path)
         return StageContext(
             video=ref,
             config=svc.config,

@@ -10,12 +10,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from daemon import inbox as inbox_module
+from daemon.inbox import Inbox
+from daemon.pipeline import Pipeline
+from daemon.worker import Services, Worker
+from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
@@ -566,3 +572,50 @@ def test_a_report_written_while_forget_runs_is_not_left_behind(
     assert outcome.kind == "permanent" and "forgotten" in outcome.message
     assert not default_report_path(config.home_dir, ctx.video.sha256).exists()
     assert _traces_of(config.home_dir, ctx.video.sha256, clip.name) == []
+
+
+class _Killed(BaseException):
+    """A kill -9 at that line: nothing in lprd catches it."""
+
+
+@pytest.mark.parametrize("first", ["inbox", "worker"])
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_crash_around_moving_an_original_is_finished_at_restart(
+    config, database, model_cache, monkeypatch, when, first
+) -> None:
+    """`originals = "move"`, killed just before or just after the move, before the
+    database knows: the restart completes the move's bookkeeping, nothing fails as gone."""
+    config.inbox.originals, config.inbox.stable_seconds = "move", 0
+    config.inbox_dir.mkdir(parents=True)
+    clip = make_video(config.inbox_dir / "clip.mp4", seconds=1.0)
+    pipeline = Pipeline.default(["probe"])
+    store = ArtifactStore(config.store_dir)
+    move = inbox_module._move_file
+
+    def killed_around_the_move(*args) -> None:
+        if when == "after":
+            move(*args)
+        raise _Killed(f"killed {when} the move")
+
+    monkeypatch.setattr(inbox_module, "_move_file", killed_around_the_move)
+    with pytest.raises(_Killed):
+        Inbox(config, database, store, pipeline).scan()
+    monkeypatch.setattr(inbox_module, "_move_file", move)
+    assert clip.exists() == (when == "before")
+    # The restart: the inbox rescans first, or a worker (of another host) claims first.
+    svc = Services(config, database, store, model_cache, pipeline, {}, threading.Event())
+    worker, inbox = Worker(svc, "cpu", 0), Inbox(config, database, store, pipeline)
+    for step in ("inbox", "worker") if first == "inbox" else ("worker", "inbox"):
+        if step == "inbox":
+            inbox.scan()
+            inbox.settle()
+        while step == "worker" and worker.work_once():
+            pass
+    with database.read() as session:
+        video = session.scalars(select(Video)).one()
+        probe = session.scalars(select(StageRun).where(StageRun.stage == "probe")).one()
+    assert (probe.status, probe.last_error) == ("done", None)
+    moved = store.originals_dir() / f"{video.sha256}.mp4"
+    assert video.path == str(moved) and moved.is_file() and not clip.exists()
+    state, reason = inbox_states(database)["clip.mp4"]
+    assert state == "registered" and f"video {video.id}" in reason, reason
