@@ -24,6 +24,7 @@ from daemon.config import Config
 from daemon.home import prepare_home
 from daemon.home_lock import HomeLock
 from daemon.inbox import Inbox
+from daemon.learn.orphans import remove_orphan_models
 from daemon.learn.supervisor import reap_dead_training
 from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
@@ -136,6 +137,7 @@ class Daemon:
         finished = forgetting.sweep(db, store)
         if finished:
             log.info("start-up: %d interrupted forgets finished", finished)
+        remove_orphan_models(config, db)  # a killed training's unregistered model folders
         log.info(
             "start-up: %d stage rows added, %d re-queued for changed inputs, %d interrupted "
             "runs requeued (%d failed as crashing), %d partial files removed",

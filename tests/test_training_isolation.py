@@ -4,10 +4,12 @@ process), failures in words, and a retry of lost heads with smaller settings."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -296,3 +298,70 @@ def test_lprd_train_refuses_a_database_the_locked_job_could_reach_only_over_tcp(
     err = capsys.readouterr().err
     assert "over the network (db.example)" in err and "a training job" in err, err
     assert "allow_downloads = true" in err and "pw@" not in err
+
+
+def _model_folder(config, name: str, age_s: float) -> Path:
+    """A model folder under store/models whose every file was last written `age_s` ago."""
+    folder = config.store_dir / "models" / name
+    (folder / "head").mkdir(parents=True)
+    (folder / "head" / "weights.bin").write_bytes(b"w")
+    then = time.time() - age_s
+    for path in (folder / "head" / "weights.bin", folder / "head", folder):
+        os.utime(path, (then, then))
+    return folder
+
+
+def test_unregistered_model_folders_go_unless_recent_or_of_a_live_run(
+    config, database, caplog
+) -> None:
+    from daemon.learn import supervisor
+    from daemon.learn.orphans import ORPHAN_GRACE_S, remove_orphan_models
+    from storage.models import TrainingRun
+    from tests.test_learn_registry import candidate
+
+    old = ORPHAN_GRACE_S + 60
+    registered = _model_folder(config, candidate(database, "full-regression-1-r0", 0.9), old)
+    config.logs_dir.mkdir(parents=True)
+    run = supervisor._claim_run(database, "manual", config.logs_dir)
+    with database.write() as session:
+        session.get(TrainingRun, run.id).pid = os.getpid()  # alive: this process
+    orphan = _model_folder(config, "full-regression-2-r0", old)  # killed before registering
+    young = _model_folder(config, "full-regression-3-r0", 10)  # maybe still being written
+    running = _model_folder(config, f"full-embedding-4-r{run.id}", old)  # the live run's
+    with caplog.at_level("WARNING", logger="lprd.learn"):
+        assert remove_orphan_models(config, database) == [orphan]
+    assert "no registered model version points at it" in caplog.text and orphan.name in caplog.text
+    assert registered.is_dir() and young.is_dir() and running.is_dir() and not orphan.exists()
+    supervisor.stop_run(database, run.id, "stopped")  # the run ended: its folder is an orphan
+    assert remove_orphan_models(config, database) == [running]
+    assert remove_orphan_models(config, database, grace_s=0) == [young]
+    assert registered.is_dir()
+
+
+def test_daemon_start_and_a_training_job_remove_unregistered_model_folders(
+    config, database, tmp_path
+) -> None:
+    from daemon.learn import supervisor
+    from daemon.learn.orphans import ORPHAN_GRACE_S
+    from daemon.pipeline import Pipeline
+    from daemon.service import Daemon
+    from daemon.stages.base import Stage, StageResult
+
+    left = _model_folder(config, "full-regression-20250101-000000-r1", ORPHAN_GRACE_S + 60)
+    pipeline = Pipeline([Stage("noop", lambda _ctx: StageResult(data={}, backend="test"))])
+    assert Daemon(config, until_idle=True, pipeline=pipeline).run() == 0
+    assert not left.exists(), "start-up left an unregistered model folder"
+    left = _model_folder(config, "full-regression-20250101-000000-r2", ORPHAN_GRACE_S + 60)
+    config.logs_dir.mkdir(parents=True, exist_ok=True)
+    run = supervisor._claim_run(database, "manual", config.logs_dir)
+    config_file = config.logs_dir / f"train-{run.id}.config.json"
+    env = supervisor.write_config_copy(config, config_file)
+    driver = tmp_path / "driver.py"
+    driver.write_text(TRAIN_JOB_DRIVER)
+    job = subprocess.run(
+        [sys.executable, str(driver), str(config_file), str(run.id)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert not left.exists(), "the training job left an unregistered model folder"
+    assert "removed model folder" in job.stderr, job.stderr

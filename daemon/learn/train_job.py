@@ -22,6 +22,7 @@ from pathlib import Path
 from daemon.config import Config
 from daemon.errors import StopRequested
 from daemon.learn.isolation import STOPPED_EXIT, exit_with_parent, stop_flag
+from daemon.learn.orphans import remove_orphan_models
 from daemon.learn.registry import promoted_query
 from daemon.learn.retry import RETRY_TRIGGER, plan_retry
 from daemon.learn.supervisor import finish_run, stop_run
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"r{run_id}"
     try:
         lock_models_network(config.allow_downloads, config.database_url, "a training job")
+        remove_orphan_models(config, db)  # what a killed run wrote but never registered
         device = resolve_device(config.device)
         log.info("training run %s on %s", run_id, device)
         report = TrainingReport()
