@@ -18,7 +18,7 @@ from daemon import __version__
 from daemon.config import load_config
 from daemon.errors import LprdError
 from daemon.privacy import private_umask, quiet_libraries
-from storage.db import safe_url
+from storage.db import hide_password, safe_url
 
 COMMANDS = (
     "init",
@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("alembic", "apscheduler"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
         return int(args.handler(args, config) or 0)
-    except LprdError as exc:
-        print(f"lprd: {exc}", file=sys.stderr)
+    except LprdError as exc:  # a message may quote a database URL: never its password
+        print(hide_password(f"lprd: {exc}"), file=sys.stderr)
         return 2
     except OperationalError as exc:  # a server that is down, refuses us, or a locked file
         print(
             f"lprd: the database {safe_url(config.database_url)} cannot be used now: "
-            f"{exc.orig or exc}",
+            f"{hide_password(str(exc.orig or exc))}",
             file=sys.stderr,
         )
         return 2

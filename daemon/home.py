@@ -34,7 +34,8 @@ def prepare_home(config: Config) -> dbmod.Database:
             raise
         if sqlite_file is None:
             raise LprdError(
-                f"database {dbmod.safe_url(url)} cannot be used ({exc.orig or exc}); "
+                f"database {dbmod.safe_url(url)} cannot be used "
+                f"({dbmod.hide_password(str(exc.orig or exc))}); "
                 "check database.url, the server and the account's rights"
             ) from None
         raise LprdError(

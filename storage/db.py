@@ -12,6 +12,7 @@ each there, run by `Database.transition()` without BEGIN/COMMIT round trips.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -65,9 +66,30 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
+# A password in a URL (`scheme://user:PASSWORD@host`, any scheme, parseable or not) and
+# in a query or libpq keyword string (`password=PASSWORD`). In a URL it runs to the last
+# "@": it may hold an unescaped "@" or "/" (which SQLAlchemy would split elsewhere).
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s'\"]*:)[^\s'\"]*(@)")
+_KEY_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|[^&\s'\"]+)", re.IGNORECASE)
+
+
+def hide_password(text: str) -> str:
+    """`text` with every password of a database URL or connection string in it shown as
+    `***`: for any message or log line that may hold a URL, even one that does not parse."""
+    text = _URL_PASSWORD.sub(r"\1***\2", text)
+    return _KEY_PASSWORD.sub(r"\1***", text)
+
+
 def safe_url(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    """The URL with its password hidden, for messages and logs (also a URL that does not
+    parse, and a password given as a query parameter)."""
+    if _URL_PASSWORD.search(url):
+        return hide_password(normalize_url(url))
+    try:
+        shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that does not parse is still shown, masked
+        shown = url
+    return hide_password(shown)
 
 
 def split_password(url: str) -> tuple[str, str | None]:

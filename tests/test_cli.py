@@ -255,6 +255,39 @@ def test_bad_setups_get_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
     assert (home / "lprd.db").stat().st_size > 0  # never silently replaced
 
 
+def test_a_mistyped_database_url_scheme_never_echoes_its_password(tmp_path: Path) -> None:
+    from storage.db import hide_password, safe_url
+
+    home = tmp_path / "home"
+    home.mkdir()
+    bad = "postgresq://user:secret@db.example/lprd"
+    runs = [
+        _lprd_process("--home", str(home), "status", LPRD_DATABASE__URL=bad),
+        _lprd_process("--home", str(home), "status", LPRD_DATABASE_URL=bad),  # mistyped name
+    ]
+    (home / "lprd.toml").write_text(f'[database]\nurl = "{bad}"\n')
+    runs.append(_lprd_process("--home", str(home), "status"))
+    runs.append(_lprd_process("--home", str(home), "status", "--json"))
+    for proc in runs:
+        shown = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "Traceback" not in shown, (proc.args, shown)
+        assert "secret" not in shown, shown
+        assert "user:***@db.example" in shown, shown
+    for proc in (runs[0], runs[2]):  # the bad scheme named, and the supported ones
+        assert "unknown scheme 'postgresq:'" in proc.stderr, proc.stderr
+        assert "sqlite:///" in proc.stderr and "postgresql://" in proc.stderr, proc.stderr
+    # Anything that shows a URL: parseable or not, password in the query or a keyword string.
+    for text in (
+        "postgresql://u:secret@h/db?password=secret",
+        "could not parse 'postgresql://u:secret@h:port/db'",
+        "host=h user=u password=secret dbname=d",
+        "postgresql://u:se@cr/et@h/db",  # unescaped "@" and "/" in the password
+    ):
+        for shown in (hide_password(text), safe_url(text)):
+            assert "secret" not in shown and "cr/et" not in shown, (text, shown)
+    assert safe_url("postgresql://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"
+
+
 READ_COMMANDS = (
     ("status",),
     ("status", "--json"),

@@ -62,7 +62,12 @@ class DatabaseConfig(Section):
     @classmethod
     def _known_backend(cls, url: str | None) -> str | None:
         if url is not None and not url.startswith(DATABASE_SCHEMES):
-            raise ValueError("must start with sqlite:/// or postgresql:// (postgresql+psycopg://)")
+            scheme, sep, _ = url.partition(":")
+            named = f"unknown scheme {scheme + sep!r}" if sep else "no scheme"
+            raise ValueError(
+                f"{named}: must start with sqlite:/// or postgresql:// (also postgres://, "
+                "postgresql+psycopg://)"
+            )
         return url
 
 
@@ -298,9 +303,18 @@ def _parse_env_value(value: str) -> Any:
 
 
 def _explain(exc: ValidationError, file: Path) -> str:
+    """The errors, one a line, each with the value given: a password in a database URL
+    (wherever it was given, even under a mistyped name) and a secret field show as ***."""
+    from daemon.privacy import SECRET_FIELDS
+    from storage.db import hide_password
+
     lines = [f"invalid configuration (file {file}, then LPRD_* environment variables):"]
-    for err in exc.errors():
+    for err in exc.errors(include_url=False):
         field = ".".join(str(p) for p in err["loc"])
-        got = err.get("input")
-        lines.append(f"  {field}: {err['msg']} (got {got!r})")
+        got = (
+            "'***'"
+            if err["loc"][-1:] and err["loc"][-1] in SECRET_FIELDS
+            else repr(err.get("input"))
+        )
+        lines.append(hide_password(f"  {field}: {err['msg']} (got {got})"))
     return "\n".join(lines)
