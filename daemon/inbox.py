@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import shutil
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Config
 from daemon.forgetting import resume as resume_forgets
+from daemon.forgetting import video_files
 from daemon.logtext import one_line
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
@@ -46,7 +48,7 @@ from storage.models import (
     InboxFile,
     Video,
 )
-from storage.videos import forgotten, register_video, sha256_of, unforget
+from storage.videos import forget_video, forgotten, register_video, sha256_of, unforget
 
 log = logging.getLogger("lprd.inbox")
 
@@ -144,6 +146,16 @@ def _move_file(store: ArtifactStore, source: Path, target: Path) -> None:
         with store.atomic_path(target) as partial:
             shutil.copy2(source, partial)
         os.unlink(source)
+
+
+def _starts_with(path: Path, size: int, sha256: str) -> bool:
+    """Whether the first `size` bytes of the file have this sha256."""
+    digest, left = hashlib.sha256(), size
+    with open(path, "rb") as fh:
+        while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
+            digest.update(chunk)
+            left -= len(chunk)
+    return left == 0 and digest.hexdigest() == sha256
 
 
 def is_ignored(path: Path) -> bool:
@@ -481,6 +493,7 @@ class Inbox:
                 mtime=st.st_mtime,
                 plans=self.pipeline.plans.values(),
             )
+        replaced = self._replace_incomplete_copies(path, st, reg.video_id)
         own = not added_by_user and self._own_registration(reg.video_id, path)
         if not reg.created and not own:
             return FileVerdict(
@@ -488,15 +501,61 @@ class Inbox:
                 (
                     f"same content as video {reg.video_id} ('{reg.existing_name}', sha256 {sha[:12]}); "
                     "it is processed once"
-                ),
+                )
+                + replaced,
                 reg.video_id,
             )
         verdict = FileVerdict(
-            FILE_REGISTERED, f"video {reg.video_id}, sha256 {sha[:12]}", reg.video_id
+            FILE_REGISTERED, f"video {reg.video_id}, sha256 {sha[:12]}{replaced}", reg.video_id
         )
         if self.config.inbox.originals == "move":
             self._move_original(path, reg.video_id, sha, verdict)
         return verdict
+
+    def _replace_incomplete_copies(self, path: Path, st: os.stat_result, video_id: int) -> str:
+        """Forget the videos registered earlier from this file while it was still being
+        copied: a copy that paused longer than `inbox.stable_seconds` was registered
+        (and most likely failed as truncated) when it only held the first part of what it
+        holds now. Only an earlier content that is exactly the start of the file's content
+        now counts; a file overwritten with other content keeps its first video. Returns
+        what to add to the inbox row's reason ('' when nothing was replaced)."""
+        with self.db.read() as session:
+            earlier = session.scalars(
+                select(Video)
+                .where(Video.path == str(path.resolve()))
+                .where(Video.id != video_id)
+                .where(Video.size_bytes < st.st_size)
+            ).all()
+        replaced = [old for old in earlier if _starts_with(path, old.size_bytes, old.sha256)]
+        for old in replaced:
+            self._forget_incomplete(old)
+            log.info(
+                "%s: video %d was registered from an incomplete copy of it (%d of %d bytes); "
+                "forgotten, the complete file replaces it",
+                one_line(path.name),
+                old.id,
+                old.size_bytes,
+                st.st_size,
+            )
+        return "".join(
+            f"; replaces video {old.id}, registered from the first {old.size_bytes:,} of its "
+            f"{st.st_size:,} bytes while the copy paused (longer than inbox.stable_seconds)"
+            for old in replaced
+        )
+
+    def _forget_incomplete(self, old: Video) -> None:
+        """Forget a video registered from an incomplete copy: rows, then files. Its name
+        is marked first, so that the labels of the clip name (which belong to the complete
+        file) are kept."""
+        paths = [str(p) for p in video_files(self.config, self.store, old, keep_original=True)]
+        with self.db.write() as session:
+            video = session.get(Video, old.id)
+            if video is None:
+                return
+            video.name = f"{old.name} (incomplete copy)"
+            session.flush()
+            forget_video(session, old.id, paths)
+        resume_forgets(self.db, self.store, old.sha256)
 
     def _own_registration(self, video_id: int, path: Path) -> bool:
         """Whether the video that holds this content was registered from this very inbox

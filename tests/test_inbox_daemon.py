@@ -16,12 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
 from daemon.worker import Services, Worker
 from storage.artifacts import ArtifactStore
 from storage.db import Database
+from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
 from tests.daemon_proc import (
     daemon_log,
@@ -240,6 +242,51 @@ def test_a_hard_link_to_a_file_outside_the_inbox_is_refused_like_an_outside_syml
     os.link(outside, inbox_dir / "allowed.mp4")
     inbox.scan()
     assert inbox_states(database)["allowed.mp4"][0] == "duplicate"  # same content as linked
+
+
+def test_a_copy_that_pauses_longer_than_stable_seconds_is_replaced_once_complete(
+    tmp_path: Path,
+) -> None:
+    """The first part of a stalled copy is registered (and fails as truncated); when the
+    copy goes on, the complete file is analysed and replaces it: no failed phantom."""
+    home = new_home(tmp_path)
+    data = make_video(tmp_path / "talk.mp4", seconds=3.0, audio=tone(3.0)).read_bytes()
+    db = Database.at(home / "lprd.db")
+    proc = start_daemon(home)  # stable_seconds = 1
+    try:
+        assert wait_for(lambda: "lprd running" in daemon_log(home), 30), daemon_log(home)
+        with open(home / "inbox" / "talk.mp4", "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+
+            def partial_failed() -> bool:
+                run = stage_states(db).get(("talk.mp4", "probe"))
+                return run is not None and run.status == "failed"
+
+            assert wait_for(partial_failed, 30), (inbox_states(db), daemon_log(home))
+            fh.write(data[len(data) // 2 :])
+        with db.read() as session:
+            first = session.scalars(select(Video)).one()
+
+        def replaced() -> bool:  # the complete file's two stages done, nothing else left
+            with db.read() as session:
+                runs = session.scalars(select(StageRun)).all()
+            return len(runs) == 2 and {r.status for r in runs} == {"done"}
+
+        assert wait_for(replaced, 60), (inbox_states(db), daemon_log(home))
+        with db.read() as session:
+            videos = session.scalars(select(Video)).all()
+            runs = session.scalars(select(StageRun)).all()
+        assert [v.size_bytes for v in videos] == [len(data)], videos
+        assert {r.video_id for r in runs} == {videos[0].id}
+        assert {r.status for r in runs} == {"done"}
+        state, reason = inbox_states(db)["talk.mp4"]
+        assert state == "registered" and f"replaces video {first.id}" in reason, reason
+        assert not (home / "store" / "artifacts" / first.sha256[:2] / first.sha256).exists()
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+        db.dispose()
 
 
 def test_a_database_locked_longer_than_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
