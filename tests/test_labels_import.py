@@ -316,3 +316,12 @@ def test_a_sidecar_labels_only_its_own_video(database, tmp_path) -> None:
     chosen.write_text(json.dumps({**SCORES, "clip_name": "talk.mkv"}))
     assert import_sidecar(database, chosen).message == "labels for talk.mkv imported (new)"
     assert set(_labels(database)) == {"theirs.mp4", "talk.mkv"}
+
+
+def test_a_deeply_nested_json_label_file_is_refused_by_name(database, tmp_path) -> None:
+    nested = tmp_path / "deep.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(LabelImportError) as info:
+        import_labels(database, [nested])
+    assert "deep.json: nested too deeply to read as labels" in str(info.value)
+    assert _labels(database) == {}

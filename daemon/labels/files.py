@@ -262,6 +262,9 @@ def read_label_file(path: Path, problems: Problems) -> list[LabelRecord] | None:
     ) as exc:
         problems.add("unreadable file", f"{path.name}: {exc}")
         return []
+    except RecursionError:  # JSON nested deeper than the parser follows
+        problems.add("unreadable file", f"{path.name}: nested too deeply to read as labels")
+        return []
     return None
 
 
