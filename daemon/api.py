@@ -17,6 +17,7 @@ from typing import Any
 from daemon import results
 from daemon.config import Config, load_config
 from daemon.errors import EmptyDatabaseError, LprdError
+from daemon.targets import TargetSet
 from storage.artifacts import ArtifactStore
 from storage.db import (
     Database,
@@ -62,17 +63,19 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class PredictionInfo:
-    """The latest scores of a video with everything the predict stage recorded."""
+    """The latest scores of a video in one target set, on the set's declared scales, with
+    everything the predict stage recorded."""
 
     video_id: int
     file_name: str
     model_version: str
     created_at: datetime
-    scores: dict[str, float]
+    scores: dict[str, float | None]
     intervals: dict[str, list[float]]  # target -> [lo, hi]; {} when withheld or none
     reasons: dict[str, list[dict[str, Any]]]  # target -> [{section, contribution}]
     flags: list[dict[str, str]]  # [{kind, reason}]
     details: dict[str, Any]  # the whole record: head, validation figures, segments, ...
+    target_set: str = results.DEFAULT_SET
 
 
 class Home:
@@ -105,19 +108,37 @@ class Home:
             raise LprdError(f"{ref!r} matches {len(found)} videos; give an id or a longer prefix")
         return _video_info(next(results.records(self.db, [found[0].id])))
 
-    def predictions(self) -> list[PredictionInfo]:
-        """The latest prediction of every video that has one, in video id order."""
-        return [_prediction_info(r) for r in results.records(self.db) if r.prediction]
+    def sets(self) -> dict[str, TargetSet]:
+        """Every target set there are results for: the built-in one, those the config
+        declares, then those only stored predictions name (as they recorded it). Each
+        `TargetSet` names its targets, their scales and what the ends mean."""
+        return results.known_sets(self.config, self.db)
+
+    def target_set(self, name: str | None = None) -> TargetSet:
+        """One set by name (default: the built-in First Impressions set)."""
+        return results.find_set(name, self.config, self.db)
+
+    def predictions(self, set: str | None = None) -> list[PredictionInfo]:
+        """The latest prediction of the target set `set` (default First Impressions') of
+        every video that has one, in video id order; scores on the set's declared scales."""
+        target_set = self.target_set(set)
+        return [
+            _prediction_info(r, target_set)
+            for r in results.records(self.db, set_name=target_set.name)
+            if r.prediction
+        ]
 
     def rows(
         self,
         *,
         segments: bool = False,
         measures: bool = False,
-        target_set: str = results.DEFAULT_SET,
+        target_set: str | None = None,
+        set: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The rows of `lprd results` (same columns, same values), streamed."""
-        return results.rows(self.db, self.store, target_set, segments=segments, measures=measures)
+        """The rows of `lprd results [--set NAME]` (same columns, same values), streamed."""
+        chosen = self.target_set(set or target_set)
+        return results.rows(self.db, self.store, chosen, segments=segments, measures=measures)
 
     def measures(self) -> list[dict[str, Any]]:
         """Per video: video_id, file_name, every measure column and each stage's status,
@@ -129,28 +150,41 @@ class Home:
         return out
 
     def columns(
-        self, *, segments: bool = False, measures: bool = False, target_set: str | None = None
+        self,
+        *,
+        segments: bool = False,
+        measures: bool = False,
+        target_set: str | None = None,
+        set: str | None = None,
     ) -> list[results.Column]:
         """The columns of `rows()`/`table()`: name, type, unit, description."""
-        targets = results.target_set(target_set)
-        return results.columns(targets, segments=segments, measures=measures)
+        chosen = self.target_set(set or target_set)
+        return results.columns(chosen, segments=segments, measures=measures)
 
     def table(
         self,
         *,
         segments: bool = False,
         measures: bool = False,
-        target_set: str = results.DEFAULT_SET,
+        target_set: str | None = None,
+        set: str | None = None,
     ) -> Any:
         """`rows()` as a pandas DataFrame, typed by the data dictionary."""
-        cols = self.columns(segments=segments, measures=measures, target_set=target_set)
-        items = self.rows(segments=segments, measures=measures, target_set=target_set)
+        name = set or target_set
+        cols = self.columns(segments=segments, measures=measures, set=name)
+        items = self.rows(segments=segments, measures=measures, set=name)
         return frame(list(items), cols)
 
-    def dictionary(self, *, segments: bool = False, measures: bool = True) -> Any:
+    def dictionary(
+        self,
+        *,
+        segments: bool = False,
+        measures: bool = True,
+        set: str | None = None,
+    ) -> Any:
         """The data dictionary as a DataFrame (column, type, unit, description)."""
         pd = _pandas()
-        cols = self.columns(segments=segments, measures=measures)
+        cols = self.columns(segments=segments, measures=measures, set=set)
         return pd.DataFrame(results.dictionary_rows(cols), columns=list(results.DICTIONARY_FIELDS))
 
 
@@ -187,20 +221,20 @@ def _video_info(rec: results.VideoRecord) -> VideoInfo:
     return VideoInfo(v.id, v.name, v.sha256, v.size_bytes, v.path, v.created_at, stages)
 
 
-def _prediction_info(rec: results.VideoRecord) -> PredictionInfo:
+def _prediction_info(rec: results.VideoRecord, target_set: TargetSet) -> PredictionInfo:
     p, details = rec.prediction, rec.details
     assert p is not None
-    targets = results.target_set(results.DEFAULT_SET)
     return PredictionInfo(
         video_id=rec.video.id,
         file_name=rec.video.name,
         model_version=p.model_version,
         created_at=p.created_at,
-        scores={t: getattr(p, t) for t in targets},
+        scores=results.scores_of(p, target_set),
         intervals=details.get("intervals") or {},
         reasons=details.get("reasons") or {},
         flags=details.get("flags") or [],
         details=details,
+        target_set=target_set.name,
     )
 
 

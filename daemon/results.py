@@ -23,16 +23,19 @@ from typing import Any
 
 from sqlalchemy import select
 
+from daemon.config import Config
+from daemon.config.targets import BUILTIN_SET, FI_COLUMNS
 from daemon.errors import LprdError
+from daemon.targets import Target, TargetSet, first_impressions, from_description, target_sets
 from daemon.video_record import read_output
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import DONE, TARGETS, Prediction, StageRun, Video
 
-# Target sets by name. Only First Impressions' six exist so far; `--set` already takes a
-# name so that scripts keep working when studies declare their own.
-TARGET_SETS: dict[str, tuple[str, ...]] = {"first_impressions": TARGETS}
-DEFAULT_SET = "first_impressions"
+# The target set of the results when none is named: First Impressions' built-in six. Any
+# set declared in the config ([targets.NAME]) or recorded with stored predictions can be
+# named instead (`find_set`).
+DEFAULT_SET = BUILTIN_SET
 FORMATS = ("csv", "parquet", "jsonl")
 REASONS_SHOWN = 3  # sections per target in the `<target>_reasons` column
 BATCH = 200  # videos read from the database at once
@@ -191,13 +194,137 @@ MEASURES: tuple[Measure, ...] = (
 )
 
 
-def target_set(name: str | None) -> tuple[str, ...]:
-    """The targets of a target set, or a clear error naming the sets there are."""
+# --- target sets -----------------------------------------------------------------------
+
+
+def recorded_set(details: dict[str, Any]) -> TargetSet | None:
+    """The set a prediction's details describe (the predict stage records
+    `TargetSet.describe()` there), or None for a prediction that does not say."""
+    data = details.get("target_set")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return from_description(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _details(raw: str | None) -> dict[str, Any]:
+    try:
+        details = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return details if isinstance(details, dict) else {}
+
+
+def recorded_details(prediction: Prediction) -> dict[str, Any]:
+    """A prediction's details ({} when it has none or they do not read as an object)."""
+    return _details(prediction.details_json)
+
+
+def _stored_set(db: Database, name: str) -> TargetSet | None:
+    """The set `name` as its latest stored prediction recorded it, or None."""
+    with db.read() as session:
+        raws = session.scalars(
+            select(Prediction.details_json)
+            .where(Prediction.target_set == name)
+            .order_by(Prediction.created_at.desc(), Prediction.id.desc())
+            .limit(20)
+        ).all()
+    return next((s for s in (recorded_set(_details(r)) for r in raws) if s is not None), None)
+
+
+def stored_set_names(db: Database) -> list[str]:
+    """The names of the sets stored predictions belong to."""
+    with db.read() as session:
+        return sorted(session.scalars(select(Prediction.target_set).distinct()))
+
+
+def known_sets(config: Config | None = None, db: Database | None = None) -> dict[str, TargetSet]:
+    """Every set results can be given for: the built-in one, those the config declares
+    (in its order), then those only stored predictions name (by name), as they recorded
+    it."""
+    sets = target_sets(config)
+    for name in stored_set_names(db) if db is not None else ():
+        if name not in sets and (found := _stored_set(db, name)) is not None:
+            sets[name] = found
+    return sets
+
+
+def find_set(
+    name: str | TargetSet | None, config: Config | None = None, db: Database | None = None
+) -> TargetSet:
+    """The set `name` (None: the built-in one): as the config declares it, else as its
+    stored predictions recorded it; a clear error naming the sets there are."""
+    if isinstance(name, TargetSet):
+        return name
     name = name or DEFAULT_SET
-    if name not in TARGET_SETS:
-        known = ", ".join(TARGET_SETS)
-        raise LprdError(f"unknown target set {name!r}: the target sets are {known}")
-    return TARGET_SETS[name]
+    declared = target_sets(config)
+    if name in declared:
+        return declared[name]
+    found = _stored_set(db, name) if db is not None else None
+    if found is not None:
+        return found
+    known = ", ".join(known_sets(config, db))
+    raise LprdError(
+        f"unknown target set {name!r}: the target sets are {known} (a study declares its "
+        f"own as [targets.{name}] in the config file)"
+    )
+
+
+def order_sets(names: Iterable[str], config: Config | None = None) -> list[str]:
+    """Set names in the order people read them: the built-in one, the declared ones in
+    config order, then any other alphabetically."""
+    rank = {name: i for i, name in enumerate(target_sets(config))}
+    return sorted(set(names), key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def scores_of(prediction: Prediction, target_set: TargetSet) -> dict[str, float | None]:
+    """A prediction's score of each target of the set, on the declared scale: from
+    `scores_json`, or, for a First Impressions row written before it existed, from the six
+    columns."""
+    raw = _details(prediction.scores_json) if prediction.scores_json else None
+    if raw:
+        return {t: typed(raw.get(t), "number") for t in target_set.names}
+    if prediction.target_set == BUILTIN_SET:
+        return {t: typed(getattr(prediction, t, None), "number") for t in target_set.names}
+    return dict.fromkeys(target_set.names)
+
+
+def latest_by_set(db: Database, video_id: int) -> dict[str, Prediction]:
+    """The latest prediction of each set a video has (detached rows)."""
+    with db.read() as session:
+        found = session.scalars(
+            select(Prediction)
+            .where(Prediction.video_id == video_id)
+            .order_by(Prediction.created_at, Prediction.id)
+        ).all()
+    return {p.target_set: p for p in found}  # the last one of each set wins
+
+
+def set_of_prediction(prediction: Prediction, config: Config | None = None) -> TargetSet:
+    """The set a prediction is presented with: as the config declares it, else as the
+    prediction recorded it, else (a First Impressions row) the built-in one."""
+    declared = target_sets(config)
+    if prediction.target_set in declared:
+        return declared[prediction.target_set]
+    found = recorded_set(_details(prediction.details_json))
+    if found is not None:
+        return found
+    raw = _details(prediction.scores_json)
+    unit = (Target(n, n, 0.0, 1.0, "", "") for n in raw)
+    return TargetSet(prediction.target_set, "", tuple(unit))
+
+
+def as_set(targets: TargetSet | Sequence[str]) -> TargetSet:
+    """A set from a set, or from target names (First Impressions' six: the built-in set;
+    others: targets on a 0..1 scale)."""
+    if isinstance(targets, TargetSet):
+        return targets
+    if tuple(targets) == FI_COLUMNS:
+        return first_impressions()
+    unit = tuple(Target(n, n, 0.0, 1.0, "", "") for n in targets)
+    return TargetSet("custom", "", unit)
 
 
 def _c(name: str, kind: str, unit: str, about: str) -> Column:
@@ -238,19 +365,34 @@ SEGMENT_COLUMNS = (
 )
 
 
-def target_columns(targets: Sequence[str], segments: bool) -> list[Column]:
+def scale_unit(target: Target) -> str:
+    """The unit column of a score on this target's scale: '0-1', '1-7', '-3 to 3'."""
+    sep = "-" if target.low >= 0 else " to "
+    return f"{target.low:g}{sep}{target.high:g}"
+
+
+def target_columns(target_set: TargetSet | Sequence[str], segments: bool) -> list[Column]:
     """Score, interval bounds and top reasons of each target (and the spread of the
-    segment scores, per video)."""
+    segment scores, per video); for a study's set each says the declared scale and what
+    its ends mean."""
+    target_set = as_set(target_set)
     what = "the segment's" if segments else "the video's"
     out: list[Column] = []
-    for t in targets:
+    for t in target_set.targets:
+        unit = scale_unit(t)
+        about = f"{what} {t.name} score"
+        if not target_set.builtin:
+            about += f" on its declared scale {t.low:g} to {t.high:g}"
+            about += f": {t.description}" if t.description else ""
+            about += f" ({t.direction()})" if t.high_words or t.low_words else ""
         out += [
-            _c(t, "number", "0-1", f"{what} {t} score"),
-            _c(f"{t}_lo", "number", "0-1", "lower bound of its interval (interval_level)"),
-            _c(f"{t}_hi", "number", "0-1", "upper bound of its interval"),
-            _c(f"{t}_reasons", "text", "", f"top {REASONS_SHOWN} description sections "
-               "and their contribution to the score (section +0.031; ...)"),
-            _c(f"{t}_segment_sd", "number", "0-1", "SD of the counted segments' scores"),
+            _c(t.name, "number", unit, about),
+            _c(f"{t.name}_lo", "number", unit, "lower bound of its interval (interval_level)"),
+            _c(f"{t.name}_hi", "number", unit, "upper bound of its interval"),
+            _c(f"{t.name}_reasons", "text", "", f"top {REASONS_SHOWN} description sections "
+               "and their contribution to the score (section +0.031; ...)"
+               + ("" if target_set.unit_scale else f", on the scale {unit}")),
+            _c(f"{t.name}_segment_sd", "number", unit, "SD of the counted segments' scores"),
         ]  # fmt: skip
     return out
 
@@ -268,19 +410,40 @@ def stage_columns() -> list[Column]:
 
 
 def columns(
-    targets: Sequence[str] = TARGETS, *, segments: bool = False, measures: bool = False
+    targets: TargetSet | Sequence[str] = TARGETS,
+    *,
+    segments: bool = False,
+    measures: bool = False,
 ) -> list[Column]:
-    """The columns of the results, in order: the same for every row."""
-    cols = [*VIDEO_COLUMNS, *(SEGMENT_COLUMNS if segments else ())]
-    cols += [*target_columns(targets, segments), *VIDEO_TAIL]
+    """The columns of the results of a target set (or of First Impressions' target
+    names), in order: the same for every row."""
+    target_set = as_set(targets)
+    ident = list(VIDEO_COLUMNS)
+    if not target_set.builtin:
+        about = f"the target set of the scores: {target_set.name}"
+        about += f" ({target_set.description})" if target_set.description else ""
+        ident = [
+            _c("target_set", "text", "", about) if c.name == "target_set" else c for c in ident
+        ]
+    cols = [*ident, *(SEGMENT_COLUMNS if segments else ())]
+    cols += [*target_columns(target_set, segments), *VIDEO_TAIL]
     if measures:
         cols += [*(m.column for m in MEASURES), *stage_columns()]
+    names = [c.name for c in cols]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise LprdError(
+            f"the target set {target_set.name!r} has targets whose columns clash with the "
+            f"results' own ({', '.join(clashes)}): rename those targets in its [targets."
+            f"{target_set.name}] section"
+        )
     return cols
 
 
 @dataclass
 class VideoRecord:
-    """What the database holds about one video: its row, stage runs, latest prediction."""
+    """What the database holds about one video: its row, stage runs, latest prediction
+    (of the set it was read for)."""
 
     video: Video
     runs: dict[str, StageRun] = field(default_factory=dict)
@@ -289,12 +452,7 @@ class VideoRecord:
     @property
     def details(self) -> dict[str, Any]:
         """The prediction's details ({} without a prediction or details)."""
-        raw = self.prediction.details_json if self.prediction is not None else None
-        try:
-            details = json.loads(raw) if raw else {}
-        except ValueError:
-            return {}
-        return details if isinstance(details, dict) else {}
+        return _details(self.prediction.details_json if self.prediction is not None else None)
 
     def data(self, store: ArtifactStore, stage: str) -> dict[str, Any]:
         """The `data` of a stage's output when the stage is done, else {}."""
@@ -306,9 +464,12 @@ class VideoRecord:
         return data if isinstance(data, dict) else {}
 
 
-def records(db: Database, video_ids: Iterable[int] | None = None) -> Iterator[VideoRecord]:
+def records(
+    db: Database, video_ids: Iterable[int] | None = None, set_name: str | None = DEFAULT_SET
+) -> Iterator[VideoRecord]:
     """Every video (or those of `video_ids`) in id order with its runs and latest
-    prediction, read from the database `BATCH` videos at a time."""
+    prediction of the set `set_name` (None: of any set), read from the database `BATCH`
+    videos at a time."""
     wanted = sorted(set(video_ids)) if video_ids is not None else None
     last = 0
     while True:
@@ -320,17 +481,19 @@ def records(db: Database, video_ids: Iterable[int] | None = None) -> Iterator[Vi
             if not videos:
                 return
             batch = {v.id: VideoRecord(v) for v in videos}
-            _attach(session, batch)
+            _attach(session, batch, set_name)
         yield from batch.values()
         last = videos[-1].id
 
 
-def _attach(session: Any, batch: dict[int, VideoRecord]) -> None:
-    """Fill in the stage runs and the latest prediction of a batch of videos."""
+def _attach(session: Any, batch: dict[int, VideoRecord], set_name: str | None) -> None:
+    """Fill in the stage runs and the latest prediction (of the set) of a batch of videos."""
     ids = list(batch)
     for run in session.scalars(select(StageRun).where(StageRun.video_id.in_(ids))):
         batch[run.video_id].runs[run.stage] = run
     predictions = select(Prediction).where(Prediction.video_id.in_(ids))
+    if set_name is not None:
+        predictions = predictions.where(Prediction.target_set == set_name)
     order = (Prediction.created_at, Prediction.id)
     for prediction in session.scalars(predictions.order_by(*order)):
         batch[prediction.video_id].prediction = prediction  # the last one wins
@@ -433,28 +596,28 @@ def measures_of(rec: VideoRecord, store: ArtifactStore) -> dict[str, Any]:
 def video_row(
     rec: VideoRecord,
     store: ArtifactStore,
-    targets: Sequence[str] = TARGETS,
-    set_name: str = DEFAULT_SET,
+    target_set: TargetSet | Sequence[str] = TARGETS,
     measures: bool = False,
 ) -> dict[str, Any]:
-    """The video's row: the columns of `columns(targets, measures=measures)`."""
+    """The video's row: the columns of `columns(target_set, measures=measures)`."""
+    target_set = as_set(target_set)
     details = rec.details
-    scores = {t: getattr(rec.prediction, t, None) for t in targets} if rec.prediction else {}
-    row = _identity(rec, store, set_name)
-    row |= _targets(targets, scores, details) | _tail(details, details.get("flags"))
+    scores = scores_of(rec.prediction, target_set) if rec.prediction is not None else {}
+    row = _identity(rec, store, target_set.name)
+    row |= _targets(target_set.names, scores, details) | _tail(details, details.get("flags"))
     return row | (measures_of(rec, store) if measures else {})
 
 
 def segment_rows(
     rec: VideoRecord,
     store: ArtifactStore,
-    targets: Sequence[str] = TARGETS,
-    set_name: str = DEFAULT_SET,
+    target_set: TargetSet | Sequence[str] = TARGETS,
     measures: bool = False,
 ) -> list[dict[str, Any]]:
-    """One row per segment of a long video (the columns of `columns(targets,
+    """One row per segment of a long video (the columns of `columns(target_set,
     segments=True, ...)`); a video scored whole gives one row with an empty segment."""
-    whole = video_row(rec, store, targets, set_name, measures)
+    target_set = as_set(target_set)
+    whole = video_row(rec, store, target_set, measures)
     details = rec.details
     segments = [s for s in details.get("segments") or () if isinstance(s, dict)]
     if not segments:
@@ -472,7 +635,7 @@ def segment_rows(
         }
         scores = seg.get("scores") if isinstance(seg.get("scores"), dict) else {}
         source = {**seg, "segment_spread": details.get("segment_spread")}
-        row |= _targets(targets, scores, source) | _flags(seg.get("flags"))
+        row |= _targets(target_set.names, scores, source) | _flags(seg.get("flags"))
         rows.append(row)
     return rows
 
@@ -480,20 +643,21 @@ def segment_rows(
 def rows(
     db: Database,
     store: ArtifactStore,
-    set_name: str | None = DEFAULT_SET,
+    set_name: str | TargetSet | None = DEFAULT_SET,
     *,
+    config: Config | None = None,
     segments: bool = False,
     measures: bool = False,
     video_ids: Iterable[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The results, one row per video (or per segment), in video id order, streamed."""
-    name = set_name or DEFAULT_SET
-    targets = target_set(name)
-    for rec in records(db, video_ids):
+    """The results of a target set (a name: see `find_set`), one row per video (or per
+    segment), in video id order, streamed."""
+    target_set = find_set(set_name, config, db)
+    for rec in records(db, video_ids, target_set.name):
         if segments:
-            yield from segment_rows(rec, store, targets, name, measures)
+            yield from segment_rows(rec, store, target_set, measures)
         else:
-            yield video_row(rec, store, targets, name, measures)
+            yield video_row(rec, store, target_set, measures)
 
 
 # --- writing ---------------------------------------------------------------------------

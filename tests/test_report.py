@@ -167,3 +167,58 @@ def test_reports_outside_the_store_are_written_with_a_write_log(make_ctx, tmp_pa
     logged = [line.split("\t")[2] for line in log.read_text().splitlines()]
     assert str(page.resolve()) in logged  # absolute: the page is outside the store
     assert f"artifacts/{ctx.video.sha256[:2]}/{ctx.video.sha256}/probe.json" in logged
+
+
+def test_the_report_has_a_section_per_study_set(config, database, store, tmp_path) -> None:
+    from daemon.cli import main
+    from tests.test_results import (
+        DETAILS,
+        HIRING_DETAILS,
+        HIRING_SCORES,
+        HIRING_TOML,
+        PANEL,
+        add_set_prediction,
+        add_video,
+    )
+
+    (config.home_dir / "lprd.toml").write_text(HIRING_TOML)
+    hiring = {
+        "name": "hiring", "description": "Hireability panel",
+        "targets": [{"name": "hireability", "description": "Would you hire this person?",
+                     "min": 1, "max": 7, "low": "would not hire", "high": "would hire"},
+                    {"name": "warmth", "description": "How warm", "min": 0, "max": 100}],
+    }  # fmt: skip
+    add_video(database, store, 1, "both.mp4", DETAILS)
+    add_set_prediction(database, 1, "v-hiring-1", hiring, HIRING_SCORES, HIRING_DETAILS)
+    add_video(database, store, 2, "study-only.mp4", scored=False)
+    add_set_prediction(database, 2, "v-panel-1", PANEL, {"calm": 1.5}, HIRING_DETAILS)
+    with database.write() as session:
+        from sqlalchemy import update
+
+        from storage.models import StageRun
+
+        session.execute(
+            update(StageRun)
+            .where(StageRun.video_id == 2, StageRun.stage == "predict")
+            .values(status="done")
+        )
+    pages = {}
+    for name in ("both.mp4", "study-only.mp4"):
+        out = tmp_path / f"{name}.html"
+        assert main(["--home", str(config.home_dir), "report", name, "-o", str(out)]) == 0
+        pages[name] = out.read_text(encoding="utf-8")
+    html = pages["both.mp4"]
+    assert 'data-target="openness"' in html  # the built-in scores, as before
+    assert html.index('id="scores"') < html.index('id="set-hiring"') < html.index('id="timelines"')
+    section = html[html.index('id="set-hiring"') : html.index('id="timelines"')]
+    assert "Scores: hiring" in section and "Hireability panel" in section
+    assert "<strong>v-hiring-1</strong>" in section and "<strong>0.8123</strong>" in section
+    assert "5.5" in section and "[4.6, 6.4]" in section and "62.0" in section
+    assert "[51.0, 73.0]" in section and "scale 1 = would not hire … 7 = would hire" in section
+    assert "transcript: +0.19" in section and "face: +3.1" in section
+    assert 'class="fill" style="width:75.0%"' in section  # 5.5 on 1..7
+    assert 'class="mean" style="left:50.0%"' in section  # the model's train mean, unit space
+    only = pages["study-only.mp4"]
+    assert 'id="set-panel"' in only and 'id="no-scores"' in only
+    assert "no First Impressions model scored this video" in only and "below (panel)" in only
+    assert "[-2.0, -0.5]" not in only and "1.5" in only

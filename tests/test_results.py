@@ -397,3 +397,216 @@ def test_the_values_are_those_lprd_show_prints(home, tmp_path, capsys, monkeypat
     assert f"train-mean baseline {row['val_baseline_mean_accuracy']:.4f}" in shown
     for t in TARGETS:
         assert f"{row[t]:.2f}" in shown and f"{row[f'{t}_lo']:.2f}-{row[f'{t}_hi']:.2f}" in shown
+
+
+# --- a study's own target set -----------------------------------------------------------
+
+HIRING_TOML = """
+[targets.hiring]
+description = "Hireability panel"
+hireability = { min = 1, max = 7, low = "would not hire", high = "would hire", description = "Would you hire this person?", first_impressions = "interview" }
+warmth = { min = 0, max = 100, description = "How warm the person comes across" }
+"""
+HIRING_SCORES = {"hireability": 5.5, "warmth": 62.0}
+HIRING_DETAILS = {
+    "intervals": {"hireability": [4.6, 6.4], "warmth": [51.0, 73.0]}, "interval_level": 0.9,
+    "reasons": {"hireability": [{"section": "transcript", "contribution": 0.186},
+                                {"section": "voice", "contribution": -0.072}],
+                "warmth": [{"section": "face", "contribution": 3.1}]},
+    "flags": [], "feature_profile": "full", "head": "ridge", "val_mean_accuracy": 0.8123,
+    "val_baseline_mean_accuracy": 0.7955, "interval_withheld_because": None,
+}  # fmt: skip
+# A set no config declares any more: only its stored predictions know it.
+PANEL = {"name": "panel", "description": "Old panel", "targets": [
+    {"name": "calm", "description": "calm", "min": -3, "max": 3, "low": "tense", "high": "calm",
+     "first_impressions": None}]}  # fmt: skip
+
+
+def add_set_prediction(database, video_id, version, target_set, scores, details) -> None:
+    """A study set's model and its prediction of a video, as the predict stage writes them."""
+    from storage.models import ModelVersion
+
+    metrics = {"train_mean": {t: 0.5 for t in scores}, "baseline": {"mean_accuracy": 0.79}}
+    with database.write() as session:
+        if session.scalar(select(ModelVersion).where(ModelVersion.version == version)) is None:
+            session.add(ModelVersion(
+                version=version, kind="ridge", base_model="none", template_version="6",
+                feature_profile="full", target_set=target_set["name"], train_count=40,
+                metrics_json=json.dumps(metrics), val_mean_accuracy=details["val_mean_accuracy"],
+                path=f"/models/{version}", state="promoted", created_at=utcnow(),
+            ))  # fmt: skip
+        session.add(Prediction(
+            video_id=video_id, model_version=version, target_set=target_set["name"],
+            scores_json=json.dumps(scores), created_at=utcnow(),
+            details_json=json.dumps({**details, "target_set": target_set}),
+        ))  # fmt: skip
+
+
+@pytest.fixture
+def study_home(home, config, database) -> Path:
+    """`home` with [targets.hiring] declared, clip-a.mp4 scored on it (after its First
+    Impressions scores) and long.mp4 scored on a set only its predictions describe."""
+    from daemon.config import load_config
+    from daemon.targets import get_set
+
+    (home / "lprd.toml").write_text(HIRING_TOML)
+    hiring = get_set(load_config(home=home, env={}), "hiring").describe()
+    add_set_prediction(database, 1, "v-hiring-1", hiring, HIRING_SCORES, HIRING_DETAILS)
+    add_set_prediction(database, 2, "v-panel-1", PANEL, {"calm": -1.25},
+                       {**HIRING_DETAILS, "intervals": {"calm": [-2.0, -0.5]}, "reasons": {}})  # fmt: skip
+    return home
+
+
+def study_set(home: Path):
+    from daemon.config import load_config
+    from daemon.targets import get_set
+
+    return get_set(load_config(home=home, env={}), "hiring")
+
+
+def test_show_prints_every_set_on_its_declared_scale(study_home, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert lprd(study_home, "show", "clip-a.mp4") == 0
+    shown = capsys.readouterr().out
+    fi, hiring = shown.index("target set first_impressions"), shown.index("target set hiring")
+    assert fi < hiring and "target set hiring: Hireability panel" in shown
+    assert "served by v-full-3" in shown[fi:hiring] and "0.62" in shown[fi:hiring]
+    part = shown[hiring:]
+    assert "served by v-hiring-1 (full profile, ridge head)" in part
+    assert "validation mean accuracy 0.8123, train-mean baseline 0.7955" in part
+    assert "Hireability" in part and "5.5" in part and "4.6-6.4" in part
+    assert "Warmth" in part and "62.0" in part and "51.0-73.0" in part
+    assert "high = would hire; low = would not hire" in part and "scale 0..100" in part
+    assert "transcript +0.186" in part and "hireability 1 to 7, warmth 0 to 100" in part
+    assert lprd(study_home, "show", "clip-a.mp4", "--set", "hiring") == 0
+    only = capsys.readouterr().out
+    assert "target set hiring" in only and "Openness" not in only and "v-full-3" not in only
+    assert lprd(study_home, "show", "long.mp4") == 0  # a set only its predictions describe
+    long = capsys.readouterr().out
+    assert "target set panel: Old panel" in long and "-1.2" in long and "-2.0 to -0.5" in long
+    assert lprd(study_home, "show", "old.mp4", "--set", "hiring") == 0
+    assert "scores of the target set 'hiring': none yet" in capsys.readouterr().out
+    assert lprd(study_home, "show", "clip-a.mp4", "--set", "hexaco") == 2
+    assert "unknown target set 'hexaco'" in capsys.readouterr().err
+
+
+def test_results_of_a_study_set_on_its_declared_scales(
+    study_home, tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    target_set = study_set(study_home)
+    names = [c.name for c in results.columns(target_set)]
+    assert names[names.index("hireability") :][:5] == [
+        "hireability", "hireability_lo", "hireability_hi", "hireability_reasons",
+        "hireability_segment_sd",
+    ]  # fmt: skip
+    assert "openness" not in names and "warmth_hi" in names
+    frames = {}
+    for fmt in ("csv", "jsonl", "parquet"):
+        out = tmp_path / f"hiring.{fmt}"
+        assert lprd(study_home, "results", "--set", "hiring", str(out)) == 0
+        assert "target set hiring" in capsys.readouterr().out
+        frames[fmt] = {
+            "csv": read_csv,
+            "jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
+            "parquet": lambda p: pd.read_parquet(p),
+        }[fmt](out)
+    for fmt, df in frames.items():
+        assert list(df.columns) == names, fmt
+        assert list(df["file_name"]) == ["clip-a.mp4", "long.mp4", "old.mp4", "pending.mp4"]
+        a = df.iloc[0]
+        assert (a["hireability"], a["hireability_lo"], a["hireability_hi"]) == (5.5, 4.6, 6.4)
+        assert (a["warmth"], a["warmth_lo"], a["warmth_hi"]) == (62.0, 51.0, 73.0)
+        assert a["hireability_reasons"] == "transcript +0.1860; voice -0.0720"
+        assert (a["target_set"], a["model_version"], a["head"]) == ("hiring", "v-hiring-1", "ridge")
+        assert (a["val_mean_accuracy"], a["val_baseline_mean_accuracy"]) == (0.8123, 0.7955)
+        assert df["hireability"].iloc[1:].isna().all() and df["model_version"].iloc[1:].isna().all()
+    dictionary = pd.read_csv(tmp_path / "hiring.dictionary.csv").set_index("column")
+    assert list(dictionary.index) == names
+    hire, warmth = dictionary.loc["hireability"], dictionary.loc["warmth"]
+    assert hire["unit"] == "1-7" and dictionary.loc["hireability_hi", "unit"] == "1-7"
+    assert "declared scale 1 to 7" in hire["description"]
+    assert "Would you hire this person?" in hire["description"]
+    assert "high = would hire; low = would not hire" in hire["description"]
+    assert warmth["unit"] == "0-100" and "How warm the person comes across" in warmth["description"]
+    assert "Hireability panel" in dictionary.loc["target_set", "description"]
+    # the values are those `lprd show` prints
+    row = frames["csv"].iloc[0]
+    assert lprd(study_home, "show", "clip-a.mp4", "--set", "hiring") == 0
+    shown = capsys.readouterr().out
+    for t in ("hireability", "warmth"):
+        assert f"{row[t]:.1f}" in shown and f"{row[f'{t}_lo']:.1f}-{row[f'{t}_hi']:.1f}" in shown
+    assert f"validation mean accuracy {row['val_mean_accuracy']:.4f}" in shown
+
+
+def test_first_impressions_results_ignore_a_newer_study_prediction(study_home, tmp_path) -> None:
+    out = tmp_path / "fi.csv"
+    assert lprd(study_home, "results", str(out)) == 0
+    a = read_csv(out).iloc[0]
+    assert a["openness"] == pytest.approx(SCORES["openness"] + 0.01)
+    assert (a["model_version"], a["target_set"]) == ("v-full-3", "first_impressions")
+
+
+def test_a_set_known_only_from_its_predictions_and_an_unknown_one(study_home, tmp_path, capsys):
+    out = tmp_path / "panel.csv"
+    assert lprd(study_home, "results", "--set", "panel", str(out)) == 0
+    df = read_csv(out)
+    assert list(df["calm"].isna()) == [True, False, True, True]
+    assert (df["calm"][1], df["calm_lo"][1], df["calm_hi"][1]) == (-1.25, -2.0, -0.5)
+    unit = pd.read_csv(tmp_path / "panel.dictionary.csv").set_index("column").loc["calm", "unit"]
+    assert unit == "-3 to 3"
+    assert lprd(study_home, "results", "--set", "hexaco", str(tmp_path / "x.csv")) == 2
+    err = capsys.readouterr().err
+    assert "unknown target set 'hexaco'" in err
+    assert "first_impressions, hiring, panel" in err and "[targets.hexaco]" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_lprd_open_gives_a_study_sets_predictions(study_home, tmp_path) -> None:
+    import lprd as api
+
+    out = tmp_path / "hiring.csv"
+    assert lprd(study_home, "results", "--set", "hiring", str(out)) == 0
+    with api.open(study_home) as h:
+        assert list(h.sets()) == ["first_impressions", "hiring", "panel"]
+        assert h.sets()["hiring"].get("hireability").high == 7.0
+        (hiring,) = h.predictions(set="hiring")
+        assert (hiring.file_name, hiring.target_set) == ("clip-a.mp4", "hiring")
+        assert hiring.scores == HIRING_SCORES
+        assert hiring.intervals["warmth"] == [51.0, 73.0]
+        assert hiring.details["target_set"]["name"] == "hiring"
+        fi = h.predictions()
+        assert [p.file_name for p in fi] == ["clip-a.mp4", "long.mp4", "old.mp4"]
+        assert fi[0].scores["openness"] == pytest.approx(SCORES["openness"] + 0.01)
+        assert fi[0].target_set == "first_impressions"
+        table = h.table(set="hiring")
+        from_csv = read_csv(out)
+        assert list(table.columns) == list(from_csv.columns)
+        for name in ("hireability", "hireability_lo", "warmth_hi", "val_mean_accuracy"):
+            assert table[name].tolist() == pytest.approx(from_csv[name].tolist(), nan_ok=True)
+        assert h.table(target_set="hiring")["warmth"][0] == 62.0
+        assert "warmth" in list(h.dictionary(set="hiring")["column"])
+        with pytest.raises(LprdError, match="unknown target set 'nope'"):
+            h.predictions(set="nope")
+
+
+def test_the_dashboard_downloads_a_study_set(study_home, config, tmp_path) -> None:
+    from daemon.config import load_config
+
+    out = tmp_path / "hiring.csv"
+    assert lprd(study_home, "results", "--set", "hiring", str(out)) == 0
+    with TestClient(create_app(load_config(home=study_home, env={}))) as client:
+        assert 'href="/results.csv?set=hiring"' in client.get("/videos").text
+        got = client.get("/results.csv?set=hiring")
+        assert got.status_code == 200 and got.text == out.read_text()
+        assert 'filename="lprd-results-hiring.csv"' in got.headers["content-disposition"]
+        dictionary = client.get("/results.dictionary.csv?set=hiring")
+        assert dictionary.text == (tmp_path / "hiring.dictionary.csv").read_text()
+        assert (
+            client.get("/results.csv?set=panel")
+            .text.splitlines()[0]
+            .endswith(
+                "calm_segment_sd,flags,flag_kinds,interval_withheld_because,segments,segments_counted"
+            )
+        )
+        assert client.get("/results.csv?set=hexaco").status_code == 400

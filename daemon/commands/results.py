@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--set", dest="target_set", default="first_impressions", metavar="NAME",
-        help="target set of the scores (default first_impressions, the only one so far)",
+        help="target set of the scores, on its declared scales (default first_impressions; "
+        "any set declared as [targets.NAME] or that stored predictions belong to)",
     )  # fmt: skip
     parser.add_argument(
         "--with-measures", action="store_true",
@@ -64,20 +65,23 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
     check_out(args.out)
     fmt = output_format(args.out, args.format)
-    targets = results.target_set(args.target_set)  # an unknown set fails before any work
     if fmt == "parquet":
         results.require_parquet()
     db = open_database(config)
     try:
+        target_set = results.find_set(args.target_set, config, db)  # fails before any work
+        cols = results.columns(target_set, segments=args.segments, measures=args.with_measures)
         rows = results.rows(
-            db, ArtifactStore(config.store_dir), args.target_set,
+            db, ArtifactStore(config.store_dir), target_set,
             segments=args.segments, measures=args.with_measures,
         )  # fmt: skip
-        cols = results.columns(targets, segments=args.segments, measures=args.with_measures)
         count = results.write_results(rows, cols, args.out, fmt)
     finally:
         db.dispose()
     what = "segment rows" if args.segments else "videos"
-    print(f"wrote {count} {what} to {args.out} ({fmt}, {len(cols)} columns)")
+    print(
+        f"wrote {count} {what} to {args.out} ({fmt}, {len(cols)} columns, "
+        f"target set {target_set.name})"
+    )
     print(f"data dictionary: {results.dictionary_path(args.out)}")
     return 0

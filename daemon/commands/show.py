@@ -1,4 +1,6 @@
-"""`lprd show VIDEO`: every stage's state and output, and the predicted scores."""
+"""`lprd show VIDEO`: every stage's state and output, and the predicted scores of every
+target set the video has predictions for (the built-in set first), each on its declared
+scale."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from rich.table import Table
 from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
 from daemon.pipeline import Pipeline
-from daemon.video_record import latest_prediction, read_output, stage_runs
+from daemon.targets import TargetSet
+from daemon.video_record import read_output, stage_runs
 from storage.artifacts import ArtifactStore
+from storage.db import Database
 from storage.models import DONE, FAILED, SKIPPED, Prediction, StageRun, Video
 from storage.states import ErrorKind
 
@@ -27,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="print the descriptions of segment N (1 = first) of a long video",
     )
+    parser.add_argument(
+        "--set", dest="target_set", metavar="NAME",
+        help="show the scores of this target set only (default: every set the video has)",
+    )  # fmt: skip
     parser.set_defaults(handler=handle)
 
 
@@ -59,7 +67,6 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     console = Console()
     store = ArtifactStore(config.store_dir)
     runs = stage_runs(db, video.id)
-    prediction = latest_prediction(db, video.id)
     if args.stage:
         run = next((r for r in runs if r.stage == args.stage), None)
         output = read_output(store, run) if run is not None else None
@@ -72,15 +79,41 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         run = next((r for r in runs if r.stage == "describe"), None)
         output = read_output(store, run) if run is not None else None
         return print_segment(console, (output or {}).get("data") or {}, args.segment)
+    predictions = _predictions(db, config, video.id, args.target_set)
     console.print(
         f"[bold]#{video.id} {video.name}[/]  sha256 {video.sha256}  {video.size_bytes} bytes"
     )
     console.print(f"file: {video.path}")
     console.print(_runs_table(runs, Pipeline.default().order))
     _print_subject(console, store, runs, video)
-    _print_scores(console, prediction)
+    if not predictions:
+        what = f" of the target set {args.target_set!r}" if args.target_set else ""
+        console.print(f"scores{what}: none yet", markup=False, highlight=False)
+    several = len(predictions) > 1 or any(not ts.builtin for ts, _ in predictions)
+    for target_set, prediction in predictions:
+        _print_scores(console, prediction, target_set, titled=several)
     db.dispose()
     return 0
+
+
+def _predictions(
+    db: Database, config: Config, video_id: int, name: str | None
+) -> list[tuple[TargetSet, Prediction]]:
+    """The latest prediction of each target set the video has (of `name` only, when
+    given: an error names the sets there are when no set is called that), each with the
+    set it is presented with, the built-in set first."""
+    from daemon import results
+
+    latest = results.latest_by_set(db, video_id)
+    if name is not None:
+        if name not in latest:
+            results.find_set(name, config, db)  # an unknown set: the error names the sets
+            return []
+        latest = {name: latest[name]}
+    return [
+        (results.set_of_prediction(latest[n], config), latest[n])
+        for n in results.order_sets(latest, config)
+    ]
 
 
 def _print_subject(
@@ -99,38 +132,54 @@ def _print_subject(
         console.print(f"Subject: {video.subject_speaker} (chosen by the user; diarize pending)")
 
 
-def _print_scores(console: Console, prediction: Prediction | None) -> None:
-    if prediction is None:
-        console.print("scores: none yet")
-        return
+def _print_scores(
+    console: Console, prediction: Prediction, target_set: TargetSet, titled: bool = False
+) -> None:
+    """One set's scores on its declared scale, with the serving model, flags, reasons,
+    segments and context cuts."""
+    from daemon import results
     from daemon.learn.report import reasons_table, scores_table
-    from storage.models import TARGETS
 
-    scores = {t: getattr(prediction, t) for t in TARGETS}
+    scores = results.scores_of(prediction, target_set)
     details = json.loads(prediction.details_json or "{}")
-    console.print(serving_line(prediction.model_version, details))
+    if titled:
+        about = f": {target_set.description}" if target_set.description else ""
+        console.print(
+            f"\ntarget set {target_set.name}{about}", style="bold", markup=False, highlight=False
+        )
+    console.print(serving_line(prediction.model_version, details), highlight=False)
     console.print(
         scores_table(
-            scores,
-            title="scores",
+            {t: v for t, v in scores.items() if v is not None},
+            title="scores" if target_set.builtin else scales_title(target_set),
             intervals=details.get("intervals") or None,
             level=details.get("interval_level"),
+            target_set=target_set,
         )
     )
     for line in flag_lines(details):
         console.print(line, markup=False, highlight=False)
     if details.get("reasons"):
-        console.print(reasons_table(details["reasons"]))
+        console.print(reasons_table(details["reasons"], target_set=target_set))
     if details.get("segments"):
-        console.print(segments_table(details))
+        console.print(segments_table(details, target_set))
     for line in context_lines(details):
         console.print(line)
 
 
-def segments_table(details: dict) -> Table:
-    """One row per segment of a long video: time span, words, scores, flags."""
-    from storage.models import TARGETS
+def scales_title(target_set: TargetSet) -> str:
+    """'hiring scores on the declared scales (hireability 1 to 7, warmth 0 to 100)'."""
+    scales = ", ".join(f"{t.name} {t.low:g} to {t.high:g}" for t in target_set.targets)
+    return f"{target_set.name} scores on the declared scales ({scales})"
 
+
+def segments_table(details: dict, target_set: TargetSet | None = None) -> Table:
+    """One row per segment of a long video: time span, words, scores (on the set's
+    declared scales), flags."""
+    from daemon.learn.report import decimals
+    from daemon.targets import first_impressions
+
+    target_set = target_set or first_impressions()
     segments = details["segments"]
     title = (
         f"scored as {len(segments)} segments; the video's score is the speech-weighted mean "
@@ -138,15 +187,19 @@ def segments_table(details: dict) -> Table:
         "(`lprd show VIDEO --segment N` prints one's description)"
     )
     table = Table(title=title, title_justify="left")
-    for col in ("#", "seconds", "words", *(t[:5] for t in TARGETS), "flags"):
+    for col in ("#", "seconds", "words", *(t.name[:5] for t in target_set.targets), "flags"):
         table.add_column(col, overflow="fold")
     for seg in segments:
         flags = "; ".join(f.get("reason", "") for f in seg.get("flags") or [])
+        shown = seg.get("scores") or {}
         table.add_row(
             str(seg["index"] + 1),
             f"{seg['start']:.1f}-{seg['end']:.1f}",
             str(seg.get("words", "")),
-            *(f"{seg['scores'][t]:.2f}" for t in TARGETS),
+            *(
+                f"{shown[t.name]:.{decimals(t)}f}" if shown.get(t.name) is not None else ""
+                for t in target_set.targets
+            ),
             flags,
         )
     return table

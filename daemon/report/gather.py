@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from daemon.video_record import latest_prediction, read_output, stage_runs
+from daemon.config.targets import BUILTIN_SET
+from daemon.video_record import read_output, stage_runs
 from storage.artifacts import ArtifactStore
 from storage.db import Database
-from storage.models import TARGETS, Description, ModelVersion, StageRun, Video
+from storage.models import Description, ModelVersion, StageRun, Video
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class ReportData:
     scores: dict[str, Any] | None
     # The text the serving model read, when its profile is not describe's (e.g. transcript-only).
     model_text: dict[str, str] | None = None
+    # The scores of each study's target set (all but the built-in one), on its declared scale.
+    study_sets: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _note(run: StageRun) -> str | None:
@@ -88,13 +91,57 @@ def _model_row(db: Database, version: str | None) -> ModelVersion | None:
 
 
 def scores_view(db: Database, predict: StageView | None, video_id: int) -> dict[str, Any] | None:
-    """Scores, intervals, reasons and the serving model; None when nothing was predicted."""
+    """First Impressions' scores, intervals, reasons and the serving model; None when the
+    video has none."""
+    from daemon import results
+    from daemon.targets import first_impressions
+
     data = dict(predict.data) if predict is not None and predict.usable else {}
     if not data.get("scores"):
-        row = latest_prediction(db, video_id)
+        row = results.latest_by_set(db, video_id).get(BUILTIN_SET)
         if row is None:
             return None
-        data = {"scores": {t: getattr(row, t) for t in TARGETS}, "model_version": row.model_version}
+        scores = results.scores_of(row, first_impressions())
+        data = {
+            **results.recorded_details(row),
+            "scores": {t: v for t, v in scores.items() if v is not None},
+            "model_version": row.model_version,
+        }
+    return _view(db, data)
+
+
+def study_views(db: Database, video_id: int) -> list[dict[str, Any]]:
+    """The latest prediction of each study's target set (not the built-in one) as
+    `scores_view` gives it, on the set's declared scale, with the set itself
+    ("target_set": as the prediction recorded it) and its train mean mapped onto the
+    scale; in name order."""
+    from daemon import results
+
+    views = []
+    latest = results.latest_by_set(db, video_id)
+    for name in results.order_sets(latest):
+        if name == BUILTIN_SET:
+            continue
+        row = latest[name]
+        target_set = results.set_of_prediction(row)
+        details = results.recorded_details(row)
+        details.pop("train_mean", None)  # the model's, in unit space, is mapped below
+        scores = results.scores_of(row, target_set)
+        view = _view(db, {**details, "scores": scores, "model_version": row.model_version})
+        unit_mean = view["train_mean"] if isinstance(view["train_mean"], dict) else {}
+        view["train_mean"] = {
+            t.name: t.from_unit(unit_mean[t.name])
+            for t in target_set.targets
+            if isinstance(unit_mean.get(t.name), int | float)
+        }
+        view["target_set"] = target_set
+        views.append(view)
+    return views
+
+
+def _view(db: Database, data: dict[str, Any]) -> dict[str, Any]:
+    """What the report shows of one set's scores: from the predict stage's data (or a
+    prediction's details) and the serving model's row."""
     model = _model_row(db, data.get("model_version"))
     metrics = json.loads(model.metrics_json or "{}") if model is not None else {}
     baseline = (metrics.get("baseline") or {}).get("mean_accuracy")
@@ -161,4 +208,5 @@ def gather(db: Database, store: ArtifactStore, video: Video, order: list[str]) -
         stages=stages,
         scores=scores,
         model_text=model_text(db, video, stages.get("describe"), scores),
+        study_sets=study_views(db, video.id),
     )

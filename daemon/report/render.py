@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -15,9 +16,10 @@ from daemon import __version__
 from daemon.report.gather import ReportData, StageView
 from daemon.report.thumbs import Thumb, thumbnails
 from daemon.report.timelines import timelines
+from daemon.targets import Target
 from storage.models import TARGETS
 
-REPORT_TEMPLATE_VERSION = "2"
+REPORT_TEMPLATE_VERSION = "3"  # 3: a section per study target set
 # Where a page written without navigation can take the dashboard's bar when it serves it.
 NAV_MARKER = "<!-- lprd navigation -->"
 ASSETS = {
@@ -107,9 +109,86 @@ def score_rows(scores: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _no_scores(predict: StageView | None) -> str:
+def _digits(target: Target) -> int:
+    """Digits a score on the target's scale is shown with (as `lprd show` does)."""
+    return 2 if target.span <= 1 else 1
+
+
+def _contribution_digits(target: Target) -> int:
+    """Digits a contribution on the target's scale is shown with (0.001 of a unit scale)."""
+    return max(0, 3 - math.ceil(math.log10(target.span))) if target.span > 0 else 3
+
+
+def _on_track(target: Target, value: float | None) -> float | None:
+    """A value on the target's scale as a percentage of its track (clamped)."""
+    return None if value is None else _clamp_pct((value - target.low) / target.span)
+
+
+def study_sections(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per study's target set: the set, what `scores_view` gives about its serving model,
+    and one row per scored target with score, interval and train mean placed on the
+    target's declared scale, the words for its ends and its top reasons."""
+    sections = []
+    for view in views:
+        target_set = view["target_set"]
+        rows = []
+        for t in target_set.targets:
+            score = view["scores"].get(t.name)
+            if score is None:
+                continue
+            digits, cdigits = _digits(t), _contribution_digits(t)
+            lo, hi = (view["intervals"].get(t.name) or [None, None])[:2]
+            mean = view["train_mean"].get(t.name)
+            reasons = sorted(
+                (r for r in view["reasons"].get(t.name) or [] if isinstance(r, dict)),
+                key=lambda r: -abs(r.get("contribution") or 0),
+            )[:3]
+            low_end = f"{t.low:g}" + (f" = {t.low_words}" if t.low_words else "")
+            high_end = f"{t.high:g}" + (f" = {t.high_words}" if t.high_words else "")
+            rows.append(
+                {
+                    "target": t.name,
+                    "title": t.title,
+                    "description": t.description,
+                    "score": f"{score:.{digits}f}",
+                    "pct": _on_track(t, score),
+                    "lo": _on_track(t, lo),
+                    "hi": _on_track(t, hi),
+                    "interval": None if lo is None or hi is None
+                    else f"[{lo:.{digits}f}, {hi:.{digits}f}]",
+                    "mean": _on_track(t, mean),
+                    "scale": f"{t.low:g} to {t.high:g}",
+                    "ends": f"scale {low_end} … {high_end}",
+                    "reasons": [
+                        {"section": r.get("section"),
+                         "contribution": f"{r.get('contribution') or 0:+.{cdigits}f}"}
+                        for r in reasons
+                    ],
+                    "hover": f"{t.name} {score:.{digits}f} on {t.low:g} to {t.high:g}"
+                    + (f", train mean {mean:.{digits}f}" if mean is not None else ""),
+                }
+            )  # fmt: skip
+        sections.append(
+            {
+                "name": target_set.name,
+                "description": target_set.description,
+                "view": view,
+                "rows": rows,
+                "any_reasons": any(r["reasons"] for r in rows),
+            }
+        )
+    return sections
+
+
+def _no_scores(predict: StageView | None, study_sets: list[dict[str, Any]]) -> str:
     if predict is None:
         return "the predict stage is not part of this pipeline"
+    if study_sets and predict.status == "done":
+        names = ", ".join(view["target_set"].name for view in study_sets)
+        return (
+            "no First Impressions model scored this video; it was scored on the study's "
+            f"target sets below ({names})"
+        )
     return predict.unavailable()
 
 
@@ -174,7 +253,8 @@ def render_report(
             scores=scores,
             score_rows=rows,
             any_reasons=any(r["reasons"] for r in rows),
-            no_scores=_no_scores(stages.get("predict")),
+            no_scores=_no_scores(stages.get("predict"), report.study_sets),
+            study_sets=study_sections(report.study_sets),
             timelines=specs,
             timelines_json=script_json({"duration": duration, "timelines": specs}),
             description=description,

@@ -8,6 +8,7 @@ torch or any model library.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import asdict
@@ -28,6 +29,7 @@ from daemon.pipeline import Pipeline
 from daemon.report import default_report_path
 from daemon.report.render import NAV_MARKER, assets, environment, script_json
 from daemon.status import gather_status
+from daemon.targets import TargetSet, target_sets
 from daemon.web import queries
 from daemon.web.auth import HostMiddleware, TokenMiddleware, allowed_hosts, is_loopback
 from storage.artifacts import ArtifactStore
@@ -141,6 +143,7 @@ class Dashboard:
         return self.page(
             "videos.html.j2", request, page=self.video_page(request), state=q.get("state") or "",
             query=q.get("q") or "", states=queries.VIDEO_STATES,
+            study_sets=[name for name in target_sets(self.config) if name != results.DEFAULT_SET],
         )  # fmt: skip
 
     def api_videos(self, request: Request) -> JSONResponse:
@@ -187,19 +190,34 @@ class Dashboard:
         )  # fmt: skip
 
     def results_csv(self, request: Request) -> StreamingResponse:
-        """`lprd results` as a CSV download, streamed (`?measures=1`, `?segments=1`)."""
+        """`lprd results` as a CSV download, streamed (`?set=NAME`, `?measures=1`,
+        `?segments=1`)."""
         q = request.query_params
-        name, segments, measures = _target_set(q.get("set")), _on(q, "segments"), _on(q, "measures")
-        cols = results.columns(results.target_set(name), segments=segments, measures=measures)
-        rows = results.rows(self.db, self.store, name, segments=segments, measures=measures)
-        return _csv_download(results.csv_chunks(rows, cols), "lprd-results.csv")
+        target_set = self.target_set(q.get("set"))
+        segments, measures = _on(q, "segments"), _on(q, "measures")
+        cols = _columns(target_set, segments=segments, measures=measures)
+        rows = results.rows(self.db, self.store, target_set, segments=segments, measures=measures)
+        return _csv_download(
+            results.csv_chunks(rows, cols), _download_name("lprd-results", target_set)
+        )
 
     def results_dictionary(self, request: Request) -> StreamingResponse:
         """The data dictionary of the download with the same options."""
         q = request.query_params
-        targets = results.target_set(_target_set(q.get("set")))
-        cols = results.columns(targets, segments=_on(q, "segments"), measures=_on(q, "measures"))
-        return _csv_download(results.dictionary_chunks(cols), "lprd-results.dictionary.csv")
+        target_set = self.target_set(q.get("set"))
+        cols = _columns(target_set, segments=_on(q, "segments"), measures=_on(q, "measures"))
+        name = _download_name("lprd-results", target_set, ".dictionary")
+        return _csv_download(results.dictionary_chunks(cols), name)
+
+    def target_set(self, name: str | None) -> TargetSet:
+        """The target set asked for (default First Impressions): declared in the config
+        or recorded with stored predictions; 400 for an unknown one."""
+        if name is not None and len(name) > MAX_QUERY_CHARS:
+            raise HTTPException(400, f"set name over {MAX_QUERY_CHARS} characters")
+        try:
+            return results.find_set(name or None, self.config, self.db)
+        except LprdError as exc:
+            raise HTTPException(400, str(exc)) from None
 
     def asset(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -226,13 +244,19 @@ def _on(params: Any, name: str) -> bool:
     return params.get(name, "") in ("1", "true", "yes", "on")
 
 
-def _target_set(name: str | None) -> str:
-    """The target set asked for (default First Impressions); 400 for an unknown one."""
+def _columns(target_set: TargetSet, **options: bool) -> list[results.Column]:
+    """The results' columns of a set; 400 when its targets' columns clash with others."""
     try:
-        results.target_set(name)
+        return results.columns(target_set, **options)
     except LprdError as exc:
         raise HTTPException(400, str(exc)) from None
-    return name or results.DEFAULT_SET
+
+
+def _download_name(stem: str, target_set: TargetSet, suffix: str = "") -> str:
+    """`lprd-results.csv` for First Impressions, `lprd-results-hiring.csv` for a study's
+    set (anything but letters, digits, '-' and '_' in a recorded name becomes '_')."""
+    tag = "" if target_set.builtin else "-" + re.sub(r"[^A-Za-z0-9_-]", "_", target_set.name)
+    return f"{stem}{tag}{suffix}.csv"
 
 
 def _csv_download(chunks: Any, filename: str) -> StreamingResponse:
