@@ -48,8 +48,7 @@ def load_predictions(folder: Path, name: str) -> dict[str, Scores]:
 def combine(llm: Sequence[Scores], other: Sequence[Scores], w: dict[str, float]) -> list[Scores]:
     """Per target: w * llm + (1 - w) * other."""
     return [
-        {t: w[t] * a[t] + (1 - w[t]) * b[t] for t in w}
-        for a, b in zip(llm, other, strict=True)
+        {t: w[t] * a[t] + (1 - w[t]) * b[t] for t in w} for a, b in zip(llm, other, strict=True)
     ]
 
 

@@ -330,6 +330,5 @@ def _matrix(scores: Sequence[Scores], names: Sequence[str]) -> Any:
 
 def _rows(matrix: Any, names: Sequence[str]) -> list[Scores]:
     return [
-        {t: min(1.0, max(0.0, float(v))) for t, v in zip(names, row, strict=True)}
-        for row in matrix
+        {t: min(1.0, max(0.0, float(v))) for t, v in zip(names, row, strict=True)} for row in matrix
     ]

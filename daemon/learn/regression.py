@@ -31,9 +31,7 @@ def make_head(hidden: int, mean: Scores) -> Any:
 class RegressionModel:
     """A (LoRA-wrapped) causal LM plus the regression head; predicts its task's targets."""
 
-    def __init__(
-        self, lm: Any, tok: Any, head: Any, max_length: int, task: Task = FI_TASK
-    ) -> None:
+    def __init__(self, lm: Any, tok: Any, head: Any, max_length: int, task: Task = FI_TASK) -> None:
         self.lm, self.tok, self.head, self.max_length = lm, tok, head, max_length
         self.task = task
         self._prefix: int | None = None
@@ -103,9 +101,7 @@ class RegressionModel:
         with torch.no_grad():
             for i in range(0, len(texts), batch_size):
                 pred, _ = self.forward(texts[i : i + batch_size])
-                results += [
-                    dict(zip(self.task.targets, row, strict=True)) for row in pred.tolist()
-                ]
+                results += [dict(zip(self.task.targets, row, strict=True)) for row in pred.tolist()]
         return results
 
     def save(self, folder: Path) -> None:
