@@ -610,3 +610,31 @@ def test_the_dashboard_downloads_a_study_set(study_home, config, tmp_path) -> No
             )
         )
         assert client.get("/results.csv?set=hexaco").status_code == 400
+
+
+def test_a_study_sets_segments_on_its_scales(study_home, database, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    segments = [
+        {"index": i, "start": 60.0 * i, "end": 60.0 * (i + 1), "speech_s": 40.0, "words": 90,
+         "scores": {"hireability": 5.0 + i, "warmth": 40.0 + 10 * i},
+         "intervals": {"hireability": [4.0 + i, 6.0 + i]}, "flags": [],
+         "reasons": {"warmth": [{"section": "face", "contribution": 2.5}]}}
+        for i in range(2)
+    ]  # fmt: skip
+    details = {**HIRING_DETAILS, "segments": segments, "segments_counted": 2,
+               "segment_spread": {"hireability": 0.5, "warmth": 5.0}}  # fmt: skip
+    hiring = study_set(study_home).describe()
+    add_set_prediction(database, 2, "v-hiring-1", hiring, {"hireability": 5.5, "warmth": 45.0},
+                       details)  # fmt: skip
+    out = tmp_path / "seg.csv"
+    assert lprd(study_home, "results", "--set", "hiring", "--segments", str(out)) == 0
+    df = read_csv(out)
+    long = df[df["file_name"] == "long.mp4"]
+    assert list(long["segment"]) == [1, 2] and list(long["hireability"]) == [5.0, 6.0]
+    assert list(long["hireability_hi"]) == [6.0, 7.0] and list(long["warmth"]) == [40.0, 50.0]
+    assert list(long["warmth_segment_sd"]) == [5.0, 5.0]
+    assert long["warmth_reasons"].iloc[0] == "face +2.5000"
+    capsys.readouterr()
+    assert lprd(study_home, "show", "long.mp4", "--set", "hiring") == 0
+    shown = capsys.readouterr().out
+    assert "scored as 2 segments" in shown and "hirea" in shown and "50.0" in shown
