@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from daemon.labels.files import group_of
+from daemon.labels.study import study_ratings
 from daemon.targets import TargetSet, first_impressions
 from storage.db import Database
 from storage.models import HASH_PREFIX, Description, Label, StudyLabel, Video
@@ -64,27 +65,17 @@ def _builtin_ratings(db: Database, target_set: TargetSet, split: str) -> dict[st
 
 
 def _study_ratings(db: Database, target_set: TargetSet, split: str) -> dict[str, Rating]:
-    """A study's ratings (`study_labels`) mapped to unit space; clips may lack targets."""
-    values: dict[str, dict[str, float]] = {}
-    groups: dict[str, str | None] = {}
-    stmt = select(StudyLabel).where(
-        StudyLabel.target_set == target_set.name, _split_filter(StudyLabel.split, split)
-    )
-    with db.read() as session:
-        for row in session.scalars(stmt):
-            if row.target in target_set.names:
-                values.setdefault(row.clip_name, {})[row.target] = row.value
-                groups[row.clip_name] = groups.get(row.clip_name) or row.group_id
-    return {
-        clip: Rating(
-            groups[clip],
-            {
-                t.name: t.to_unit(rated[t.name]) if t.name in rated else MISSING
-                for t in target_set.targets
-            },
-        )  # fmt: skip
-        for clip, rated in values.items()
-    }
+    """A study's ratings (`study_labels`, read by daemon.labels.study) in unit space; a
+    clip may lack some targets (NaN), and one rating none of the set's targets is left out."""
+    found = {}
+    for key, rating in study_ratings(db, target_set.name, split).items():
+        scores = {
+            t.name: t.to_unit(rating.values[t.name]) if t.name in rating.values else MISSING
+            for t in target_set.targets
+        }
+        if any(v == v for v in scores.values()):  # NaN != NaN
+            found[key] = Rating(rating.group_id, scores)
+    return found
 
 
 def ratings(db: Database, target_set: TargetSet, split: str) -> dict[str, Rating]:

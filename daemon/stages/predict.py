@@ -147,16 +147,20 @@ def run(ctx: StageContext) -> StageResult:
         details["target_set"] = target_set.describe()
         _save(ctx, model.version, target_set, scores, details)
         results[target_set.name] = {"scores": scores, "model_version": model.version, **details}
-    data: dict[str, Any] = {**results.get(BUILTIN_SET, {}), "sets": results}
+    # The built-in set's result at the top level (as before sets existed), each study
+    # set's under "sets" (a long video's segments are not stored twice).
+    studies = {name: r for name, r in results.items() if name != BUILTIN_SET}
+    data: dict[str, Any] = {**results.get(BUILTIN_SET, {}), "sets": studies}
     summary = "; ".join(
-        f"{name}: {r['feature_profile']} {r['head']}: "
+        ("" if name == BUILTIN_SET else f"{name}: ")
+        + f"{r['feature_profile']} {r['head']}: "
         + " ".join(f"{t[:3]} {v:.2f}" for t, v in r["scores"].items())
         for name, r in results.items()
     )
     first = next(iter(results.values()))
     if first.get("segments"):
         summary += f" (mean of {len(first['segments'])} segments)"
-    versions = ", ".join(r["model_version"] for r in results.values())
+    versions = ", ".join(r["model_version"] for r in results.values())[:256]
     return StageResult(data=data, backend=first["head"], model=versions, summary=summary)
 
 
