@@ -57,7 +57,7 @@ def test_chat_export_is_the_training_prompt(labelled, config, tmp_path, capsys) 
     assert "emotional stability" in capsys.readouterr().out
     (record,) = _read(out)
     [example] = labelled_examples(labelled, "train", "transcript_only").examples
-    assert record["messages"][:2] == build_messages(example.description)
+    assert record["messages"][:2] == build_messages(example.text)
     assert record["messages"][2] == {"role": "assistant", "content": format_answer(SCORES)}
     assert parse_answer(record["messages"][2]["content"]) == pytest.approx(SCORES, abs=0.005)
     assert '"I like maps."' in record["messages"][1]["content"]
@@ -102,10 +102,10 @@ def test_profiles_are_never_mixed_and_stale_templates_left_out(labelled) -> None
         )
     full = labelled_examples(labelled, "train", "full")
     only = labelled_examples(labelled, "train", "transcript_only")
-    assert [e.description for e in full.examples] == ["full text"]
+    assert [e.text for e in full.examples] == ["full text"]
     assert full.skipped == {"template version 0 is not current": 1}
     assert all(e.profile == "transcript_only" for e in only.examples)
-    assert "full text" not in {e.description for e in only.examples}
+    assert "full text" not in {e.text for e in only.examples}
 
 
 def test_export_with_nothing_to_write_says_why(labelled, config, tmp_path, capsys) -> None:
@@ -166,3 +166,27 @@ def test_real_clip_to_export_line_a_tokenizer_reads(config, make_ctx, tmp_path) 
         example.scores, abs=0.005
     )
     assert assert_tokenizer_reads_back(record) > 300
+
+
+def test_a_label_keyed_by_hash_reaches_training_export_and_the_retrain_count(database) -> None:
+    """One loader (daemon.labels.examples) for all three: a label imported as
+    `sha256:<hex>` matches the description of the video with that content."""
+    from daemon.learn.data import labelled_count, load_examples
+    from storage.models import HASH_PREFIX, Label, Video
+
+    sha = "ab" * 32
+    with database.write() as session:
+        video = Video(sha256=sha, name="renamed.mp4", path="/x/renamed.mp4", size_bytes=1,
+                      created_at=utcnow())  # fmt: skip
+        session.add(video)
+        session.flush()
+        session.add(Label(clip_name=HASH_PREFIX + sha, split="train", source="test",
+                          imported_at=utcnow(), **SCORES))  # fmt: skip
+        session.add(Description(video_id=video.id, clip_name="renamed.mp4", feature_profile="full",
+                                template_version=TEMPLATE_VERSION, text="A person talks.",
+                                created_at=utcnow()))  # fmt: skip
+    (trained,) = load_examples(database, "full", "train")
+    (exported,) = labelled_examples(database, "train", "full").examples
+    assert trained == exported and trained.clip_name == "renamed.mp4"
+    assert trained.scores == pytest.approx(SCORES)
+    assert labelled_count(database) == 1
