@@ -19,10 +19,10 @@ from datetime import timedelta
 
 from daemon import __version__
 from daemon.config import Config
-from daemon.learn.supervisor import pid_alive
 from storage import transitions, workers
 from storage.artifacts import ArtifactStore
 from storage.db import Database, utcnow
+from storage.processes import ProcessId, pid_alive
 
 log = logging.getLogger("lprd.cluster")
 
@@ -43,13 +43,11 @@ def dead_here(pid: int) -> bool:
 
 def dead_thread_ids(owners: set[str]) -> list[str]:
     """Worker thread ids (`host:pid:thread`) of this host whose process is dead."""
-    host = workers.this_host()
     dead = []
     for worker in owners:
-        parts = worker.split(":")
-        if len(parts) >= 3 and parts[0] == host and parts[1].isdigit():
-            if dead_here(int(parts[1])):
-                dead.append(worker)
+        process = ProcessId.from_thread_id(worker)
+        if process is not None and process.on_this_host and dead_here(process.pid):
+            dead.append(worker)
     return dead
 
 
@@ -57,8 +55,8 @@ def _dead_partial(tag: str | None) -> bool:
     """Partials to remove at start: unsigned ones, and this host's dead processes' ones."""
     if tag is None:
         return True
-    host, _, pid = tag.rpartition("~")
-    return host == workers.this_host() and pid.isdigit() and dead_here(int(pid))
+    process = ProcessId.from_tag(tag)
+    return process is not None and process.on_this_host and dead_here(process.pid)
 
 
 class Membership:

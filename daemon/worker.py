@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from storage import transitions
 from storage.artifacts import ArtifactStore
 from storage.db import Database, is_locked
 from storage.models import Video
+from storage.processes import ProcessId
 from storage.states import RunOutcome
 from storage.videos import OriginalChanged, check_original
 
@@ -38,7 +38,7 @@ log = logging.getLogger("lprd.worker")
 
 def daemon_owner_prefix() -> str:
     """Prefix of every worker id of this process: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}:"
+    return ProcessId.here().thread_prefix
 
 
 @dataclass

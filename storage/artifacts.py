@@ -25,14 +25,14 @@ import json
 import math
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.processes import TAG_SEPARATOR, ProcessId
+
 PARTIAL_SUFFIX = ".partial"
-TAG_SEPARATOR = "~"
 SHA256_HEX = 64
 
 
@@ -46,7 +46,7 @@ def _is_sha256(text: str) -> bool:
 
 def own_tag() -> str:
     """This process's signature on partial files: `host~pid`."""
-    return f"{socket.gethostname()}{TAG_SEPARATOR}{os.getpid()}"
+    return ProcessId.here().tag
 
 
 def partial_tag(partial: Path) -> str | None:

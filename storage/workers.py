@@ -11,7 +11,6 @@ clocks must agree (NTP) to well within the stale interval.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,14 +20,10 @@ from sqlalchemy.orm import Session
 
 from storage.db import utcnow
 from storage.models import RUNNING, StageRun, WorkerProcess
+from storage.processes import ProcessId, this_host
 from storage.states import WorkerState
 
 _workers = WorkerProcess.__table__
-
-
-def this_host() -> str:
-    """The name this host goes by in the `workers` table and in worker ids."""
-    return socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -47,7 +42,7 @@ class WorkerRef:
 
 def writer_tag(host: str, pid: int) -> str:
     """The signature of one process's partial files: `host~pid`."""
-    return f"{host}~{pid}"
+    return ProcessId(host, pid).tag
 
 
 def register(session: Session, roles: Iterable[str], version: str) -> WorkerRef:

@@ -155,7 +155,7 @@ def _reap_orphans(pids: set[int], wait_s: float = 5.0) -> None:
     kill any still there after `wait_s`."""
     import os
 
-    from daemon.learn.supervisor import pid_alive
+    from storage.processes import pid_alive
 
     end = time.monotonic() + wait_s
     while any(pid_alive(p) for p in pids) and time.monotonic() < end:

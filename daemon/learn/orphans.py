@@ -18,9 +18,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from daemon.config import Config
-from daemon.learn.supervisor import pid_alive
 from storage.db import Database
 from storage.models import ModelVersion, TrainingRun
+from storage.processes import pid_alive
 from storage.states import TrainingStatus
 from storage.workers import this_host
 

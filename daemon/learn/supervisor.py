@@ -32,6 +32,7 @@ from daemon.learn.data import labelled_count
 from daemon.privacy import redacted
 from storage.db import Database, split_password, utcnow
 from storage.models import ModelVersion, TrainingRun
+from storage.processes import pid_alive
 from storage.states import ModelState, TrainingStatus
 from storage.transitions import guarded_update
 from storage.workers import hosts_gone, this_host
@@ -40,23 +41,6 @@ log = logging.getLogger("lprd.learn")
 RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
 ALL_SETS = "all"  # training_runs.target_set of a run that trains every set
 STOPPED = TrainingStatus.STOPPED
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True while the process exists and is not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def finish_run(
