@@ -477,16 +477,27 @@ def block_downstream(
     return result.rowcount
 
 
-def defer(session: Session, run_id: int, worker_id: str, reason: str, retry_after_s: float) -> None:
-    """running -> pending later, without using an attempt (e.g. no model promoted yet)."""
+def _give_back(session: Session, run_id: int, owner: str | None, **values) -> None:
+    """running -> pending, the attempt given back (the stage is not to blame), plus
+    `values` (when it is due again, why)."""
     _guarded(
         session,
         run_id,
         RUNNING,
-        worker_id,
+        owner,
         status=PENDING,
         worker_id=None,
         attempts=_runs.c.attempts - 1,
+        **values,
+    )
+
+
+def defer(session: Session, run_id: int, worker_id: str, reason: str, retry_after_s: float) -> None:
+    """running -> pending later, without using an attempt (e.g. no model promoted yet)."""
+    _give_back(
+        session,
+        run_id,
+        worker_id,
         last_error=reason,
         error_kind=ErrorKind.WAITING,
         next_attempt_at=utcnow() + timedelta(seconds=retry_after_s),
@@ -495,17 +506,7 @@ def defer(session: Session, run_id: int, worker_id: str, reason: str, retry_afte
 
 def release(session: Session, run_id: int, worker_id: str) -> None:
     """running -> pending at once, giving the attempt back (graceful stop)."""
-    _guarded(
-        session,
-        run_id,
-        RUNNING,
-        worker_id,
-        status=PENDING,
-        worker_id=None,
-        attempts=_runs.c.attempts - 1,
-        heartbeat_at=None,
-        next_attempt_at=None,
-    )
+    _give_back(session, run_id, worker_id, heartbeat_at=None, next_attempt_at=None)
     notify_work(session)
 
 
@@ -561,9 +562,6 @@ def reap_stale(
     `claimed_by` runs claimed by daemon processes known to be dead (`workers` rows). A
     run matching any of those given is reaped.
     """
-    now = utcnow()
-    query = select(_runs.c.id, _runs.c.stage, _runs.c.interruptions, _runs.c.worker_id)
-    query = query.where(_runs.c.status == RUNNING)
     selectors = []
     if older_than is not None:
         selectors.append(_runs.c.heartbeat_at.is_(None))
@@ -574,54 +572,70 @@ def reap_stale(
         selectors.append(_runs.c.claimed_by.in_(list(claimed_by)))
     if not selectors:
         return ReapReport(0, 0)
-    query = query.where(or_(*selectors))
+    query = select(_runs.c.id, _runs.c.stage, _runs.c.interruptions, _runs.c.worker_id)
+    query = query.where(_runs.c.status == RUNNING, or_(*selectors))
     requeued = failed = 0
     for run_id, stage, interruptions, worker in session.execute(query).all():
         plan = (plans or {}).get(stage)
         limit = (plan.retry if plan else RetryPolicy()).max_interruptions
-        interruptions += 1
-        if interruptions >= limit:
-            if plans is not None:
-                block_downstream(session, run_id, f"its process died {interruptions} times", plans)
-            _guarded(
-                session,
-                run_id,
-                RUNNING,
-                None,
-                status=FAILED,
-                error_kind=ErrorKind.CRASHING,
-                interruptions=interruptions,
-                finished_at=now,
-                last_error=(
-                    f"the process died {interruptions} times in a row while this stage ran "
-                    f"(last worker {worker}); the stage may be crashing it: check the "
-                    "daemon log, then `lprd retry`"
-                ),
-            )
+        if interruptions + 1 >= limit:
+            _fail_crashing(session, run_id, interruptions + 1, worker, plans)
             failed += 1
         else:
-            _guarded(
-                session,
-                run_id,
-                RUNNING,
-                None,
-                status=PENDING,
-                worker_id=None,
-                attempts=_runs.c.attempts - 1,
-                interruptions=interruptions,
-                heartbeat_at=None,
-                next_attempt_at=None,
-                last_error=(
-                    f"interrupted: worker {worker} died while running this stage "
-                    f"({interruptions} of {limit} before the stage is blamed); requeued "
-                    "without using an attempt"
-                ),
-                error_kind=ErrorKind.REAPED,
-            )
+            _requeue_interrupted(session, run_id, interruptions + 1, limit, worker)
             requeued += 1
     if requeued:
         notify_work(session)
     return ReapReport(requeued=requeued, failed=failed)
+
+
+def _fail_crashing(
+    session: Session,
+    run_id: int,
+    interruptions: int,
+    worker: str | None,
+    plans: Mapping[str, StagePlan] | None,
+) -> None:
+    """A run whose process died `interruptions` times in a row: failed for good, and what
+    waits on it blocked."""
+    if plans is not None:
+        block_downstream(session, run_id, f"its process died {interruptions} times", plans)
+    _guarded(
+        session,
+        run_id,
+        RUNNING,
+        None,
+        status=FAILED,
+        error_kind=ErrorKind.CRASHING,
+        interruptions=interruptions,
+        finished_at=utcnow(),
+        last_error=(
+            f"the process died {interruptions} times in a row while this stage ran "
+            f"(last worker {worker}); the stage may be crashing it: check the "
+            "daemon log, then `lprd retry`"
+        ),
+    )
+
+
+def _requeue_interrupted(
+    session: Session, run_id: int, interruptions: int, limit: int, worker: str | None
+) -> None:
+    """A run whose worker died: back to pending, the attempt given back, the interruption
+    counted."""
+    _give_back(
+        session,
+        run_id,
+        None,
+        interruptions=interruptions,
+        heartbeat_at=None,
+        next_attempt_at=None,
+        last_error=(
+            f"interrupted: worker {worker} died while running this stage "
+            f"({interruptions} of {limit} before the stage is blamed); requeued "
+            "without using an attempt"
+        ),
+        error_kind=ErrorKind.REAPED,
+    )
 
 
 def downstream_of(stages: Iterable[str], plans: Mapping[str, StagePlan]) -> set[str]:
