@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from daemon.config import Config, WorkersConfig
+from daemon.config.targets import BUILTIN_SET
 from daemon.stages import registered_names
+from daemon.targets import target_sets
 from storage.db import Database, utcnow
 from storage.meta import get_meta
 from storage.models import (
@@ -21,6 +24,7 @@ from storage.models import (
     ModelVersion,
     StageCount,
     StageRun,
+    StudyLabel,
     Video,
 )
 from storage.states import ErrorKind, ModelState
@@ -119,26 +123,54 @@ def _per_stage(notes: list[dict[str, Any]]) -> dict[str, int]:
     return totals
 
 
-def _models(session) -> list[dict[str, Any]]:
+def _models(session, config: Config | None) -> list[dict[str, Any]]:
+    """The promoted models (one per target set and profile: a handful of rows), the
+    built-in set's first, then the declared sets' in config order, then any other's."""
     rows = session.execute(
         select(
             ModelVersion.version,
+            ModelVersion.target_set,
             ModelVersion.kind,
             ModelVersion.feature_profile,
             ModelVersion.val_mean_accuracy,
+            ModelVersion.metrics_json,
             ModelVersion.promoted_at,
         ).where(ModelVersion.state == ModelState.PROMOTED)
     ).all()
+    rank = {name: i for i, name in enumerate(target_sets(config))}
+    rows = sorted(rows, key=lambda r: (rank.get(r[1], len(rank)), r[1] or "", r[3], r[0]))
     return [
         {
             "version": v,
+            "target_set": s or BUILTIN_SET,
             "kind": k,
             "profile": p,
             "val_mean_accuracy": a,
+            "val_baseline_mean_accuracy": _baseline(m),
             "promoted_at": t.isoformat(timespec="seconds") if t else None,
         }
-        for v, k, p, a, t in rows
+        for v, s, k, p, a, m, t in rows
     ]
+
+
+def _baseline(metrics_json: str | None) -> float | None:
+    """The train-mean baseline's validation mean accuracy a model's metrics record."""
+    try:
+        value = (json.loads(metrics_json or "{}").get("baseline") or {}).get("mean_accuracy")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _study_labels(session) -> dict[str, dict[str, int]]:
+    """Per study target set with ratings: the clips rated and the ratings (one grouped
+    query over the lab's own ratings, which are few)."""
+    rows = session.execute(
+        select(StudyLabel.target_set, func.count(func.distinct(StudyLabel.clip_name)), func.count())
+        .group_by(StudyLabel.target_set)
+        .order_by(StudyLabel.target_set)
+    ).all()
+    return {name: {"clips": clips, "ratings": ratings} for name, clips, ratings in rows}
 
 
 def _training(db: Database, config: Config | None) -> dict[str, Any] | None:
@@ -179,7 +211,8 @@ def gather_status(
             "inbox": _inbox(session, limit),
             "waiting": waiting,
             "blocked": blocked,
-            "models": _models(session),
+            "models": _models(session, config),
+            "study_labels": _study_labels(session),
             "workers": workers_overview(session, _stale_after_s(config)),
         }
     # Neither waiting nor blocked runs will run soon: they are not in the ETA.

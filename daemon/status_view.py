@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from daemon.config.targets import BUILTIN_SET
 from daemon.learn.progress import head_line
 from storage.db import utcnow
 from storage.models import STAGE_STATES
@@ -82,16 +83,21 @@ def _summary_lines(report: dict[str, Any]) -> list[Text]:
         )
     models = report["models"]
     if models:
-        for m in models:
-            acc = f"{m['val_mean_accuracy']:.4f}" if m["val_mean_accuracy"] is not None else "n/a"
-            lines.append(
-                Text(
-                    f"model: {m['version']} ({m['kind']}, {m['profile']}), validation mean accuracy {acc}"
-                )
-            )
+        lines.extend(Text(_model_line(m)) for m in models)
     else:
         lines.append(
             Text("model: none promoted yet (import labels, then `lprd train`)", style="yellow")
+        )
+    study = report.get("study_labels") or {}
+    if study:
+        lines.append(
+            Text(
+                "study labels: "
+                + "; ".join(
+                    f"{name} {c['clips']} clips ({c['ratings']} ratings)"
+                    for name, c in study.items()
+                )
+            )
         )
     lines.append(Text(f"next retrain check: {_ago(report['next_retrain_check_at'])}"))
     training = report.get("training") or {}
@@ -107,6 +113,20 @@ def _summary_lines(report: dict[str, Any]) -> list[Text]:
     for note in report.get("blocked", [])[:5]:
         lines.append(Text(f"{note['videos']} × {note['stage']} {note['reason']}", style="red"))
     return lines
+
+
+def _model_line(m: dict[str, Any]) -> str:
+    """'model: v-3 (ridge, full), validation mean accuracy 0.8812 vs train-mean baseline
+    0.8655'; a study's set named first: 'model: hiring: v-hiring-1 (...)'."""
+    acc = f"{m['val_mean_accuracy']:.4f}" if m["val_mean_accuracy"] is not None else "n/a"
+    base = m.get("val_baseline_mean_accuracy")
+    vs = f" vs train-mean baseline {base:.4f}" if base is not None else ""
+    target_set = m.get("target_set") or BUILTIN_SET
+    where = "" if target_set == BUILTIN_SET else f"{target_set}: "
+    return (
+        f"model: {where}{m['version']} ({m['kind']}, {m['profile']}), "
+        f"validation mean accuracy {acc}{vs}"
+    )
 
 
 HEAD_STYLE = {"done": "green", "failed": "red", "skipped": "yellow"}

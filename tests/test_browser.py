@@ -216,8 +216,41 @@ def _register_model_versions(home: Path) -> list[str]:
         )  # fmt: skip
         promote_if_better(db, version)
         versions.append(version)
+    version = "hiring-transcript_only-ridge-test0"  # a study's set: its own line and row
+    register_candidate(
+        db, version=version, kind="ridge", base_model="none", template_version="1",
+        feature_profile="transcript_only", target_set="hiring", train_count=60,
+        metrics={"baseline": {"mean_accuracy": 0.80}}, val_mean_accuracy=0.84,
+        path=str(home / "models" / version),
+    )  # fmt: skip
+    promote_if_better(db, version)
+    versions.append(version)
     db.dispose()
     return versions
+
+
+def _add_study_prediction(home: Path, name: str) -> None:
+    """A study set's prediction of `name`, recorded as the predict stage writes it (the set
+    described with it), newer than its First Impressions scores and flagged."""
+    import json
+
+    from storage.db import utcnow
+    from storage.models import Prediction
+
+    hiring = {"name": "hiring", "description": "Hireability panel", "targets": [
+        {"name": "hireability", "min": 1, "max": 7, "low": "would not hire", "high": "would hire"},
+        {"name": "warmth", "min": 0, "max": 100}]}  # fmt: skip
+    flag = {"kind": "transcript_length", "reason": "4 words; study texts had 30-200"}
+    db, video = _video(home, name)
+    with db.write() as session:
+        session.add(Prediction(
+            video_id=video.id, model_version="hiring-transcript_only-ridge-test0",
+            target_set="hiring", scores_json=json.dumps({"hireability": 5.5, "warmth": 62.0}),
+            details_json=json.dumps({"target_set": hiring, "flags": [flag],
+                                     "intervals": {"hireability": [4.6, 6.4]}}),
+            created_at=utcnow(),
+        ))  # fmt: skip
+    db.dispose()
 
 
 def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
@@ -231,8 +264,13 @@ def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
             page = context.new_page()
             log = PageLog()
             log.watch(page)
+            _add_study_prediction(home, _clip().name)
             page.goto(f"{base}/videos")
             assert page.locator("#videos-table tr[data-state]").count() == 2
+            marker = page.locator("#videos-table a.study-set")
+            assert marker.count() == 1 and marker.inner_text() == "hiring"
+            assert "hiring: outside training range" in page.inner_text("#videos-table")
+            screenshot(page, "dashboard-videos-sets")
             # No face and no speech: predict is skipped, so the faceless clip is done.
             page.select_option("#state-filter", "done")
             page.click("form.filters button")
@@ -252,6 +290,7 @@ def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
             assert page.locator("#models-plot canvas").count() >= 1
             assert page.locator("#models-table tr").count() == len(versions) + 1
             assert "promoted" in page.inner_text("#models-table")
+            assert page.locator('#models-table td[data-set="hiring"]').count() == 1
             screenshot(page, "dashboard-models")
             page.goto(base + "/")
             cell = page.locator('#stages-table tr[data-stage="probe"] td[data-status="done"]')
@@ -264,6 +303,8 @@ def test_dashboard_pages_and_live_status(home, tmp_path) -> None:
                 timeout=60_000,
             )
             assert page.inner_text("#tile-videos") == "3"
+            serving = page.inner_text("#serving")
+            assert "hiring" in serving and "0.8400" in serving and "0.8000" in serving
             screenshot(page, "dashboard-status")
             assert not log.errors, log.errors
             assert not external, external

@@ -409,3 +409,62 @@ def test_a_file_deleted_after_registration_is_said_to_be_gone(tmp_path: Path, ca
     probe = stage_states(db)[("clip.mp4", "probe")]
     db.dispose()
     assert probe.status == "failed" and "is gone" in probe.last_error, probe.last_error
+
+
+def test_status_lists_the_promoted_model_of_each_target_set(tmp_path: Path, capsys, monkeypatch):
+    """Every set's serving model with its validation figure beside its baseline (built-in
+    first, then the declared sets, then one only the registry knows), and the study's
+    labelled clips per set; `lprd models` names the set with the profile."""
+    from daemon.config.targets import BUILTIN_SET
+    from storage.db import utcnow
+    from storage.models import ModelVersion, StudyLabel
+    from tests.test_results import HIRING_TOML
+
+    monkeypatch.setenv("COLUMNS", "200")
+    home = tmp_path / "home"
+    assert lprd(home, "init")[0] == 0
+    with (home / "lprd.toml").open("a") as f:
+        f.write(HIRING_TOML)
+    db = Database(load_config(home=home, env={}).database_url)
+    models = (  # version, set, profile, state, val accuracy, baseline
+        ("v-panel-1", "panel", "full", "promoted", 0.71, None),
+        ("v-hiring-1", "hiring", "transcript_only", "promoted", 0.84, 0.80),
+        ("v-hiring-0", "hiring", "transcript_only", "retired", 0.82, 0.80),
+        ("v-fi-3", BUILTIN_SET, "full", "promoted", 0.8812, 0.8655),
+    )
+    with db.write() as session:
+        for version, target_set, profile, state, acc, base in models:
+            metrics = {"baseline": {"mean_accuracy": base}} if base is not None else {}
+            session.add(ModelVersion(
+                version=version, kind="ridge", base_model="none", template_version="6",
+                feature_profile=profile, target_set=target_set, train_count=40,
+                metrics_json=json.dumps(metrics), val_mean_accuracy=acc, path=f"/m/{version}",
+                state=state, created_at=utcnow(), promoted_at=utcnow(),
+            ))  # fmt: skip
+        for clip, target, value in (("a.mp4", "hireability", 5.0), ("a.mp4", "warmth", 60.0),
+                                    ("b.mp4", "hireability", 2.0)):  # fmt: skip
+            session.add(StudyLabel(
+                target_set="hiring", clip_name=clip, target=target, value=value,
+                source="ratings.csv", imported_at=utcnow(),
+            ))  # fmt: skip
+    db.dispose()
+    code, out = lprd(home, "status", capsys=capsys)
+    assert code == 0
+    fi = out.index("model: v-fi-3 (ridge, full), validation mean accuracy 0.8812 vs train-mean ")
+    hiring = out.index(
+        "model: hiring: v-hiring-1 (ridge, transcript_only), validation mean accuracy 0.8400 "
+        "vs train-mean baseline 0.8000"
+    )
+    panel = out.index("model: panel: v-panel-1 (ridge, full), validation mean accuracy 0.7100\n")
+    assert fi < hiring < panel and "v-hiring-0" not in out
+    assert "study labels: hiring 2 clips (3 ratings)" in out
+    code, out = lprd(home, "status", "--json", capsys=capsys)
+    report = json.loads(out)
+    assert [(m["target_set"], m["version"]) for m in report["models"]] == [
+        (BUILTIN_SET, "v-fi-3"), ("hiring", "v-hiring-1"), ("panel", "v-panel-1"),
+    ]  # fmt: skip
+    assert report["models"][1]["val_baseline_mean_accuracy"] == 0.80
+    assert report["study_labels"] == {"hiring": {"clips": 2, "ratings": 3}}
+    code, out = lprd(home, "models", capsys=capsys)
+    assert code == 0 and "hiring: transcript_only (template 6)" in out
+    assert "panel: full (template 6)" in out

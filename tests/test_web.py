@@ -263,3 +263,81 @@ def test_the_video_list_marks_videos_scored_outside_the_training_range(client, d
     assert rows[59]["flags"] == [reason] and rows[58]["flags"] == rows[60]["flags"] == []
     page = client.get("/videos").text  # the newest 50: 59 is on it
     assert page.count("outside training range") == 1 and reason in page
+
+
+def test_each_target_set_is_shown_on_its_own(config, database, store) -> None:
+    """A video scored on First Impressions and on a study's set: the list shows the
+    built-in set's flag and the study set's marker with its own flag, never one set's flag
+    as the other's; the video's page shows both sets, built-in first, each on its scale with
+    its serving model and its validation figure beside the baseline; the models page names
+    each version's set."""
+    import re
+
+    from tests.test_results import (
+        DETAILS,
+        FLAG,
+        HIRING_DETAILS,
+        HIRING_SCORES,
+        HIRING_TOML,
+        LONG_DETAILS,
+        add_set_prediction,
+        add_video,
+    )
+
+    (config.home_dir / "lprd.toml").write_text(HIRING_TOML)
+    config.targets = load_config(home=config.home_dir, env={}).targets
+    hiring = {"name": "hiring", "description": "Hireability panel", "targets": [
+        {"name": "hireability", "min": 1, "max": 7, "low": "would not hire",
+         "high": "would hire", "first_impressions": "interview"},
+        {"name": "warmth", "min": 0, "max": 100}]}  # fmt: skip
+    study_flag = {"kind": "transcript_length", "reason": "4 words; study texts had 30-200"}
+    # clip-a: clean First Impressions scores, then flagged hiring scores (newer);
+    # long: flagged First Impressions scores, then clean hiring scores (newer); old: FI only.
+    add_video(database, store, 1, "clip-a.mp4", DETAILS)
+    add_set_prediction(database, 1, "v-hiring-1", hiring, HIRING_SCORES,
+                       {**HIRING_DETAILS, "flags": [study_flag]})  # fmt: skip
+    add_video(database, store, 2, "long.mp4", LONG_DETAILS)
+    add_set_prediction(database, 2, "v-hiring-1", hiring, {"hireability": 3.0, "warmth": 40.0},
+                       HIRING_DETAILS)  # fmt: skip
+    add_video(database, store, 3, "old.mp4", None)
+    rows = {r["name"]: r for r in queries.video_page(database, 10).rows}
+    assert rows["clip-a.mp4"]["flags"] == [] and rows["long.mp4"]["flags"] == [FLAG["reason"]]
+    assert rows["clip-a.mp4"]["sets"] == [
+        {"name": "hiring", "model_version": "v-hiring-1", "flags": [study_flag["reason"]]}
+    ]
+    assert rows["long.mp4"]["sets"] == [
+        {"name": "hiring", "model_version": "v-hiring-1", "flags": []}
+    ]
+    assert rows["old.mp4"]["flags"] == rows["old.mp4"]["sets"] == []
+    with TestClient(create_app(config)) as client:
+        page = client.get("/videos").text
+        cells = {
+            name: cell
+            for cell, name in re.findall(r'(<td><a href="/videos/\d+">([^<]+)</a>.*?</td>)', page, re.S)
+        }  # fmt: skip
+        a, long, old = cells["clip-a.mp4"], cells["long.mp4"], cells["old.mp4"]
+        assert 'class="pill study-set" data-set="hiring" href="/videos/1#set-hiring"' in a
+        assert "hiring: outside training range" in a and study_flag["reason"] in a
+        assert FLAG["reason"] not in a and a.count("outside training range") == 1
+        assert '<span class="flag" title="12 words; training texts had 25-90">' in long
+        assert 'data-set="hiring"' in long and "hiring: outside training range" not in long
+        assert study_flag["reason"] not in long
+        assert "outside training range" not in old and "study-set" not in old
+        assert 'id="sets-note"' in page
+        api = {r["name"]: r for r in client.get("/api/videos").json()["rows"]}
+        assert api["clip-a.mp4"]["sets"][0]["flags"] == [study_flag["reason"]]
+
+        report = client.get("/videos/1").text
+        fi, study = report.index('<section id="scores">'), report.index('id="set-hiring"')
+        assert fi < study
+        assert "v-full-3" in report[fi:study] and "0.8812" in report[fi:study]
+        part = report[study:]
+        assert "Serving model <strong>v-hiring-1</strong>" in part
+        assert "<strong>0.8123</strong>" in part and "<strong>0.7955</strong>" in part
+        assert "5.5" in part and "[4.6, 6.4]" in part and "62.0" in part and "[51.0, 73.0]" in part
+        assert "scale 1 = would not hire … 7 = would hire" in part and study_flag["reason"] in part
+        assert "v-full-3" not in part
+
+        models = client.get("/models").text
+        assert '<td data-set="hiring">hiring</td>' in models
+        assert '"target_set": "hiring"' in models or '"target_set":"hiring"' in models

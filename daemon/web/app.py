@@ -136,6 +136,7 @@ class Dashboard:
         return queries.video_page(
             self.db, self.config.serve.page_size, state, q.get("q") or None,
             before=_int(q.get("before")), after=_int(q.get("after")), last_stage=self.order[-1],
+            set_order=list(target_sets(self.config)),
         )  # fmt: skip
 
     def videos(self, request: Request) -> HTMLResponse:

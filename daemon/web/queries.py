@@ -6,11 +6,13 @@ the number of videos (each page walks the id index from a cursor).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal_column, not_, select
 
+from daemon.config.targets import BUILTIN_SET
 from storage.db import Database, dialect_of
 from storage.models import (
     DONE,
@@ -127,11 +129,14 @@ def video_page(
     before: int | None = None,
     after: int | None = None,
     last_stage: str | None = None,
+    set_order: Sequence[str] = (),
 ) -> VideoPage:
     """Videos older than `before` (or newer than `after`), `size` per page, newest first.
 
     `last_stage` (the pipeline's final stage) lets the `done` filter start from the videos
-    that finished it."""
+    that finished it. Each row's `flags` are those of its First Impressions scores; `sets`
+    names each study target set it was scored on (in `set_order`, then by name) with that
+    set's own flags."""
     cols = (Video.id, Video.name, Video.sha256, Video.size_bytes, Video.created_at)
     with db.read() as session:
         conditions = _conditions(session, state, query, last_stage)
@@ -155,12 +160,19 @@ def video_page(
             newer = more
             older = bool(rows) and _exists(session, conditions, Video.id < rows[-1].id)
         progress = _progress(session, [r.id for r in rows])
-        flags = _flags(session, [r.id for r in rows])
+        flags, sets = _scored_sets(session, [r.id for r in rows], set_order)
         total = None
         if not conditions:
             total = session.execute(select(func.count()).select_from(Video)).scalar_one()
     return VideoPage(
-        rows=[{**_row(r, progress.get(r.id, {})), "flags": flags.get(r.id, [])} for r in rows],
+        rows=[
+            {
+                **_row(r, progress.get(r.id, {})),
+                "flags": flags.get(r.id, []),
+                "sets": sets.get(r.id, []),
+            }
+            for r in rows
+        ],
         before=rows[-1].id if rows and older else None,
         after=rows[0].id if rows and newer else None,
         total=total,
@@ -187,27 +199,64 @@ def _progress(session, ids: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
-def _flags(session, ids: list[int]) -> dict[int, list[str]]:
-    """video id -> the out-of-range reasons of its latest prediction (listed videos only)."""
-    latest: dict[int, tuple[Any, str | None]] = {}
+def _latest_by_set(session, ids: list[int]) -> dict[tuple[int, str], int]:
+    """(video id, target set) -> the id of that set's latest prediction of the video, for
+    the listed videos only (the id index of predictions, no details read)."""
+    latest: dict[tuple[int, str], tuple[Any, int]] = {}
+    stmt = select(
+        Prediction.video_id, Prediction.target_set, Prediction.created_at, Prediction.id
+    ).where(Prediction.video_id.in_(ids))
+    for vid, set_name, created, pid in session.execute(stmt):
+        key = (vid, set_name or BUILTIN_SET)
+        if key not in latest or (created, pid) > latest[key]:
+            latest[key] = (created, pid)
+    return {key: pid for key, (_created, pid) in latest.items()}
+
+
+def _reasons(details: str | None) -> list[str]:
+    """The out-of-range reasons a prediction's details record ([] when none or unreadable)."""
+    try:
+        found = json.loads(details or "{}").get("flags") or []
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(found, list):
+        return []
+    return [str(f.get("reason")) for f in found if isinstance(f, dict)]
+
+
+def _scored_sets(
+    session, ids: list[int], set_order: Sequence[str] = ()
+) -> tuple[dict[int, list[str]], dict[int, list[dict[str, Any]]]]:
+    """For the listed videos: the out-of-range reasons of the latest First Impressions
+    prediction (video id -> reasons), and each study set the video has a prediction of
+    (video id -> [{"name", "model_version", "flags"}], built-in first, then `set_order`,
+    then by name), each from that set's own latest prediction, never another set's."""
     if not ids:
-        return {}
-    stmt = select(Prediction.video_id, Prediction.created_at, Prediction.details_json).where(
-        Prediction.video_id.in_(ids)
-    )
-    for vid, created, details in session.execute(stmt):
-        if vid not in latest or created > latest[vid][0]:
-            latest[vid] = (created, details)
-    out = {}
-    for vid, (_created, details) in latest.items():
-        try:
-            found = json.loads(details or "{}").get("flags") or []
-        except ValueError:
+        return {}, {}
+    latest = _latest_by_set(session, ids)
+    if not latest:
+        return {}, {}
+    rows = session.execute(
+        select(Prediction.id, Prediction.model_version, Prediction.details_json).where(
+            Prediction.id.in_(list(latest.values()))
+        )
+    ).all()
+    found = {pid: (version, _reasons(details)) for pid, version, details in rows}
+    rank = {name: i for i, name in enumerate(set_order)}
+    flags: dict[int, list[str]] = {}
+    sets: dict[int, list[dict[str, Any]]] = {}
+    for (vid, set_name), pid in sorted(
+        latest.items(), key=lambda kv: (rank.get(kv[0][1], len(rank)), kv[0][1])
+    ):
+        version, reasons = found.get(pid, (None, []))
+        if set_name == BUILTIN_SET:
+            if reasons:
+                flags[vid] = reasons
             continue
-        reasons = [str(f.get("reason")) for f in found if isinstance(f, dict)]
-        if reasons:
-            out[vid] = reasons
-    return out
+        sets.setdefault(vid, []).append(
+            {"name": set_name, "model_version": version, "flags": reasons}
+        )
+    return flags, sets
 
 
 def overall_state(counts: dict[str, int]) -> str:
@@ -254,7 +303,8 @@ def failures(db: Database, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def model_versions(db: Database) -> list[dict[str, Any]]:
-    """Every trained model version, oldest first, with validation and baseline accuracy."""
+    """Every trained model version, oldest first, with its target set, validation and
+    baseline accuracy."""
     with db.read() as session:
         rows = session.scalars(select(ModelVersion).order_by(ModelVersion.created_at)).all()
     out = []
@@ -265,6 +315,7 @@ def model_versions(db: Database) -> list[dict[str, Any]]:
                 "version": row.version,
                 "state": row.state,
                 "kind": row.kind,
+                "target_set": row.target_set or BUILTIN_SET,
                 "profile": row.feature_profile,
                 "base_model": row.base_model,
                 "train_count": row.train_count,

@@ -63,10 +63,16 @@
       (inbox.rejected.length ? table(["rejected file", "reason"], inbox.rejected.map((r) => [esc(r.file), esc(r.reason)])) : "");
     const models = s.models || [];
     const training = s.training ? `<p class="muted">Training: ${esc(s.training.summary || JSON.stringify(s.training))}</p>` : "";
+    const acc4 = (v) => (v == null ? "" : esc(v.toFixed(4)));
+    const study = Object.entries(s.study_labels || {});
+    const labels = study.length
+      ? `<p id="study-labels">Study labels: ${study.map(([name, c]) => `<span class="pill" data-set="${esc(name)}">${esc(name)}: ${esc(c.clips)} clips, ${esc(c.ratings)} ratings</span>`).join(" ")}</p>`
+      : "";
     document.getElementById("serving").innerHTML = (models.length
-      ? table(["serving version", "head", "profile", "val accuracy", "promoted"], models.map((m) => [
-        esc(m.version), esc(m.kind), esc(m.profile), m.val_mean_accuracy == null ? "" : esc(m.val_mean_accuracy.toFixed(4)), esc(m.promoted_at)]))
-      : none("No model promoted yet.")) + training + trainingHeads(s.training);
+      ? table(["target set", "serving version", "head", "profile", "val accuracy", "baseline", "promoted"], models.map((m) => [
+        `<span data-set="${esc(m.target_set)}">${esc(m.target_set)}</span>`, esc(m.version), esc(m.kind), esc(m.profile),
+        acc4(m.val_mean_accuracy), acc4(m.val_baseline_mean_accuracy), esc(m.promoted_at)]))
+      : none("No model promoted yet.")) + labels + training + trainingHeads(s.training);
     document.getElementById("updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
   }
 
@@ -81,18 +87,22 @@
     setTimeout(tick, every);
   }
 
-  // One line per feature profile: versions of different profiles are scored on different texts.
+  // The line a version belongs to: its profile, after its set's name for a study's set.
+  const lineOf = (v) => (v.target_set && v.target_set !== "first_impressions" ? `${v.target_set}: ${v.profile}` : v.profile);
+
+  // One line per target set and feature profile: versions of different profiles are scored
+  // on different texts, and different sets' figures are not comparable.
   function plotModels(el) {
     const versions = JSON.parse(document.getElementById("models-data").textContent);
     const xs = versions.map((_, i) => i + 1);
-    const profiles = [...new Set(versions.map((v) => v.profile))];
+    const profiles = [...new Set(versions.map(lineOf))];
     const colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
     const acc = (u, v) => (v == null ? "–" : v.toFixed(4));
     const series = [{ label: "version", value: (u, v) => (v == null || !versions[v - 1] ? "–" : versions[v - 1].version) }];
     const data = [xs];
     profiles.forEach((profile, i) => {
       const color = colors[i % colors.length];
-      const pick = (key) => versions.map((v) => (v.profile === profile ? v[key] : undefined));
+      const pick = (key) => versions.map((v) => (lineOf(v) === profile ? v[key] : undefined));
       series.push({ label: `${profile} model`, stroke: color, width: 2, spanGaps: true, points: { show: true, size: 8 }, value: acc });
       series.push({ label: `${profile} train-mean baseline`, stroke: color, dash: [6, 4], width: 1, spanGaps: true, points: { show: true, size: 5 }, value: acc });
       data.push(pick("val_mean_accuracy"), pick("baseline"));
