@@ -25,7 +25,6 @@ from storage.states import RunOutcome, StageStatus
 
 log = logging.getLogger("lprd.runner")
 # Short names of the outcome kinds, for callers that import them from here.
-DONE, SKIPPED, DEFERRED, STOPPED, PERMANENT, TRANSIENT = tuple(RunOutcome)
 
 
 @dataclass

@@ -38,9 +38,7 @@ from storage.transitions import guarded_update
 from storage.workers import hosts_gone, this_host
 
 log = logging.getLogger("lprd.learn")
-RUNNING, DONE, FAILED = TrainingStatus.RUNNING, TrainingStatus.DONE, TrainingStatus.FAILED
 ALL_SETS = "all"  # training_runs.target_set of a run that trains every set
-STOPPED = TrainingStatus.STOPPED
 
 
 def finish_run(
@@ -56,7 +54,7 @@ def finish_run(
         session,
         TrainingRun.__table__,
         run_id,
-        RUNNING,
+        TrainingStatus.RUNNING,
         status=status,
         error=error,
         model_version=version,
@@ -64,7 +62,9 @@ def finish_run(
     )
 
 
-def _fail_dead_run(db: Database, run_id: int, error: str, status: TrainingStatus = FAILED) -> bool:
+def _fail_dead_run(
+    db: Database, run_id: int, error: str, status: TrainingStatus = TrainingStatus.FAILED
+) -> bool:
     """Close a run whose process ended without reporting, and drop its unfinished candidates.
 
     One training runs at a time, so the candidates registered since its start are its own.
@@ -84,7 +84,7 @@ def _fail_dead_run(db: Database, run_id: int, error: str, status: TrainingStatus
 def stop_run(db: Database, run_id: int, reason: str) -> bool:
     """Close a run stopped on request (SIGTERM): status stopped; like a dead run, its
     candidates that were not promoted are dropped, its promotions stay."""
-    return _fail_dead_run(db, run_id, reason, STOPPED)
+    return _fail_dead_run(db, run_id, reason, TrainingStatus.STOPPED)
 
 
 def _dead_reason(run: TrainingRun, here: str, gone_hosts: set[str]) -> str | None:
@@ -108,7 +108,9 @@ def reap_dead_training(db: Database, stale_after_s: float | None = None) -> int:
     never ran a daemon is left alone: nothing is known about it).
     """
     with db.read() as session:
-        runs = list(session.scalars(select(TrainingRun).where(TrainingRun.status == RUNNING)))
+        runs = list(
+            session.scalars(select(TrainingRun).where(TrainingRun.status == TrainingStatus.RUNNING))
+        )
         gone: set[str] = set()
         if stale_after_s is not None and runs:
             gone = hosts_gone(session, utcnow() - timedelta(seconds=stale_after_s))
@@ -124,7 +126,7 @@ def reap_dead_training(db: Database, stale_after_s: float | None = None) -> int:
 def _running(db: Database) -> TrainingRun | None:
     with db.read() as session:
         return session.execute(
-            select(TrainingRun).where(TrainingRun.status == RUNNING)
+            select(TrainingRun).where(TrainingRun.status == TrainingStatus.RUNNING)
         ).scalar_one_or_none()
 
 
@@ -133,7 +135,7 @@ def _claim_run(
 ) -> TrainingRun | None:
     """Insert the running row; None if another training holds the slot."""
     run = TrainingRun(
-        status=RUNNING,
+        status=TrainingStatus.RUNNING,
         trigger=trigger,
         target_set=target_set or ALL_SETS,
         labelled_count=labelled_count(db),
@@ -165,7 +167,7 @@ def watch_run(
     status, peak = wait_child(proc, interval_s=interval_s)
     why = ended_reason(status, peak, "in training", "the training", oom_before)
     if stopping():
-        if _fail_dead_run(db, run_id, f"stopped: {why}", STOPPED):
+        if _fail_dead_run(db, run_id, f"stopped: {why}", TrainingStatus.STOPPED):
             log.warning("training run %d stopped: %s", run_id, why)
     elif _fail_dead_run(db, run_id, why):
         log.warning("training run %d failed: %s", run_id, why)
