@@ -459,9 +459,8 @@ class VideoRecord:
         run = self.runs.get(stage)
         if run is None or run.status != DONE:
             return {}
-        output = read_output(store, run) or {}
-        data = output.get("data") if isinstance(output, dict) else None
-        return data if isinstance(data, dict) else {}
+        output = read_output(store, run)
+        return output.data if output else {}
 
 
 def records(

@@ -21,6 +21,7 @@ from daemon.errors import (
 from daemon.logtext import one_line
 from daemon.stages.base import Stage, StageContext, artifact_filename
 from storage.artifacts import VideoForgotten
+from storage.outputs import StageOutput
 from storage.states import RunOutcome, StageStatus
 
 log = logging.getLogger("lprd.runner")
@@ -75,23 +76,14 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
     start = time.monotonic()
     try:
         result = stage.run(ctx)
-        envelope = {
-            "stage": stage.name,
-            "status": StageStatus.DONE,
-            "backend": result.backend,
-            "model": result.model,
-            "data": result.data,
-        }
+        recorded = StageOutput(
+            stage.name, StageStatus.DONE, result.data, result.backend, result.model
+        )
         outcome = Outcome(
             RunOutcome.DONE, backend=result.backend, model=result.model, summary=result.summary
         )
     except StageSkipped as exc:
-        envelope = {
-            "stage": stage.name,
-            "status": StageStatus.SKIPPED,
-            "reason": exc.reason,
-            "data": exc.data,
-        }
+        recorded = StageOutput(stage.name, StageStatus.SKIPPED, exc.data, reason=exc.reason)
         outcome = Outcome(RunOutcome.SKIPPED, message=exc.reason, summary=f"skipped: {exc.reason}")
     except StageDeferred as exc:
         return Outcome(RunOutcome.DEFERRED, message=exc.reason, retry_after_s=exc.retry_after_s)
@@ -117,7 +109,7 @@ def execute(stage: Stage, ctx: StageContext) -> Outcome:
         )
     try:
         target = ctx.artifact_path(artifact_filename(stage.name))
-        ctx.store.write_json(target, envelope)
+        ctx.store.write_json(target, recorded.to_json())
     except OSError as exc:
         return _storage_outcome(exc, ctx, start)
     except VideoForgotten as exc:

@@ -7,14 +7,14 @@ store only (no models, no torch).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from daemon.config.targets import BUILTIN_SET
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import Prediction, StageRun
+from storage.outputs import StageOutput
+from storage.outputs import read_output as stored_output
 
 
 def stage_runs(db: Database, video_id: int) -> list[StageRun]:
@@ -37,11 +37,6 @@ def latest_prediction(
         ).scalar_one_or_none()
 
 
-def read_output(store: ArtifactStore, run: StageRun) -> dict[str, Any] | None:
-    """The JSON envelope a stage run recorded, or None if it has none (or it is gone)."""
-    if not run.artifact:
-        return None
-    path = store.resolve(run.artifact)
-    if not path.exists():
-        return None
-    return store.read_json(path)
+def read_output(store: ArtifactStore, run: StageRun) -> StageOutput | None:
+    """The output a stage run recorded, or None if it has none (or it is gone)."""
+    return stored_output(store, run.stage, run.artifact)

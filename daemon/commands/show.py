@@ -73,12 +73,12 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         if output is None:
             console.print(f"stage {args.stage!r} has no output for this video")
             return 1
-        print(json.dumps(output, indent=1, ensure_ascii=False))
+        print(json.dumps(output.to_json(), indent=1, ensure_ascii=False))
         return 0
     if args.segment is not None:
         run = next((r for r in runs if r.stage == "describe"), None)
         output = read_output(store, run) if run is not None else None
-        return print_segment(console, (output or {}).get("data") or {}, args.segment)
+        return print_segment(console, output.data if output else {}, args.segment)
     predictions = _predictions(db, config, video.id, args.target_set)
     console.print(
         f"[bold]#{video.id} {video.name}[/]  sha256 {video.sha256}  {video.size_bytes} bytes"
@@ -125,9 +125,7 @@ def _print_subject(
     run = next((r for r in runs if r.stage == "diarize" and r.status == DONE), None)
     output = read_output(store, run) if run is not None else None
     if output is not None:
-        console.print(
-            subject_sentence((output.get("data") or {}).get("summary") or {}), markup=False
-        )
+        console.print(subject_sentence(output.data.get("summary") or {}), markup=False)
     elif video.subject_speaker:
         console.print(f"Subject: {video.subject_speaker} (chosen by the user; diarize pending)")
 

@@ -71,15 +71,14 @@ def _note(run: StageRun) -> str | None:
 
 def stage_view(store: ArtifactStore, run: StageRun) -> StageView:
     """A stage run plus its recorded output."""
-    envelope = read_output(store, run) or {}
-    data = envelope.get("data")
+    output = read_output(store, run)
     return StageView(
         stage=run.stage,
         status=run.status,
-        backend=run.backend or envelope.get("backend"),
-        model=run.model or envelope.get("model"),
-        note=_note(run) or envelope.get("reason"),
-        data=data if isinstance(data, dict) else {},
+        backend=run.backend or (output.backend if output else None),
+        model=run.model or (output.model if output else None),
+        note=_note(run) or (output.reason if output else None),
+        data=output.data if output else {},
     )
 
 

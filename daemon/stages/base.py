@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from daemon.errors import PermanentError, StopRequested
-from storage.states import StageStatus
+from storage.outputs import StageOutput
 from storage.transitions import RetryPolicy
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "Stage",
     "StageContext",
     "StageResult",
-    "UpstreamOutput",
+    "StageOutput",
     "VideoRef",
     "artifact_filename",
 ]
@@ -69,22 +69,6 @@ class BackendInfo:
     available: bool
     active: bool
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class UpstreamOutput:
-    """What an earlier stage recorded: its data, or why it was skipped."""
-
-    stage: str
-    status: StageStatus  # done or skipped
-    data: dict[str, Any]
-    backend: str | None = None
-    model: str | None = None
-    reason: str | None = None
-
-    @property
-    def skipped(self) -> bool:
-        return self.status == StageStatus.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -134,7 +118,7 @@ class StageContext:
         """Path of an extra artifact file (e.g. `audio.wav`) of this video."""
         return self.store.path(self.video.sha256, filename)
 
-    def upstream(self, stage: str) -> UpstreamOutput:
+    def upstream(self, stage: str) -> StageOutput:
         """The recorded output of an earlier stage of this video."""
         path = self.artifact_path(artifact_filename(stage))
         if not path.exists():
@@ -142,15 +126,7 @@ class StageContext:
                 f"the output of stage '{stage}' is missing ({path}); run `lprd retry "
                 f"{self.video.sha256[:12]} --stage {stage}`"
             )
-        env = self.store.read_json(path)
-        return UpstreamOutput(
-            stage=stage,
-            status=StageStatus(env.get("status", StageStatus.DONE)),
-            data=env.get("data") or {},
-            backend=env.get("backend"),
-            model=env.get("model"),
-            reason=env.get("reason"),
-        )
+        return StageOutput.from_json(stage, self.store.read_json(path))
 
     def should_stop(self) -> bool:
         """True once the daemon is stopping; long stages check it between chunks."""

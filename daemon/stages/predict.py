@@ -27,17 +27,18 @@ from sqlalchemy import select
 
 from daemon.config import Config
 from daemon.errors import PermanentError, StageDeferred, StageSkipped
-from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult, UpstreamOutput
+from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
 from daemon.targets import TargetSet, target_sets
 from daemon.text.describe import PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY
 from storage.db import dialect_insert, utcnow
 from storage.models import BUILTIN_SET, Description, ModelVersion, Prediction
+from storage.outputs import StageOutput
 from storage.states import ModelState
 
 PROFILE_ORDER = (PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY)
 
 
-def _descriptions(ctx: StageContext, up: UpstreamOutput) -> dict[str, str]:
+def _descriptions(ctx: StageContext, up: StageOutput) -> dict[str, str]:
     """{feature profile: text} of this video's descriptions (`up`: describe's output)."""
     if up.skipped:
         raise StageSkipped(f"no description to score: {up.reason}")
@@ -196,7 +197,7 @@ def declared(
 
 def _score_with(
     ctx: StageContext,
-    describe: UpstreamOutput,
+    describe: StageOutput,
     texts: dict[str, str],
     profile: str,
     model: ModelVersion,

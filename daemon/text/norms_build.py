@@ -29,6 +29,7 @@ from daemon.text.norms import LOCAL_NAME, NORMS_FILE
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import StageRun, Video
+from storage.outputs import StageOutput
 from storage.states import StageStatus
 
 PERCENTILES = (10, 25, 75, 90)
@@ -85,7 +86,7 @@ def collect(db: Database, store: ArtifactStore) -> dict[str, dict[str, Any]]:
         path = store.resolve(artifact)
         if not path.is_file():
             continue
-        data = store.read_json(path).get("data") or {}
+        data = StageOutput.from_json(stage, store.read_json(path)).data
         videos.setdefault(name, {})[stage] = data if stage == "probe" else data.get("summary")
     return videos
 
