@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ from daemon.targets import target_sets
 from storage.db import Database, utcnow
 from storage.meta import get_meta
 from storage.models import (
-    FAILED,
     FILE_REJECTED,
     PENDING,
     RUNNING,
@@ -27,6 +25,7 @@ from storage.models import (
     StudyLabel,
     Video,
 )
+from storage.queries import baseline_accuracy, recent_failures
 from storage.states import ErrorKind, ModelState
 from storage.workers import overview as workers_overview
 
@@ -74,13 +73,6 @@ def _throughput(session) -> tuple[int, float]:
 
 
 def _failures(session, limit: int) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Video.id, Video.name, StageRun.stage, StageRun.last_error, StageRun.finished_at)
-        .join(Video, Video.id == StageRun.video_id)
-        .where(StageRun.status == FAILED)
-        .order_by(StageRun.finished_at.desc())
-        .limit(limit)
-    ).all()
     return [
         {
             "video_id": v,
@@ -89,7 +81,7 @@ def _failures(session, limit: int) -> list[dict[str, Any]]:
             "error": e,
             "at": t.isoformat(timespec="seconds") if t else None,
         }
-        for v, n, s, e, t in rows
+        for v, n, s, _attempts, e, t in recent_failures(session, limit)
     ]
 
 
@@ -146,20 +138,11 @@ def _models(session, config: Config | None) -> list[dict[str, Any]]:
             "kind": k,
             "profile": p,
             "val_mean_accuracy": a,
-            "val_baseline_mean_accuracy": _baseline(m),
+            "val_baseline_mean_accuracy": baseline_accuracy(m),
             "promoted_at": t.isoformat(timespec="seconds") if t else None,
         }
         for v, s, k, p, a, m, t in rows
     ]
-
-
-def _baseline(metrics_json: str | None) -> float | None:
-    """The train-mean baseline's validation mean accuracy a model's metrics record."""
-    try:
-        value = (json.loads(metrics_json or "{}").get("baseline") or {}).get("mean_accuracy")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _study_labels(session) -> dict[str, dict[str, int]]:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
 from storage.models import BUILTIN_SET, TARGETS, Label, ModelVersion
+from storage.queries import baseline_accuracy as recorded_baseline
 from storage.states import ModelState
 from storage.transitions import wake_waiting
 
@@ -67,8 +68,7 @@ def register_candidate(db: Database, **fields: object) -> ModelVersion:
 
 def baseline_accuracy(row: ModelVersion) -> float | None:
     """The train-mean baseline on the same validation clips the candidate was scored on."""
-    metrics = json.loads(row.metrics_json or "{}")
-    return (metrics.get("baseline") or {}).get("mean_accuracy")
+    return recorded_baseline(row.metrics_json)
 
 
 def training_backend(row: ModelVersion) -> str:

@@ -28,6 +28,7 @@ from storage.models import (
     TrainingRun,
     Video,
 )
+from storage.queries import baseline_accuracy, recent_failures
 
 # A video's state is its "worst" stage: failed, else running, else pending, else done.
 VIDEO_STATES = (FAILED, RUNNING, PENDING, DONE)
@@ -281,18 +282,8 @@ def _row(r: Any, counts: dict[str, int]) -> dict[str, Any]:
 
 def failures(db: Database, limit: int = 200) -> list[dict[str, Any]]:
     """The most recent failed stage runs with their messages."""
-    stmt = (
-        select(
-            Video.id, Video.name, StageRun.stage, StageRun.attempts, StageRun.last_error,
-            StageRun.finished_at,
-        )
-        .join(Video, Video.id == StageRun.video_id)
-        .where(StageRun.status == FAILED)
-        .order_by(StageRun.finished_at.desc())
-        .limit(limit)
-    )  # fmt: skip
     with db.read() as session:
-        rows = session.execute(stmt).all()
+        rows = recent_failures(session, limit)
     return [
         {
             "video_id": v, "video": n, "stage": s, "attempts": a, "error": e,
@@ -309,7 +300,6 @@ def model_versions(db: Database) -> list[dict[str, Any]]:
         rows = session.scalars(select(ModelVersion).order_by(ModelVersion.created_at)).all()
     out = []
     for row in rows:
-        metrics = json.loads(row.metrics_json or "{}")
         out.append(
             {
                 "version": row.version,
@@ -320,7 +310,7 @@ def model_versions(db: Database) -> list[dict[str, Any]]:
                 "base_model": row.base_model,
                 "train_count": row.train_count,
                 "val_mean_accuracy": row.val_mean_accuracy,
-                "baseline": (metrics.get("baseline") or {}).get("mean_accuracy"),
+                "baseline": baseline_accuracy(row.metrics_json),
                 "created_at": row.created_at.isoformat(sep=" ", timespec="seconds"),
                 "created_ts": row.created_at.timestamp(),
             }
