@@ -152,3 +152,46 @@ def test_the_check_sees_lazy_and_relative_upward_imports(tmp_path) -> None:
         "daemon.audio.late (layer 3) imports daemon.pipeline (layer 7)",
     ]
     assert upward_arrows({"storage.videos": {"migrations"}}) != []
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (Tarjan's
+    strongly connected components of more than one module)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph.get(module, ()):
+            if target not in graph:
+                continue
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            found = []
+            while True:
+                top = stack.pop()
+                found.append(top)
+                if top == module:
+                    break
+            if len(found) > 1:
+                cycles.append(sorted(found))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_import_cycles() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    cycles = import_cycles(project_graph())
+    assert not cycles, "modules that import each other (lazy imports count):\n" + "\n".join(
+        " <-> ".join(c) for c in cycles
+    )

