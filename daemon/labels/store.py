@@ -7,9 +7,10 @@ content hash is stored as `sha256:<hex>` until a video with that content is know
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -97,7 +98,9 @@ def read_records(
     return records
 
 
-def _resolve_hashes(session: Session, records: list[LabelRecord]) -> None:
+def resolve_hashes(session: Session, records: Sequence[Any]) -> None:
+    """`sha256:<hex>` keys of videos already known become their clip names (each record
+    has a mutable `clip_name`)."""
     hashes = {
         r.clip_name[len(HASH_PREFIX) :] for r in records if r.clip_name.startswith(HASH_PREFIX)
     }
@@ -172,7 +175,7 @@ def write_records(
 ) -> None:
     """Validate the records against the database and write them in the caller's
     transaction; raises LabelImportError, having written nothing, on any problem."""
-    _resolve_hashes(session, records)
+    resolve_hashes(session, records)
     merged = merge(records, problems)
     # All labels at once: an IN list of thousands of names exceeds SQLite's variable limit.
     existing = {lb.clip_name: lb for lb in session.scalars(select(Label))}

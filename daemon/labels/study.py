@@ -37,10 +37,10 @@ from daemon.labels.files import (
     normalise_split,
     split_from_name,
 )
-from daemon.labels.store import refused
+from daemon.labels.store import refused, resolve_hashes
 from daemon.targets import Target, TargetSet
 from storage.db import Database, utcnow
-from storage.models import HASH_PREFIX, StudyLabel, Video
+from storage.models import HASH_PREFIX, StudyLabel
 
 GROUP_KEYS = ("group", "group_id", "participant", "participant_id")
 # Keys a study label file may hold besides its targets: the clip, its split and group,
@@ -355,21 +355,6 @@ class _Merged:
     group: tuple[str, str] | None = None
 
 
-def _resolve_hashes(session: Session, records: list[StudyRecord]) -> None:
-    """`sha256:<hex>` keys of videos already known become their clip names."""
-    hashes = {
-        r.clip_name[len(HASH_PREFIX) :] for r in records if r.clip_name.startswith(HASH_PREFIX)
-    }
-    if not hashes:
-        return
-    query = select(Video.sha256, Video.name).where(Video.sha256.in_(hashes))
-    names = {sha: name for sha, name in session.execute(query)}
-    for record in records:
-        sha = record.clip_name[len(HASH_PREFIX) :]
-        if record.clip_name.startswith(HASH_PREFIX) and sha in names:
-            record.clip_name = names[sha]
-
-
 def _merge(records: list[StudyRecord], problems: Problems) -> dict[str, _Merged]:
     """One entry per clip; two different values for one rating, split or group conflict."""
     merged: dict[str, _Merged] = {}
@@ -406,7 +391,7 @@ def write_study_records(
     """Validate the records together and upsert them on (set, clip, target) in the
     caller's transaction; raises LabelImportError, having written nothing, on any
     problem (those found reading the files included)."""
-    _resolve_hashes(session, records)
+    resolve_hashes(session, records)
     merged = _merge(records, problems)
     if problems:
         raise refused(problems)
