@@ -463,7 +463,7 @@ class Inbox:
         )
 
     def _sidecar(self, path: Path) -> FileVerdict:
-        from daemon.label_service import import_sidecar_labels
+        from daemon.labels.service import import_sidecar_labels
 
         result = import_sidecar_labels(self.db, self.pipeline.plans, path, self.config)
         return FileVerdict(result.state, result.message)

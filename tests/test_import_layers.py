@@ -21,7 +21,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "daemon.logtext",  # names and paths in log lines, escaped to one line
         "daemon.config",
         "daemon.targets",  # target sets: names, scales, unit-space conversion
-        "daemon.defaults",
         "daemon.features",
         "daemon.packaged",
         "daemon.media",
@@ -47,7 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (  # services that drive the pipeline
         "daemon.home",
         "daemon.home_lock",
-        "daemon.label_service",
+        "daemon.labels.service",  # label imports that re-queue stages
         "daemon.forgetting",
         "daemon.inbox",
         "daemon.watcher",

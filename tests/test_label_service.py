@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from daemon.inbox import Inbox, unreadable_reason
-from daemon.label_service import import_label_files
+from daemon.labels.service import import_label_files
 from daemon.pipeline import Pipeline
 from storage.artifacts import ArtifactStore
 from storage.db import Database

@@ -180,7 +180,7 @@ def test_official_transcript_labels_requeue_describe(config, database, tmp_path)
     description quotes the label's official transcript whatever describe.transcript says."""
     import json as _json
 
-    from daemon.label_service import requeue_described
+    from daemon.labels.service import requeue_described
     from daemon.pipeline import Pipeline
     from storage.models import StageRun
     from storage.videos import register_video

@@ -143,7 +143,7 @@ def test_a_subject_only_sidecar_is_accepted_by_the_inbox(tmp_path: Path) -> None
 
 
 def test_a_subject_sidecar_in_the_inbox_reruns_diarize_of_its_video(tmp_path, make_ctx) -> None:
-    from daemon.label_service import import_sidecar_labels
+    from daemon.labels.service import import_sidecar_labels
     from daemon.pipeline import Pipeline
     from storage.models import DONE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from daemon.config import CONFIG_FILENAME, Config, load_config
-from daemon.defaults import render_default_config
+from daemon.config.defaults import render_default_config
 from daemon.home import prepare_home
 from storage.db import safe_url
 

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from daemon.commands._common import open_db, open_existing_db
 from daemon.config import Config
-from daemon.label_service import import_label_files
 from daemon.labels.files import SPLITS
+from daemon.labels.service import import_label_files
 from daemon.labels.store import NEUROTICISM_NOTE, ImportReport
 from daemon.labels.study import StudyImportReport, import_study_labels, study_label_counts
 from daemon.pipeline import Pipeline
