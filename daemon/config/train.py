@@ -17,6 +17,7 @@ Head = Literal[
     "ensemble",
     "numeric",
     "blend",
+    "fi_transfer",
 ]
 
 
@@ -48,7 +49,9 @@ class TrainConfig(Section):
             "blend",
         ],
         description="Predictors trained each run; the best on validation competes for "
-        "promotion. 'blend' (last) weighs the run's best LLM head against its best other head.",
+        "promotion. 'blend' (last) weighs the run's best LLM head against its best other head. "
+        "A study's set also tries 'fi_transfer' (ridge on the promoted First Impressions "
+        "model's scores) when that model exists: before the LLM heads, or where listed here.",
     )
     profiles: list[Literal["full", "transcript_only"]] = Field(
         default_factory=lambda: ["full", "transcript_only"],

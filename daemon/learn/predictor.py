@@ -58,6 +58,12 @@ def load_predictor(
         from daemon.learn.numeric import NumericModel
 
         return NumericModel.load(folder)
+    if kind == "fi_transfer":
+        from daemon.learn.transfer import TransferModel
+
+        return TransferModel.load(
+            folder, lambda fi: load_predictor(fi, device, base_cache, use_unsloth)
+        )
     if kind == "blend":
         from daemon.learn.blend import BlendModel
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
-from daemon.learn import blend, conformal, data, input_range, registry, scoring_plan
+from daemon.learn import blend, conformal, data, input_range, registry, scoring_plan, transfer
 from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.base_cache import base_cache_dir
 from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds, without_fold
@@ -237,6 +237,23 @@ def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
     )
     manifest = {"kind": "numeric", "base_model": NAME}
     trained = _ridge_trained("numeric", model, info, NAME, manifest, fit_y + hold_y)
+    return _with_clips(trained, prep)
+
+
+def train_transfer(prep: Prepared, cfg: TrainConfig, source: transfer.FISource) -> Trained:
+    """Ridge per study target on the First Impressions model's scores (transfer.py)."""
+    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
+    model, info = transfer.TransferModel.fit(
+        source,
+        [e.text for e in prep.fit],
+        fit_y,
+        [e.text for e in prep.hold],
+        hold_y,
+        _groups(prep),
+        cfg.seed,
+    )
+    manifest = model.manifest()
+    trained = _ridge_trained(transfer.KIND, model, info, model.base_model, manifest, fit_y + hold_y)
     return _with_clips(trained, prep)
 
 
@@ -647,7 +664,21 @@ def train_head(
             eta_s=None if eta is None else round(eta, 1),
         )
 
+    source = None
+    if kind == transfer.KIND:  # the First Impressions model, loaded once for every fold
+        from daemon.learn.predictor import load_predictor
+
+        def load_fi(folder: Path) -> Any:
+            model = load_predictor(folder, device, base_cache_dir(config), cfg.use_unsloth)
+            if hasattr(model, "cache_dir"):  # a ridge head: the vectors this run cached
+                model.cache_dir = encodings_dir(config)
+            return model
+
+        source = transfer.source_for(db, prep.profile, prep.target_set, load_fi)
+
     def fit(part: Prepared) -> Trained:
+        if kind == transfer.KIND:
+            return train_transfer(part, cfg, source)
         if kind == "blend":
             return train_blend(config, db, part, tag, device)
         if kind in RIDGE_HEADS:
@@ -669,7 +700,7 @@ def train_head(
             on_plan=lambda plan: publish(rows=planned_rows(part, plan)),
         )
 
-    refit_per_fold = kind in RIDGE_HEADS or kind == "numeric"
+    refit_per_fold = kind in RIDGE_HEADS or kind in ("numeric", transfer.KIND)
     if kind == "blend" and prep.report_split == CROSS_VALIDATION:
         raise blend.NotApplicable("blend: needs a validation split (this profile has none)")
     if prep.report_split == CROSS_VALIDATION and not refit_per_fold:
@@ -827,7 +858,7 @@ def train_profile(
         f"{prep.label}: {len(prep.fit)} fit + {len(prep.hold)} holdout rows "
         f"(template {prep.template}), reporting on {len(prep.report)} {prep.report_split} rows"
     )
-    for kind in cfg.heads:
+    for kind in transfer.heads_for(db, profile, prep.target_set, cfg.heads):
         skipped = budget.skip_reason(kind)
         if skipped is not None:
             head = HeadResult(profile, kind, skipped=skipped)
