@@ -37,7 +37,7 @@ from sqlalchemy import insert, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon.pipeline import Pipeline  # noqa: E402
-from daemon.status import gather_status  # noqa: E402
+from daemon.runtime.status import gather_status  # noqa: E402
 from storage import transitions as tr  # noqa: E402
 from storage.db import Database, safe_url, sqlite_url, upgrade, utcnow  # noqa: E402
 from storage.models import DONE, PENDING, StageRun, Video  # noqa: E402

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from daemon.cluster import Membership
 from daemon.config import Config
-from daemon.status import gather_status
-from daemon.status_view import render_status
+from daemon.runtime.cluster import Membership
+from daemon.runtime.status import gather_status
+from daemon.runtime.status_view import render_status
 from storage import transitions as tr
 from storage import workers
 from storage.artifacts import ArtifactStore, partial_tag
@@ -241,8 +241,8 @@ def test_the_inbox_lock_lets_one_holder_in_at_a_time(database, backend) -> None:
 def test_a_shared_inbox_is_skipped_while_another_host_handles_it(
     config, database, store, backend
 ) -> None:
-    from daemon.inbox import Inbox
     from daemon.pipeline import Pipeline
+    from daemon.runtime.inbox import Inbox
     from tests.media_factory import make_video
 
     if backend == "sqlite":
@@ -266,7 +266,7 @@ def test_a_shared_inbox_is_skipped_while_another_host_handles_it(
 
 def test_training_starts_only_on_a_host_with_the_train_role(config, database) -> None:
     from daemon.learn.supervisor import start_training
-    from daemon.scheduler import build_scheduler
+    from daemon.runtime.scheduler import build_scheduler
 
     config.roles = ["inbox", "stages"]
     run, message = start_training(config, database)

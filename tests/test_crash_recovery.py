@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from daemon import inbox as inbox_module
-from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
-from daemon.worker import Services, Worker
+from daemon.runtime import inbox as inbox_module
+from daemon.runtime.inbox import Inbox
+from daemon.runtime.worker import Services, Worker
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import StageRun, Video
@@ -442,7 +442,7 @@ def test_start_up_removes_a_dead_writers_partial_report(config, database) -> Non
     the store: start-up removes it with the store's, and leaves a live writer's alone."""
     from daemon.pipeline import Pipeline
     from daemon.report import default_report_path
-    from daemon.service import Daemon
+    from daemon.runtime.service import Daemon
     from daemon.stages.base import Stage, StageResult
     from storage.workers import this_host, writer_tag
 
@@ -467,7 +467,7 @@ def _kill_forget_plugin(tmp_path: Path, at_call: int) -> Path:
     plugin.mkdir()
     (plugin / "sitecustomize.py").write_text(
         "import os, signal\n"
-        "import daemon.forgetting as forgetting\n"
+        "import daemon.runtime.forgetting as forgetting\n"
         "real, calls = forgetting.erase_path, [0]\n"
         "def erase_path(path):\n"
         "    calls[0] += 1\n"
@@ -553,9 +553,10 @@ def test_a_report_written_while_forget_runs_is_not_left_behind(
     import dataclasses
 
     import daemon.report.make as make
-    from daemon import forgetting, runner
+    from daemon import runner
     from daemon.pipeline import Pipeline
     from daemon.report import default_report_path
+    from daemon.runtime import forgetting
 
     clip = make_video(tmp_path / "clip.mp4", seconds=1.0)
     ctx = make_ctx(clip)

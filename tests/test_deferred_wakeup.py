@@ -11,7 +11,7 @@ from daemon.config import Config
 from daemon.errors import StageDeferred
 from daemon.learn import registry
 from daemon.pipeline import Pipeline
-from daemon.service import Daemon
+from daemon.runtime.service import Daemon
 from daemon.stages.base import Stage, StageContext, StageResult
 from storage.db import Database
 from storage.models import DONE, PENDING, StageRun

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
-from daemon.worker import Services, Worker
+from daemon.runtime.inbox import Inbox
+from daemon.runtime.worker import Services, Worker
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import StageRun, Video

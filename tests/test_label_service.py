@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from daemon.inbox import Inbox, unreadable_reason
 from daemon.labels.service import import_label_files
 from daemon.pipeline import Pipeline
+from daemon.runtime.inbox import Inbox, unreadable_reason
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import TARGETS, StageRun

@@ -12,7 +12,7 @@ HEAVY = ("torch", "pyannote", "funasr", "unsloth", "transformers", "mediapipe", 
 def test_status_path_stays_light(tmp_path) -> None:
     code = (
         "import sys\n"
-        "import daemon, daemon.cli, daemon.stages, daemon.watcher, daemon.status\n"
+        "import daemon, daemon.cli, daemon.stages, daemon.runtime.watcher, daemon.runtime.status\n"
         "from daemon.pipeline import Pipeline\n"
         "from daemon.cli import main\n"
         "Pipeline.default()\n"
@@ -57,7 +57,7 @@ def test_status_json_imports_neither_the_daemon_nor_numpy(tmp_path) -> None:
         "    runpy.run_module('daemon', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "loaded = [m for m in ('numpy', 'av', 'daemon.service', 'daemon.inbox') if m in sys.modules]\n"
+        "loaded = [m for m in ('numpy', 'av', 'daemon.runtime.service', 'daemon.runtime.inbox') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
     subprocess.run(

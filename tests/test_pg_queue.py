@@ -14,9 +14,9 @@ from sqlalchemy import select, text
 
 from daemon.config import Config, load_config
 from daemon.pipeline import Pipeline
+from daemon.runtime.worker import Services, Worker
 from daemon.stages.base import Stage, StageResult
 from daemon.wakeup import Wakeup
-from daemon.worker import Services, Worker
 from storage import transitions as tr
 from storage.artifacts import ArtifactStore
 from storage.db import Database

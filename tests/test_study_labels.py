@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from daemon.cli import main
 from daemon.config import Config, load_config
-from daemon.inbox import Inbox
 from daemon.labels.store import LabelImportError
 from daemon.labels.study import import_study_labels, ratings_for_video, study_ratings
 from daemon.pipeline import Pipeline
+from daemon.runtime.inbox import Inbox
 from daemon.targets import get_set
 from storage.artifacts import ArtifactStore
 from storage.db import Database

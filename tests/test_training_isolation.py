@@ -344,7 +344,7 @@ def test_daemon_start_and_a_training_job_remove_unregistered_model_folders(
     from daemon.learn import supervisor
     from daemon.learn.orphans import ORPHAN_GRACE_S
     from daemon.pipeline import Pipeline
-    from daemon.service import Daemon
+    from daemon.runtime.service import Daemon
     from daemon.stages.base import Stage, StageResult
 
     left = _model_folder(config, "full-regression-20250101-000000-r1", ORPHAN_GRACE_S + 60)

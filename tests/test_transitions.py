@@ -242,7 +242,7 @@ def test_training_runs_close_through_the_same_guard(database: Database) -> None:
 
 
 def test_a_permanent_failure_blocks_its_downstream_stages_visibly(database: Database) -> None:
-    from daemon.status import gather_status
+    from daemon.runtime.status import gather_status
 
     [vid, other] = add_videos(database, 2)
     run = claim(database, "cpu", "w")

@@ -56,7 +56,7 @@ def test_every_page_answers_and_nothing_accepts_a_write(client) -> None:
 
 
 def test_status_api_has_the_figures_of_lprd_status(client, config, database) -> None:
-    from daemon.status import gather_status
+    from daemon.runtime.status import gather_status
 
     served = client.get("/api/status").json()
     direct = gather_status(database, Pipeline.default().order, config=config)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from daemon import runner
 from daemon.pipeline import Pipeline
+from daemon.runtime.worker import Services, record_outcome
 from daemon.stages.base import RetryPolicy, Stage, StageResult
-from daemon.worker import Services, record_outcome
 from storage import transitions as tr
 from storage.db import Database, utcnow
 from storage.models import StageRun

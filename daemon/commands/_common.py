@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from daemon.config import Config
 from daemon.errors import LprdError
-from daemon.home import open_existing_home, prepare_home
+from daemon.runtime.home import open_existing_home, prepare_home
 from storage.db import Database
 from storage.models import Video
 from storage.videos import find_videos

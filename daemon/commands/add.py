@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from daemon.config import Config
-from daemon.forgetting import guarded_store
-from daemon.home import prepare_home
-from daemon.inbox import Inbox
 from daemon.pipeline import Pipeline
+from daemon.runtime.forgetting import guarded_store
+from daemon.runtime.home import prepare_home
+from daemon.runtime.inbox import Inbox
 from storage.states import FileState
 
 

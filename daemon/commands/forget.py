@@ -1,6 +1,6 @@
 """`lprd forget VIDEO`: delete everything stored about a video (it is personal data).
 
-The forget is recorded first (daemon/forgetting.py): one killed half-way is finished by
+The forget is recorded first (daemon/runtime/forgetting.py): one killed half-way is finished by
 the same command again, by `lprd forget --resume`, or by the next daemon start.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from daemon import forgetting
 from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
 from daemon.errors import LprdError
+from daemon.runtime import forgetting
 from storage.artifacts import ArtifactStore
 from storage.db import Database
 from storage.models import Video

@@ -6,7 +6,7 @@ import argparse
 
 from daemon.config import CONFIG_FILENAME, Config, load_config
 from daemon.config.defaults import render_default_config
-from daemon.home import prepare_home
+from daemon.runtime.home import prepare_home
 from storage.db import safe_url
 
 

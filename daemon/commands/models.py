@@ -65,7 +65,7 @@ def bases_table(config: Config, users: dict[str, list[str]]) -> Table:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
-    from daemon.home import database_initialised, refuse_empty_database
+    from daemon.runtime.home import database_initialised, refuse_empty_database
     from storage.db import Database
 
     refuse_empty_database(config.database_url)  # an empty file stays empty

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from daemon.commands._common import open_existing_db, resolve_video
 from daemon.config import Config
-from daemon.forgetting import guarded_store
 from daemon.pipeline import Pipeline
+from daemon.runtime.forgetting import guarded_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:

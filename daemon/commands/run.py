@@ -35,7 +35,7 @@ def catch_early_stop() -> threading.Event:
 def handle(args: argparse.Namespace, config: Config) -> int:
     own_process = getattr(args, "own_process", False)
     early_stop = catch_early_stop() if own_process else threading.Event()
-    from daemon.service import Daemon
+    from daemon.runtime.service import Daemon
 
     if own_process and not config.allow_downloads:
         from daemon.netlock import lock_network

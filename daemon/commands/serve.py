@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
-    from daemon.home import database_initialised, refuse_empty_database
+    from daemon.runtime.home import database_initialised, refuse_empty_database
     from daemon.web.app import create_app
     from daemon.web.auth import check_bind, serve_token
     from storage.db import safe_url

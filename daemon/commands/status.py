@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
-    from daemon.home import database_initialised, refuse_empty_database
-    from daemon.status import gather_status
+    from daemon.runtime.home import database_initialised, refuse_empty_database
+    from daemon.runtime.status import gather_status
 
     refuse_empty_database(config.database_url)  # an empty file stays empty
     if not database_initialised(config.database_url):
@@ -34,7 +34,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         from rich.console import Console
         from rich.live import Live
 
-        from daemon.status_view import render_status
+        from daemon.runtime.status_view import render_status
 
         console = Console()
         if not args.watch:

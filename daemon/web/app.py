@@ -28,7 +28,7 @@ from daemon.errors import LprdError
 from daemon.pipeline import Pipeline
 from daemon.report import default_report_path
 from daemon.report.render import NAV_MARKER, assets, environment, script_json
-from daemon.status import gather_status
+from daemon.runtime.status import gather_status
 from daemon.targets import TargetSet, target_sets
 from daemon.web import queries
 from daemon.web.auth import HostMiddleware, TokenMiddleware, allowed_hosts, is_loopback

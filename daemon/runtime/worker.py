@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from daemon import runner
 from daemon.config import Config
-from daemon.inbox import moved_original
 from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
+from daemon.runtime.inbox import moved_original
 from daemon.stages.base import StageContext, VideoRef, artifact_filename
 from daemon.wakeup import Wakeup
 from storage import transitions

@@ -8,8 +8,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from daemon.inbox import Inbox
 from daemon.logtext import one_line
+from daemon.runtime.inbox import Inbox
 
 log = logging.getLogger("lprd.watcher")
 

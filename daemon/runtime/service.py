@@ -18,23 +18,23 @@ from collections.abc import Callable
 
 from sqlalchemy import func, or_, select
 
-from daemon import forgetting
-from daemon.cluster import Membership
 from daemon.config import Config
-from daemon.home import prepare_home
-from daemon.home_lock import HomeLock
-from daemon.inbox import Inbox
 from daemon.learn.orphans import remove_orphan_models
 from daemon.learn.supervisor import reap_dead_training
 from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline
 from daemon.privacy import disable_onnxruntime_telemetry
-from daemon.scheduler import build_scheduler
+from daemon.runtime import forgetting
+from daemon.runtime.cluster import Membership
+from daemon.runtime.home import prepare_home
+from daemon.runtime.home_lock import HomeLock
+from daemon.runtime.inbox import Inbox
+from daemon.runtime.scheduler import build_scheduler
+from daemon.runtime.status import DAEMON_ALIVE_KEY
+from daemon.runtime.worker import Services, Worker
 from daemon.sdnotify import SystemdNotifier
-from daemon.status import DAEMON_ALIVE_KEY
 from daemon.wakeup import Wakeup
-from daemon.worker import Services, Worker
 from storage import db as dbmod
 from storage import transitions
 from storage.meta import set_meta
@@ -123,7 +123,7 @@ class Daemon:
         pipeline = self.pipeline
         pipeline.check_database(db)
         # Reports' partials are swept with the store's; a forgotten video's files are
-        # never published (daemon/forgetting.py).
+        # never published (daemon/runtime/forgetting.py).
         store = forgetting.guarded_store(config, db, write_log=config.paths.write_log)
         added = ensure_stage_rows(db, pipeline)
         fingerprints = pipeline.fingerprints(config, db)
@@ -236,7 +236,7 @@ class Daemon:
         log.info("stopped during start-up; lprd stopped")
 
     def _start_watcher(self, inbox: Inbox):
-        from daemon.watcher import start_watcher
+        from daemon.runtime.watcher import start_watcher
 
         return start_watcher(inbox, self.wake_event.set)
 

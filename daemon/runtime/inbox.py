@@ -32,10 +32,10 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Config
-from daemon.forgetting import resume as resume_forgets
-from daemon.forgetting import video_files
 from daemon.logtext import one_line
 from daemon.pipeline import Pipeline
+from daemon.runtime.forgetting import resume as resume_forgets
+from daemon.runtime.forgetting import video_files
 from storage.artifacts import ArtifactStore
 from storage.db import Database, utcnow
 from storage.locks import try_lock
