@@ -32,7 +32,7 @@ from daemon.report.make import report_html  # noqa: E402
 from storage.artifacts import ArtifactStore  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Video  # noqa: E402
-from tests.browser import chromium  # noqa: E402
+from tests.support.browser import chromium  # noqa: E402
 
 CLIPS = REPO.parent / "shared" / "data" / "first_impressions_v2" / "clips"
 

@@ -10,7 +10,7 @@ For each backend, builds a database with the real migrations and N videos (defau
   database, and a full `count(*)` over stage_runs.
 SQLite is always measured (a temp file) and is the reference of the PostgreSQL figures:
 `--db postgresql://USER@HOST/DB` names an empty database to fill, `--db postgresql-temp`
-starts a throwaway server (tests/pg_server.py; fsync on, synchronous_commit off) and
+starts a throwaway server (tests/support/pg_server.py; fsync on, synchronous_commit off) and
 deletes it after. Targets: >= 1,500 transitions/s with 8 claimers on PostgreSQL,
 >= 1,000 on SQLite; status under 200 ms on both.
 
@@ -241,7 +241,7 @@ def main() -> None:
         url = sqlite_url(Path(tmp) / "bench.db")
         results["sqlite"] = measure(url, pipeline, args.videos, args.cycles)
     if args.db == TEMP_PG:
-        from tests.pg_server import PgServer
+        from tests.support.pg_server import PgServer
 
         server = PgServer.start(BENCH_PG_SETTINGS)
         try:

@@ -331,7 +331,7 @@ def blink_check(results: dict, threshold: float) -> dict[str, Any]:
 def nod_check(results: dict, tracks: int = 40) -> dict[str, Any]:
     """Nod precision and recall on synthetic tracks; rates on the real clips."""
     from daemon.visual.nods import nod_times
-    from tests.pose_tracks import make_track, match
+    from tests.support.pose_tracks import make_track, match
 
     tp = fp = fn = 0
     for seed in range(tracks):

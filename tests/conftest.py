@@ -2,7 +2,7 @@
 media made with PyAV, and the real First Impressions clips from ../shared.
 
 Tests marked `both_backends` run twice: on SQLite and on a throwaway PostgreSQL server
-(tests/pg_server.py), one fresh database per test; where no server can start, the
+(tests/support/pg_server.py), one fresh database per test; where no server can start, the
 PostgreSQL runs skip and say what is missing.
 """
 
@@ -21,7 +21,7 @@ from daemon.stages.base import StageContext, VideoRef
 from storage import db as dbmod
 from storage.artifacts import ArtifactStore
 from storage.videos import register_video, sha256_of
-from tests.pg_server import PgServer, PgUnavailableError
+from tests.support.pg_server import PgServer, PgUnavailableError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -80,7 +80,7 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
 @pytest.fixture
 def backend_url(backend: str, request: pytest.FixtureRequest) -> str | None:
     """The database a test daemon uses: None for SQLite in its home, else a fresh
-    migrated PostgreSQL database (see `tests.daemon_proc.new_home`)."""
+    migrated PostgreSQL database (see `tests.support.daemon_proc.new_home`)."""
     return request.getfixturevalue("pg_url") if backend == "postgresql" else None
 
 

@@ -19,8 +19,8 @@ from daemon.learn.supervisor import write_config_copy
 from storage.db import Database
 from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips
-from tests.daemon_proc import inbox_states, stage_states, without_file_read_override
-from tests.media_factory import make_video, tone
+from tests.support.daemon_proc import inbox_states, stage_states, without_file_read_override
+from tests.support.media_factory import make_video, tone
 
 
 def lprd(home: Path, *args: str, capsys=None) -> tuple[int, str]:
@@ -418,7 +418,7 @@ def test_status_lists_the_promoted_model_of_each_target_set(tmp_path: Path, caps
     from daemon.config.targets import BUILTIN_SET
     from storage.db import utcnow
     from storage.models import ModelVersion, StudyLabel
-    from tests.test_results import HIRING_TOML
+    from tests.web.test_results import HIRING_TOML
 
     monkeypatch.setenv("COLUMNS", "200")
     home = tmp_path / "home"

@@ -55,7 +55,7 @@ def test_reencoding_shift_is_the_median_change_over_the_spread() -> None:
 def test_each_reencoding_changes_only_what_it_names(tmp_path) -> None:
     from bench.validity import REENCODE, reencode
     from daemon.media import probe
-    from tests.media_factory import make_video, tone
+    from tests.support.media_factory import make_video, tone
 
     src = make_video(tmp_path / "src.mp4", seconds=2.0, size=(320, 240), audio=tone(2.0))
     small = probe(reencode(src, tmp_path / "360p.mp4", **{**REENCODE["360p"], "height": 120}))

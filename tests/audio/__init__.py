@@ -1,0 +1,1 @@
+"""Tests of daemon/audio/ and what builds on it."""

@@ -1,0 +1,1 @@
+"""Tests of daemon/labels/ and what builds on it."""

@@ -1,0 +1,1 @@
+"""Tests of daemon/learn/ and what builds on it."""

@@ -1,0 +1,1 @@
+"""Tests of daemon/runtime/ and what builds on it."""

@@ -1,0 +1,1 @@
+"""Tests of daemon/storage/ and what builds on it."""

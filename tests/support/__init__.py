@@ -1,0 +1,1 @@
+"""Helpers the tests share: media factories, daemon processes, servers, the browser."""

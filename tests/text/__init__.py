@@ -1,0 +1,1 @@
+"""Tests of daemon/text/ and what builds on it."""

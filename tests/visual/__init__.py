@@ -1,0 +1,1 @@
+"""Tests of daemon/visual/ and what builds on it."""

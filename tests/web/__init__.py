@@ -1,0 +1,1 @@
+"""Tests of daemon/web/ and what builds on it."""
