@@ -56,6 +56,8 @@ def test_invalid_config_is_refused_naming_the_field(tmp_path: Path) -> None:
     (home / "lprd.toml").write_text("")
     with pytest.raises(ConfigError, match=r"inbox\.stable_seconds"):
         load_config(home=home, env={"LPRD_INBOX__STABLE_SECONDS": "-3"})
+    with pytest.raises(ConfigError, match=r"did you mean LPRD_DATABASE__URL \(two underscores\)"):
+        load_config(home=home, env={"LPRD_DATABASE_URL": "sqlite:////tmp/x.db"})
     proc = subprocess.run(
         [sys.executable, "-m", "daemon", "--home", str(home), "run"],
         env={"LPRD_WORKERS__GPU": "0", "PATH": ""},

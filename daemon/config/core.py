@@ -316,5 +316,19 @@ def _explain(exc: ValidationError, file: Path) -> str:
             if err["loc"][-1:] and err["loc"][-1] in SECRET_FIELDS
             else repr(err.get("input"))
         )
-        lines.append(hide_password(f"  {field}: {err['msg']} (got {got})"))
+        hint = _nested_hint(err["loc"]) if err["type"] == "extra_forbidden" else ""
+        lines.append(hide_password(f"  {field}: {err['msg']} (got {got}){hint}"))
     return "\n".join(lines)
+
+
+def _nested_hint(loc: tuple) -> str:
+    """For an unknown top-level key such as `database_url` (LPRD_DATABASE_URL) that joins a
+    section and one of its fields: how that field is set."""
+    key = loc[0] if len(loc) == 1 and isinstance(loc[0], str) else ""
+    for i in (i for i, ch in enumerate(key) if ch == "_"):
+        head, tail = key[:i], key[i + 1 :]
+        field = Config.model_fields.get(head)
+        if field is not None and tail in getattr(field.annotation, "model_fields", {}):
+            env = f"{ENV_PREFIX}{head.upper()}__{tail.upper()}"
+            return f"; did you mean {env} (two underscores) or `{tail}` under [{head}]?"
+    return ""
