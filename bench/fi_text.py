@@ -86,7 +86,7 @@ def build_db(home: Path):  # storage.db.Database
 def head_config(head: str, args: argparse.Namespace):  # -> TrainConfig
     """The training settings of one head: every row for ridge heads, a CPU budget for LLMs."""
     from daemon.config import TrainConfig
-    from daemon.learn.embedding import RIDGE_HEADS
+    from daemon.learn.heads.ridge import RIDGE_HEADS
 
     if head in RIDGE_HEADS and head in args.subset_heads.split(","):
         return TrainConfig(
@@ -115,8 +115,11 @@ def head_config(head: str, args: argparse.Namespace):  # -> TrainConfig
 
 def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
     """Train and score one head (run in the child process)."""
-    from daemon.learn.embedding import RIDGE_HEADS
-    from daemon.learn.trainer import _metrics, prepare, train_llm, train_numeric, train_ridge
+    from daemon.learn.heads import HEADS
+    from daemon.learn.heads.lora import train_llm
+    from daemon.learn.heads.numeric import train_numeric
+    from daemon.learn.heads.ridge import RIDGE_HEADS, train_ridge
+    from daemon.learn.trainer import _metrics, prepare
     from daemon.model_cache import resolve_device
     from storage.db import Database
 
@@ -130,7 +133,7 @@ def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
         trained = train_numeric(prep, cfg, device)
     else:
         cache = Path(args.cache).parent / "models"  # dequantised bases, outside the repository
-        trained = train_llm(head, prep, cfg, device, lambda: None, cache)
+        trained = train_llm(HEADS[head], prep, cfg, device, lambda: None, cache)
     train_s = time.monotonic() - start
     m = _metrics(trained, prep, cfg.interval_level)
     intervals = m["intervals"][prep.report_split]
@@ -163,7 +166,7 @@ def train_one(head: str, db_path: Path, args: argparse.Namespace) -> dict:
 
 def run_child(head: str, db_path: Path, args: argparse.Namespace, out: Path) -> dict:
     """Train one head in a child process; its figures plus its own peak RSS."""
-    from daemon.learn.isolation import wait_child
+    from daemon.learn.jobs.isolation import wait_child
 
     argv = [sys.executable, __file__, "--child", head, "--db", str(db_path), "--out", str(out)]
     if args.backend == "unsloth":

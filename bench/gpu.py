@@ -325,11 +325,13 @@ def run_variant(args: argparse.Namespace) -> dict:
 
     from daemon.config import TrainConfig
     from daemon.learn.data import Example
+    from daemon.learn.heads import HEADS
+    from daemon.learn.heads.base import Prepared
+    from daemon.learn.heads.lora import train_llm
     from daemon.learn.heap import fix_mmap_threshold
-    from daemon.learn.isolation import peak_rss_mb
+    from daemon.learn.jobs.isolation import peak_rss_mb
     from daemon.learn.metrics import baseline, evaluate
     from daemon.learn.predictor import load_predictor, write_manifest
-    from daemon.learn.trainer import Prepared, train_llm
 
     fix_mmap_threshold()  # as the daemon's head processes do
     device = args.device
@@ -367,7 +369,9 @@ def run_variant(args: argparse.Namespace) -> dict:
     fixed: list[float] = []
     start = time.monotonic()
     with fixed_batch_losses(hold, fixed):
-        trained = train_llm("regression", prep, cfg, device, lambda: None, cache, progress=progress)
+        trained = train_llm(
+            HEADS["regression"], prep, cfg, device, lambda: None, cache, progress=progress
+        )
     train_wall = time.monotonic() - start
     peak_train = torch.cuda.max_memory_allocated() / 2**20 if cuda else peak_rss_mb()
     losses = [loss for step, loss, _ in marks if step > 0]
@@ -464,7 +468,7 @@ def run_child(variant: str, base: str, base_model: str, args: argparse.Namespace
               work: Path) -> dict:  # fmt: skip
     """One (base, variant) pair in its own process; its figures plus its peak memory."""
     from daemon.errors import StopRequested
-    from daemon.learn.isolation import wait_child
+    from daemon.learn.jobs.isolation import wait_child
 
     out = work / f"{base}.{variant}.json"
     argv = [sys.executable, __file__, "--child", variant, "--base-name", base,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from daemon.cli import main
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError
-from daemon.learn.supervisor import write_config_copy
+from daemon.learn.jobs.supervisor import write_config_copy
 from storage.db import Database
 from storage.models import StageRun, Video
 from tests.conftest import real_clips, requires_clips

@@ -67,7 +67,7 @@ def full_budget(config: Config) -> Config:
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
-    from daemon.learn.supervisor import launch_training, start_training, training_status
+    from daemon.learn.jobs.supervisor import launch_training, start_training, training_status
 
     if not config.allow_downloads:  # the job locks itself off the network: refuse now
         problem = network_database_problem(config.database_url, "a training job")
@@ -110,7 +110,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
 def _wait(db: Any, run_id: int, proc: Any, caught: list[int]) -> None:
     """Wait for the training job, showing its progress; stop it on a caught signal."""
-    from daemon.learn.supervisor import watch_run
+    from daemon.learn.jobs.supervisor import watch_run
 
     watcher = threading.Thread(
         target=watch_run, args=(db, run_id, proc, lambda: bool(caught), 0.2), daemon=True

@@ -8,6 +8,8 @@ from pydantic import Field
 
 from daemon.config.base import Section
 
+# Every head's name: daemon/learn/heads/__init__.py's HEADS, repeated here because the config
+# layer cannot import it (tests/learn/test_heads.py keeps the two equal).
 Head = Literal[
     "regression",
     "generative",

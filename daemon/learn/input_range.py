@@ -14,7 +14,7 @@ the descriptions it was fitted on:
   languages assumed at training time for descriptions that state none (official First
   Impressions transcripts: English);
 - the range of every measurement the description states outside the quote, read with the
-  numeric head's own parser (`daemon.learn.numeric.measures`; the transcript section's are
+  numeric head's own parser (`daemon.learn.heads.numeric.measures`; the transcript section's are
   left to the word count); the video's duration is one, and only it is checked when every
   training video had the same value (a constant column carries no weight in any head);
 - for the ridge heads with an encoder, up to 2,000 of the training rows' unit vectors
@@ -317,7 +317,7 @@ def _script(char: str) -> str:
 
 def _measure_spans(texts: Sequence[str]) -> dict[str, Span]:
     """The spread of every measurement (numeric head's names) stated in enough rows."""
-    from daemon.learn.numeric import measures
+    from daemon.learn.heads.numeric import measures
 
     seen: dict[str, list[float]] = {}
     for text in texts:
@@ -392,7 +392,7 @@ def _language_flags(input_range: InputRange, text: str, language: str | None) ->
 
 
 def _measure_flags(input_range: InputRange, text: str) -> list[Flag]:
-    from daemon.learn.numeric import measures
+    from daemon.learn.heads.numeric import measures
 
     flags = []
     for name, value in measures(text).items():
@@ -453,9 +453,9 @@ def flags_from_json(data: Iterable[Mapping[str, Any]] | None) -> list[Flag]:
 
 def training_vectors(model: Any, texts: Sequence[str]) -> Any:
     """The encoder vectors of `texts` under `model` (a ridge head with an encoder), else None."""
-    from daemon.learn.embedding import EmbeddingModel
+    from daemon.learn.heads.ridge import RidgeModel
 
-    if isinstance(model, EmbeddingModel):
+    if isinstance(model, RidgeModel):
         return model.vectors(texts)
     return None
 
@@ -464,7 +464,7 @@ def input_vectors(predictor: Any, texts: Sequence[str]) -> Any:
     """The encoder vectors `check` compares with a model's training rows, one row per text
     in one pass: the ridge head's own vectors, or for a blend those of its non-LLM part
     (loaded by the blend's predict, else here); None for heads without an encoder."""
-    from daemon.learn.blend import BlendModel
+    from daemon.learn.heads.blend import BlendModel
 
     if isinstance(predictor, BlendModel):
         loaded = predictor._loaded  # noqa: SLF001 - the parts the blend already loaded

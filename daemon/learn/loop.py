@@ -17,7 +17,7 @@ from typing import Any
 
 from daemon.config import TrainConfig
 from daemon.learn.checkpoint import Checkpoint, LoopState
-from daemon.learn.isolation import NotApplicable
+from daemon.learn.heads.base import NotApplicable
 
 log = logging.getLogger("lprd.learn")
 # progress(step, total steps, last loss, best holdout accuracy, seconds elapsed, ETA seconds)

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from daemon.config import TrainConfig
 from daemon.errors import PermanentError
-from daemon.learn.embedding import RIDGE_HEADS
 from daemon.learn.metrics import Scores
 
 MANIFEST = "manifest.json"
@@ -44,47 +42,18 @@ def load_predictor(
     """Rebuild the model saved in `folder` on `device`, in eval mode, through the backend it
     was trained with (unsloth unless `use_unsloth` is 'never'); a GGUF base is read from its
     dequantised copy under `base_cache`, built there if this host has none yet."""
-    from daemon.learn.backbone import BaseSpec, backend_named, load_causal_lm
+    from daemon.learn.heads import HEADS
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    kind = manifest["kind"]
-    if kind in RIDGE_HEADS:
-        from daemon.learn.embedding import EmbeddingModel
-        from daemon.learn.encoders import encoders_from_manifest
-
-        return EmbeddingModel.load(folder, encoders_from_manifest(manifest, device, base_cache))
-    if kind == "numeric":
-        from daemon.learn.numeric import NumericModel
-
-        return NumericModel.load(folder)
-    if kind == "fi_transfer":
-        from daemon.learn.transfer import TransferModel
-
-        return TransferModel.load(
-            folder, lambda fi: load_predictor(fi, device, base_cache, use_unsloth)
-        )
-    if kind == "blend":
-        from daemon.learn.blend import BlendModel
-
-        return BlendModel.load(
-            folder, lambda part: load_predictor(part, device, base_cache, use_unsloth)
-        )
-    base = BaseSpec(manifest["base_model"], manifest["base_source"], manifest.get("gguf_file"))
-    max_length = int(manifest["max_length"])
-    cfg = TrainConfig(
-        use_unsloth=use_unsloth,
-        max_length=max_length,
-        load_in_4bit=bool(manifest.get("load_in_4bit", False)),
+    head = HEADS.get(manifest["kind"])
+    if head is None:
+        raise PermanentError(f"model folder {folder} has unknown head {manifest['kind']!r}")
+    return head.load(
+        folder,
+        manifest,
+        device,
+        base_cache,
+        use_unsloth,
+        lambda part: load_predictor(part, device, base_cache, use_unsloth),
     )
-    backend = backend_named(manifest.get("backend"), use_unsloth)
-    lm, tok, _ = load_causal_lm(base, device, cfg, backend, base_cache)
-    if kind == "regression":
-        from daemon.learn.regression import RegressionModel
-
-        return RegressionModel.load(folder, lm, tok, max_length)
-    if kind == "generative":
-        from daemon.learn.generative import GenerativeModel
-
-        return GenerativeModel.load(folder, lm, tok, max_length)
-    raise PermanentError(f"model folder {folder} has unknown head {kind!r}")

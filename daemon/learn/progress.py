@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
@@ -35,8 +34,10 @@ FINAL_PHASES = ("done", "skipped", "failed")
 
 
 def is_llm_head(kind: str) -> bool:
-    """An LoRA-fine-tuned head (not a ridge over features)."""
-    return kind in LLM_HEADS
+    """An LoRA-fine-tuned head (not a ridge over features): what HEADS says of it."""
+    from daemon.learn.heads import is_llm_head as llm
+
+    return llm(kind)
 
 
 @dataclass

@@ -98,8 +98,8 @@ def shared_figures(
 ) -> tuple[float, float, int] | None:
     """(candidate's, promoted model's mean accuracy, rows) on the validation rows both
     scored, when either scored a sample; None when neither did or they share too few."""
-    from daemon.learn.blend import REPORT, load_predictions
     from daemon.learn.metrics import evaluate
+    from daemon.learn.predictions import REPORT, load_predictions
 
     if report_rows(cand) is None and report_rows(current) is None:
         return None

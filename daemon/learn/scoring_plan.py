@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from daemon.learn.isolation import NotApplicable
+from daemon.learn.heads.base import NotApplicable
 
 PROBE_ROWS = 16  # holdout rows timed right after loading
 MIN_HOLDOUT_ROWS = 64  # fewer make early stopping and the conformal residuals noise

@@ -13,77 +13,37 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from daemon.config import Config, TrainConfig
 from daemon.errors import StopRequested
-from daemon.learn import blend, conformal, data, input_range, registry, scoring_plan, transfer
-from daemon.learn.backbone import LLM_HEADS
+from daemon.learn import conformal, data, input_range, registry
 from daemon.learn.base_cache import base_cache_dir
 from daemon.learn.crossval import OutOfFold, cross_validate, grouped_folds, without_fold
 from daemon.learn.data import Example
-from daemon.learn.embedding import RIDGE_HEADS
-from daemon.learn.isolation import (
+from daemon.learn.heads import HEADS, transfer
+from daemon.learn.heads.base import (
+    CROSS_VALIDATION,
+    HeadRun,
+    NotApplicable,
+    Prepared,
+    Trained,
+)
+from daemon.learn.jobs.isolation import (
     HeadResult,
-    HeadSkipped,
     failure_reason,
     peak_rss_mb,
     run_head_in_child,
 )
-from daemon.learn.memory import fit_problem
-from daemon.learn.metrics import Scores, baseline, evaluate, train_mean
-from daemon.learn.predictor import write_manifest
+from daemon.learn.metrics import baseline, evaluate, train_mean
+from daemon.learn.predictions import REPORT, UNSEEN, save_predictions
+from daemon.learn.predictor import load_predictor, write_manifest
 from daemon.learn.progress import Budget, RunProgress, is_llm_head
 from daemon.learn.uncertainty import bootstrap
 from daemon.targets import TargetSet, first_impressions
-from daemon.text.prompt import task_for
 from storage.db import Database, utcnow
 
 log = logging.getLogger("lprd.learn")
-CROSS_VALIDATION = "grouped cross-validation"
 LATER_HEAD_RESERVE_S = 30.0  # kept for each non-LLM head still to come (see llm_head_deadline)
-
-
-@dataclass
-class Prepared:
-    """The rows of one profile, split for fitting, early stopping and reporting."""
-
-    profile: str
-    template: str
-    fit: list[Example]
-    hold: list[Example]
-    report: list[Example]
-    report_split: str  # "validation", or CROSS_VALIDATION when no validation labels exist
-    mean: Scores
-    target_set: TargetSet = field(default_factory=first_impressions)
-
-    @property
-    def train_count(self) -> int:
-        return len(self.fit) + len(self.hold)
-
-    @property
-    def label(self) -> str:
-        """The profile, prefixed with a study's set ('hiring/transcript_only')."""
-        return self.profile if self.target_set.builtin else f"{self.target_set.name}/{self.profile}"
-
-
-@dataclass
-class Trained:
-    """A fitted head before it is saved: holdout score and details of the fit."""
-
-    kind: str
-    model: Any
-    holdout: float
-    detail: dict
-    base_model: str
-    manifest: dict
-    # Scores of rows the model was not fitted on, with their labels: conformal calibration.
-    calibration: tuple[list[Scores], list[Scores]] | None = None
-    calibration_source: str = "holdout"
-    checkpoint: Any = None  # an LLM head's Checkpoint, deleted once the candidate is saved
-    calibration_clips: list[str] | None = None  # the clips of the calibration rows
-    report_predictions: list[Scores] | None = None  # known before scoring (a blend's)
-    report_rows: list[Example] | None = None  # the report rows it scores, when not all
 
 
 def prepare(
@@ -110,393 +70,6 @@ def prepare(
     report = data.subsample(report, cfg.max_report_rows, cfg.seed)
     mean = train_mean([r.scores for r in rows])
     return Prepared(profile, template, fit, hold, report, split, mean, target_set)
-
-
-def _holdout_rows(prep: Prepared, cfg: TrainConfig) -> list[Example]:
-    return data.subsample(prep.hold, cfg.eval_limit, cfg.seed)
-
-
-def train_ridge(
-    kind: str,
-    prep: Prepared,
-    cfg: TrainConfig,
-    device: str,
-    cache_dir: Path | None = None,
-    base_cache: Path | None = None,
-) -> Trained:
-    """A ridge head: its encoders' vectors (cached under `cache_dir`) plus the text measures,
-    alphas on the holdout; a GGUF base is read from its dequantised copy in `base_cache`."""
-    import numpy as np
-
-    from daemon.learn.backbone import resolve_base
-    from daemon.learn.embedding import (
-        EmbeddingModel,
-        design,
-        encode_blocks,
-        fit_vector_scalers,
-    )
-    from daemon.learn.encoders import encoders_manifest, load_encoders
-    from daemon.learn.text_features import FeatureScaler
-
-    names = RIDGE_HEADS[kind]
-    base = resolve_base(cfg.base_model) if "llm" in names else None
-    encoders = load_encoders(names, device, base, base_cache=base_cache)
-    fit_texts, hold_texts = [e.text for e in prep.fit], [e.text for e in prep.hold]
-    scaler = FeatureScaler.fit(fit_texts + hold_texts)
-    fit_blocks = encode_blocks(encoders, fit_texts, cache_dir)
-    hold_blocks = encode_blocks(encoders, hold_texts, cache_dir)
-    vector_scalers = fit_vector_scalers(
-        encoders, [np.vstack(pair) for pair in zip(fit_blocks, hold_blocks, strict=True)]
-    )
-    fit_x = design(fit_blocks, vector_scalers, scaler, fit_texts)
-    hold_x = design(hold_blocks, vector_scalers, scaler, hold_texts)
-    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
-    model, info = EmbeddingModel.fit(
-        encoders, scaler, fit_x, fit_y, hold_x, hold_y, _groups(prep), cfg.seed, vector_scalers
-    )
-    base_model = " + ".join([e.description for e in encoders] + ["text measures"])
-    manifest = {"kind": kind, "base_model": base_model, **encoders_manifest(encoders)}
-    model.cache_dir = cache_dir
-    trained = _ridge_trained(kind, model, info, base_model, manifest, fit_y + hold_y)
-    return _with_clips(trained, prep)
-
-
-def _groups(prep: Prepared) -> list[str]:
-    """The group (YouTube id) of every training row, fit rows then holdout rows."""
-    return [e.group_id for e in prep.fit + prep.hold]
-
-
-def _ridge_trained(
-    kind: str, model: Any, info: dict, base_model: str, manifest: dict, truth: list[Scores]
-) -> Trained:
-    """A fitted ridge head with its calibration scores (see embedding.fit_ridge)."""
-    info.pop("holdout_predictions")
-    predicted, source = info.pop("calibration_predictions"), info.pop("calibration")
-    if source == "holdout":
-        truth = truth[len(truth) - len(predicted) :]  # the holdout rows come last
-    trained = Trained(kind, model, info["holdout_mean_accuracy"], info, base_model, manifest)
-    trained.calibration, trained.calibration_source = (predicted, truth), source
-    return trained
-
-
-def train_blend(config: Config, db: Database, prep: Prepared, tag: str, device: str) -> Trained:
-    """The run's best LLM head and its best other head, weighted per trait on held-out
-    training rows (see blend.py)."""
-    from daemon.learn.predictor import load_predictor
-
-    mine = [
-        row
-        for row in registry.all_versions(db)
-        if row.version.endswith(f"-{tag}")
-        and row.feature_profile == prep.profile
-        and row.target_set == prep.target_set.name
-    ]
-    llm, other = blend.best_of(mine, llm=True), blend.best_of(mine, llm=False)
-    if llm is None or other is None:
-        raise blend.NotApplicable("blend: this run trained no LLM head and other head to blend")
-    clips, llm_seen, other_seen, truth, (llm_rep, other_rep), rows = blend.blend_inputs(
-        other, llm, prep.hold, prep.report
-    )
-    weights = blend.choose_weights(llm_seen, other_seen, truth)
-    held = blend.combine(llm_seen, other_seen, weights)
-    cfg = config.train
-    model = blend.BlendModel(
-        [Path(other.path), Path(llm.path)],
-        weights,
-        lambda part: load_predictor(part, device, base_cache_dir(config), cfg.use_unsloth),
-    )
-    detail = {
-        "parts": [other.version, llm.version],
-        "llm_weight": weights,
-        "weighted_on_rows": len(clips),
-        "backend": f"blend of {other.kind} and {llm.kind}",
-    }
-    name = f"{other.base_model} + {llm.base_model}"
-    manifest = {"kind": "blend", "base_model": name, "parts": [other.kind, llm.kind]}
-    trained = Trained("blend", model, evaluate(held, truth)["mean_accuracy"], detail, name,
-                      manifest, (held, truth))  # fmt: skip
-    trained.calibration_source = f"{len(clips)} held-out training rows"
-    trained.calibration_clips = clips
-    trained.report_predictions = blend.combine(llm_rep, other_rep, weights)
-    trained.report_rows = rows if len(rows) < len(prep.report) else None
-    return trained
-
-
-def train_numeric(prep: Prepared, cfg: TrainConfig, device: str) -> Trained:
-    """Ridge on the numbers the descriptions state, alpha chosen on the holdout."""
-    from daemon.learn.numeric import NAME, NumericModel
-
-    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
-    model, info = NumericModel.fit(
-        [e.text for e in prep.fit],
-        fit_y,
-        [e.text for e in prep.hold],
-        hold_y,
-        _groups(prep),
-        cfg.seed,
-    )
-    manifest = {"kind": "numeric", "base_model": NAME}
-    trained = _ridge_trained("numeric", model, info, NAME, manifest, fit_y + hold_y)
-    return _with_clips(trained, prep)
-
-
-def train_transfer(prep: Prepared, cfg: TrainConfig, source: transfer.FISource) -> Trained:
-    """Ridge per study target on the First Impressions model's scores (transfer.py)."""
-    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
-    model, info = transfer.TransferModel.fit(
-        source,
-        [e.text for e in prep.fit],
-        fit_y,
-        [e.text for e in prep.hold],
-        hold_y,
-        _groups(prep),
-        cfg.seed,
-    )
-    manifest = model.manifest()
-    trained = _ridge_trained(transfer.KIND, model, info, model.base_model, manifest, fit_y + hold_y)
-    return _with_clips(trained, prep)
-
-
-def _with_clips(trained: Trained, prep: Prepared) -> Trained:
-    """Name the clips of a ridge head's calibration rows: every training row (fit, then
-    holdout) out of fold, or the holdout rows alone (see embedding.fit_ridge)."""
-    clips = [e.clip_name for e in prep.fit + prep.hold]
-    trained.calibration_clips = clips[len(clips) - len(trained.calibration[0]) :]
-    return trained
-
-
-@dataclass
-class _LLM:
-    """A loaded LLM head before training: the model, the module the loop trains, the
-    optimiser's parameter groups and what was loaded."""
-
-    model: Any
-    module: Any
-    groups: list[dict]
-    lm: Any
-    backend: Any
-    base: Any
-
-
-def _load_llm(
-    kind: str, prep: Prepared, cfg: TrainConfig, device: str, base_cache: Path | None
-) -> _LLM:
-    """Load the base through the chosen backend, check the step fits in memory, add LoRA
-    and the head; HeadSkipped when the step would not fit."""
-    import torch
-
-    from daemon.learn import backbone
-    from daemon.learn.generative import AnswerCodec
-
-    torch.manual_seed(cfg.seed)
-    task = task_for(prep.target_set)
-    base = backbone.resolve_base(cfg.base_model)
-    backend = backbone.choose_backend(cfg.use_unsloth)
-    log.info("loading base model %s (%s on %s)", base.name, backend.describe(), device)
-    lm, tok, backend = backbone.load_causal_lm(base, device, cfg, backend, base_cache)
-    width = max(len(backbone.prompt_ids(tok, e.text, cfg.max_length, task)) for e in prep.fit)
-    answer = len(AnswerCodec(tok, task).answer(prep.mean)) if kind == "generative" else 0
-    problem = fit_problem(kind, lm.config, cfg, device, width, answer)
-    if problem:
-        raise HeadSkipped(problem)
-    lm = backbone.add_lora(lm, cfg, backend)
-    groups = [{"params": [p for p in lm.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
-    if kind == "regression":
-        from daemon.learn.regression import RegressionModel, make_head
-
-        head = make_head(lm.config.hidden_size, prep.mean).to(device)
-        model = RegressionModel(lm, tok, head, cfg.max_length, task)
-        groups.append({"params": list(head.parameters()), "lr": cfg.head_learning_rate})
-        module = torch.nn.ModuleDict({"lm": lm, "head": head})
-    else:
-        from daemon.learn.generative import GenerativeModel
-
-        model = GenerativeModel(lm, tok, cfg.max_length, task)
-        model.codec.check(prep.mean)
-        module = lm
-    return _LLM(model, module, groups, lm, backend, base)
-
-
-def plan_scoring(
-    llm: _LLM, hold: list[Example], report: list[Example], cfg: TrainConfig, deadline: float | None
-) -> scoring_plan.ScoringPlan:
-    """How many holdout and report rows this head scores (see scoring_plan.py): all of
-    them without a deadline, else as many as half the time left allows at the cost per
-    row measured on a probe of holdout rows; NotApplicable when the minimum does not fit."""
-    if deadline is None:
-        return scoring_plan.unplanned(len(hold), len(report))
-    probe = scoring_plan.sample(hold, scoring_plan.PROBE_ROWS, cfg.seed)
-    llm.module.eval()
-    began = time.monotonic()
-    llm.model.predict([e.text for e in probe])
-    s_per_row = (time.monotonic() - began) / len(probe)
-    left = max(0.0, deadline - time.monotonic())
-    plan = scoring_plan.plan(left, s_per_row, len(hold), len(report), len(probe))
-    log.info(
-        "scoring plan: %.2f s/row on %d probe rows, %.0f s left: %d of %d holdout rows per "
-        "scoring, %d of %d report rows",
-        s_per_row, len(probe), left, plan.holdout_rows, len(hold), plan.report_rows, len(report),
-    )  # fmt: skip
-    return plan
-
-
-def train_llm(
-    kind: str,
-    prep: Prepared,
-    cfg: TrainConfig,
-    device: str,
-    check_stop: Callable[[], None],
-    base_cache: Path | None = None,
-    deadline: float | None = None,
-    progress: Callable[..., None] | None = None,
-    checkpoints: Path | None = None,
-    on_plan: Callable[[scoring_plan.ScoringPlan], None] | None = None,
-) -> Trained:
-    """LoRA fine-tuning with the regression or the generative head, through unsloth unless
-    it cannot import or `train.use_unsloth = "never"` (the backend is recorded). With
-    `checkpoints` (a folder) and `train.checkpoint_every_s`, the loop's state is saved there
-    and a later run of the same training resumes from it. With a `deadline`, the holdout
-    and report rows it scores are planned from a timed probe (`plan_scoring`), and
-    `on_plan(plan)` hears the plan."""
-    from daemon.learn import loop
-
-    if kind == "generative":
-        prep = complete_rows(prep)
-    llm = _load_llm(kind, prep, cfg, device, base_cache)
-    hold = _holdout_rows(prep, cfg)
-    plan = plan_scoring(llm, hold, prep.report, cfg, deadline)
-    if on_plan is not None:
-        on_plan(plan)
-    hold = scoring_plan.sample(hold, plan.holdout_rows, cfg.seed)
-    report = scoring_plan.sample(prep.report, plan.report_rows, cfg.seed)
-    hold_y = [e.scores for e in hold]
-    best: dict[str, Any] = {"score": float("-inf"), "predicted": None}
-
-    def score() -> float:
-        # The loop keeps the weights of the best strictly-improving evaluation; keep the
-        # holdout scores of that same evaluation for the conformal calibration.
-        predicted = llm.model.predict([e.text for e in hold])
-        value = evaluate(predicted, hold_y)["mean_accuracy"]
-        if value > best["score"]:
-            best["score"], best["predicted"] = value, predicted
-        return value
-
-    checkpoint = None
-    if checkpoints is not None and cfg.checkpoint_every_s > 0:
-        planned = plan.holdout_rows if deadline is not None else None
-        checkpoint = llm_checkpoint(
-            checkpoints, kind, prep, cfg, llm.backend.name, device, llm.base, planned
-        )
-    result = loop.fit(
-        llm.module,
-        llm.groups,
-        prep.fit,
-        lambda batch: llm.model.loss([e.text for e in batch], [e.scores for e in batch]),
-        score,
-        cfg,
-        check_stop,
-        deadline=deadline,
-        reserve_factor=1.1 * len(report) / max(1, len(hold)),
-        progress=progress,
-        checkpoint=checkpoint,
-    )
-    if best["predicted"] is None or best["score"] != result.best_score:
-        best["predicted"] = llm.model.predict([e.text for e in hold])  # best was before a resume
-    calibration = (best["predicted"], hold_y)
-    trained = Trained(kind, llm.model, result.best_score, _llm_detail(llm, result, device, plan),
-                      llm.base.name, _llm_manifest(kind, llm, cfg, device, base_cache),
-                      calibration)  # fmt: skip
-    trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in hold]
-    trained.report_rows = report if len(report) < len(prep.report) else None
-    return trained
-
-
-def complete_rows(prep: Prepared) -> Prepared:
-    """The rows that rate every target: an answer to write needs every number (the
-    regression head leaves a missing rating out of its loss instead)."""
-
-    def complete(rows: list[Example]) -> list[Example]:
-        return [e for e in rows if all(v == v for v in e.scores.values())]  # NaN != NaN
-
-    if prep.target_set.builtin:
-        return prep
-    fit, hold = complete(prep.fit), complete(prep.hold)
-    if not fit or not hold:
-        raise HeadSkipped("generative: too few rows rate every target of the set")
-    return replace(prep, fit=fit, hold=hold)
-
-
-def _llm_detail(llm: _LLM, result: Any, device: str, plan: scoring_plan.ScoringPlan) -> dict:
-    """How an LLM head's fit went, for its metrics (`fit`)."""
-    return {
-        "best_step": result.best_step,
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
-        "tokens_per_s": round(result.tokens / max(result.seconds, 1e-9), 1),
-        "history": result.history,
-        "resumed_from_step": result.resumed_from,
-        "backend": llm.backend.name,
-        "backend_reason": llm.backend.reason,
-        "device": device,
-        "dtype": str(next(llm.lm.parameters()).dtype).removeprefix("torch."),
-        "scoring_plan": plan.detail(),
-    }
-
-
-def _llm_manifest(
-    kind: str, llm: _LLM, cfg: TrainConfig, device: str, base_cache: Path | None
-) -> dict:
-    """What a saved LLM head needs to be loaded again the same way."""
-    from daemon.learn import backbone
-
-    return {
-        "kind": kind,
-        "base_model": llm.base.name,
-        "base_source": llm.base.source,
-        "gguf_file": llm.base.gguf_file,
-        "base_sha256": backbone.base_digest(llm.base, base_cache),
-        "backend": llm.backend.name,
-        "load_in_4bit": bool(cfg.load_in_4bit and device == "cuda"),
-        "max_length": cfg.max_length,
-    }
-
-
-def llm_checkpoint(
-    folder: Path,
-    kind: str,
-    prep: Prepared,
-    cfg: TrainConfig,
-    backend: str,
-    device: str,
-    base: Any,
-    holdout_rows: int | None = None,
-) -> Any:
-    """The Checkpoint of this exact training (head, base, backend, rows and settings) under
-    `folder/<profile>-<kind>/`; other trainings of that head leave theirs in the same place,
-    and a finished one clears them all (see train_head). `holdout_rows`: the holdout rows
-    per scoring a deadline's plan chose (part of the key, so a resumed best holdout figure
-    is always one of the same rows); None without a deadline."""
-    from daemon.learn.checkpoint import Checkpoint, checkpoint_key, rows_digest
-
-    settings = cfg.model_dump(
-        include={
-            "lora_r", "lora_alpha", "learning_rate", "head_learning_rate", "batch_size",
-            "max_length", "max_steps", "epochs", "seed", "eval_every", "patience",
-            "eval_limit", "gradient_checkpointing", "load_in_4bit",
-        }
-    )  # fmt: skip
-    key = checkpoint_key(
-        kind=kind,
-        template=prep.template,
-        base=base.name,
-        backend=backend,
-        device=device,
-        fit=rows_digest([e.clip_name for e in prep.fit]),
-        hold=rows_digest([e.clip_name for e in prep.hold]),
-        settings=settings,
-        **({} if holdout_rows is None else {"holdout_rows": holdout_rows}),
-    )
-    return Checkpoint(folder / f"{prep.profile}-{kind}", key, cfg.checkpoint_every_s)
 
 
 def _calibration(trained: Trained, oof: OutOfFold | None) -> tuple[list, list, str] | None:
@@ -577,16 +150,16 @@ def save_candidate(
     folder = models_dir(config) / version
     folder.mkdir(parents=True, exist_ok=True)
     trained.model.save(folder)
-    fitted = prep.fit if trained.kind in LLM_HEADS else prep.fit + prep.hold
+    fitted = prep.fit if is_llm_head(trained.kind) else prep.fit + prep.hold
     input_range.record(folder, trained.model, [e.text for e in fitted])
     calibration = _calibration(trained, oof)
     if calibration is not None:
         residuals = conformal.residuals(*calibration[:2])
         conformal.save_calibration(folder, residuals, calibration[2])
     if oof is None and trained.calibration_clips is not None:
-        blend.save_predictions(folder, blend.UNSEEN, trained.calibration_clips, calibration[0])
+        save_predictions(folder, UNSEEN, trained.calibration_clips, calibration[0])
         clips = [e.clip_name for e in _report_rows(trained, prep)]
-        blend.save_predictions(folder, blend.REPORT, clips, trained.report_predictions)
+        save_predictions(folder, REPORT, clips, trained.report_predictions)
     write_manifest(
         folder,
         {**trained.manifest, "profile": prep.profile, "template_version": prep.template,
@@ -652,61 +225,32 @@ def train_head(
     training early to end by `deadline` (time.monotonic()); `publish(**fields)` receives
     the head's phase, rows and training progress."""
     cfg = config.train
-
-    def step_progress(step, total, loss, best, elapsed, eta) -> None:  # noqa: ANN001
-        publish(
-            phase="training",
-            step=step,
-            total=total,
-            loss=None if loss is None else round(loss, 5),
-            holdout_accuracy=round(best, 4),
-            elapsed_s=round(elapsed, 1),
-            eta_s=None if eta is None else round(eta, 1),
-        )
-
-    source = None
-    if kind == transfer.KIND:  # the First Impressions model, loaded once for every fold
-        from daemon.learn.predictor import load_predictor
-
-        def load_fi(folder: Path) -> Any:
-            model = load_predictor(folder, device, base_cache_dir(config), cfg.use_unsloth)
-            if hasattr(model, "cache_dir"):  # a ridge head: the vectors this run cached
-                model.cache_dir = encodings_dir(config)
-            return model
-
-        source = transfer.source_for(db, prep.profile, prep.target_set, load_fi)
-
-    def fit(part: Prepared) -> Trained:
-        if kind == transfer.KIND:
-            return train_transfer(part, cfg, source)
-        if kind == "blend":
-            return train_blend(config, db, part, tag, device)
-        if kind in RIDGE_HEADS:
-            return train_ridge(
-                kind, part, cfg, device, encodings_dir(config), base_cache_dir(config)
-            )
-        if kind == "numeric":
-            return train_numeric(part, cfg, device)
-        return train_llm(
-            kind,
-            part,
-            cfg,
-            device,
-            check_stop,
-            base_cache_dir(config),
-            deadline=llm_head_deadline(db, cfg, part.profile, kind, deadline, part.target_set),
-            progress=step_progress,
-            checkpoints=checkpoints_dir(config),
-            on_plan=lambda plan: publish(rows=planned_rows(part, plan)),
-        )
-
-    refit_per_fold = kind in RIDGE_HEADS or kind in ("numeric", transfer.KIND)
-    if kind == "blend" and prep.report_split == CROSS_VALIDATION:
-        raise blend.NotApplicable("blend: needs a validation split (this profile has none)")
-    if prep.report_split == CROSS_VALIDATION and not refit_per_fold:
+    head = HEADS[kind]
+    if head.needs_validation and prep.report_split == CROSS_VALIDATION:
+        raise NotApplicable(f"{kind}: needs a validation split (this profile has none)")
+    run = HeadRun(
+        config=config,
+        db=db,
+        tag=tag,
+        device=device,
+        check_stop=check_stop,
+        deadline=deadline,
+        publish=publish,
+        load_model=lambda folder: load_predictor(
+            folder, device, base_cache_dir(config), cfg.use_unsloth
+        ),
+        is_llm=is_llm_head,
+        base_cache=base_cache_dir(config),
+        encodings=encodings_dir(config),
+        checkpoints=checkpoints_dir(config),
+    )
+    fit = head.fitter(run, prep)
+    if prep.report_split == CROSS_VALIDATION and not head.refit_per_fold:
         prep = holdout_fold(prep, cfg)
     rows = {"fit": len(prep.fit), "holdout": len(prep.hold), "report": len(prep.report)}
-    publish(phase="training" if refit_per_fold else "loading", rows=rows)
+    publish(phase="training" if head.refit_per_fold else "loading", rows=rows)
+    if head.llm:  # its share of what is left of the run's budget
+        run.deadline = llm_head_deadline(db, cfg, prep.profile, kind, deadline, prep.target_set)
     trained = fit(prep)
     oof = None
     if prep.report_split == CROSS_VALIDATION:
@@ -719,19 +263,6 @@ def train_head(
     if oof is not None:  # heads compete on their cross-validated figure, not the holdout
         return evaluate(oof.predicted, oof.truth)["mean_accuracy"], version
     return trained.holdout, version
-
-
-def planned_rows(prep: Prepared, plan: scoring_plan.ScoringPlan) -> dict[str, Any]:
-    """The rows an LLM head works on, for its progress: "64/900 holdout" when sampled."""
-
-    def rows(n: int, of: int) -> int | str:
-        return n if n >= of else f"{n}/{of}"
-
-    return {
-        "fit": len(prep.fit),
-        "holdout": rows(plan.holdout_rows, len(prep.hold)),
-        "report": rows(plan.report_rows, len(prep.report)),
-    }
 
 
 def llm_head_deadline(
@@ -799,7 +330,7 @@ def _head_in_process(
         )
     except (StopRequested, KeyboardInterrupt):
         raise
-    except blend.NotApplicable as exc:
+    except NotApplicable as exc:
         result.skipped = str(exc)
     except Exception as exc:  # noqa: BLE001 - one head's failure must not end the run
         log.exception("the %s head failed", kind)
@@ -858,7 +389,7 @@ def train_profile(
         f"{prep.label}: {len(prep.fit)} fit + {len(prep.hold)} holdout rows "
         f"(template {prep.template}), reporting on {len(prep.report)} {prep.report_split} rows"
     )
-    for kind in transfer.heads_for(db, profile, prep.target_set, cfg.heads):
+    for kind in transfer.heads_for(db, profile, prep.target_set, cfg.heads, is_llm_head):
         skipped = budget.skip_reason(kind)
         if skipped is not None:
             head = HeadResult(profile, kind, skipped=skipped)

@@ -23,7 +23,7 @@ NEXT_RETRAIN_KEY = "next_retrain_check_at"
 def retrain_job(config: Config, db: Database) -> None:
     """Start a training when enough new labelled descriptions have accumulated."""
     try:
-        from daemon.learn.supervisor import maybe_start_training
+        from daemon.learn.jobs.supervisor import maybe_start_training
     except ImportError:
         log.debug("training is not available in this installation")
         return

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from sqlalchemy import func, or_, select
 
 from daemon.config import Config
+from daemon.learn.jobs.supervisor import reap_dead_training
 from daemon.learn.orphans import remove_orphan_models
-from daemon.learn.supervisor import reap_dead_training
 from daemon.logtext import one_line
 from daemon.model_cache import ModelCache
 from daemon.pipeline import Pipeline

@@ -158,7 +158,7 @@ def _study_labels(session) -> dict[str, dict[str, int]]:
 
 def _training(db: Database, config: Config | None) -> dict[str, Any] | None:
     try:
-        from daemon.learn.supervisor import training_status
+        from daemon.learn.jobs.supervisor import training_status
     except ImportError:
         return None
     return training_status(db, config)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.learn import blend
+from daemon.learn.heads import blend
 from storage.models import TARGETS
 from tests.learn.test_learn_tiny import add_labelled, synthetic_rows, tiny_train_config
 

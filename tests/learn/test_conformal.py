@@ -69,7 +69,7 @@ def _linear_rows(n_groups: int, sigma: float, seed: int):
 
 
 def test_ridge_heads_calibrate_on_grouped_out_of_fold_rows() -> None:
-    from daemon.learn.embedding import fit_ridge
+    from daemon.learn.heads.ridge import fit_ridge
 
     sigma = 0.05
     x, y, groups = _linear_rows(400, sigma, seed=1)

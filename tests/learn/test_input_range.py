@@ -201,12 +201,12 @@ def test_trained_models_record_their_range(config, database) -> None:
 
 
 def test_a_blend_checks_with_the_vectors_of_its_ridge_part(tmp_path: Path) -> None:
-    from daemon.learn.blend import BlendModel
-    from daemon.learn.embedding import EmbeddingModel
+    from daemon.learn.heads.blend import BlendModel
+    from daemon.learn.heads.ridge import RidgeModel
     from daemon.learn.input_range import record
     from tests.learn.test_text_features import CountingEncoder
 
-    ridge = EmbeddingModel([CountingEncoder()], None, np.zeros((6, 2)), np.zeros(6))
+    ridge = RidgeModel([CountingEncoder()], None, np.zeros((6, 2)), np.zeros(6))
     texts = [transcript_only_description(transcript(20 + i, i)) for i in range(30)]
     part = tmp_path / "parts" / "0"
     part.mkdir(parents=True)

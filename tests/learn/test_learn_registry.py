@@ -76,7 +76,7 @@ def test_versions_table_lists_every_model(database):
 
 
 def test_a_run_that_promotes_two_profiles_names_both(database):
-    from daemon.learn.train_job import promoted_in_run
+    from daemon.learn.jobs.train_job import promoted_in_run
 
     assert promoted_in_run(database, "r7") is None
     registry.promote_if_better(database, candidate(database, "full-numeric-r7", 0.90))

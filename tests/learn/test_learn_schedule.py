@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from daemon.learn import registry, supervisor
+from daemon.learn import registry
+from daemon.learn.jobs import supervisor
 from tests.learn.test_learn_registry import candidate
 from tests.learn.test_learn_tiny import (
     add_labelled,

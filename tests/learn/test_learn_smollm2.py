@@ -31,8 +31,8 @@ def test_smollm2_loads_and_both_heads_run_on_it():
     import torch
 
     from daemon.learn.backbone import add_lora, load_causal_lm
-    from daemon.learn.generative import GenerativeModel
-    from daemon.learn.regression import RegressionModel, make_head
+    from daemon.learn.heads.generative import GenerativeModel
+    from daemon.learn.heads.regression import RegressionModel, make_head
 
     cfg = TrainConfig(lora_r=2, max_length=256)
     lm, tok, backend = load_causal_lm(resolve_base(""), "cpu", cfg)

@@ -133,7 +133,7 @@ def tiny_train_config(config, tiny_model: Path, heads: list[str]) -> None:
 
 def test_generative_answer_tokens_match_the_shared_format(tiny_model):
     from daemon.learn.backbone import BaseSpec, load_tokenizer
-    from daemon.learn.generative import AnswerCodec
+    from daemon.learn.heads.generative import AnswerCodec
 
     codec = AnswerCodec(load_tokenizer(BaseSpec("tiny", str(tiny_model))))
     scores = dict(zip(TARGETS, (0.0, 0.07, 0.5, 0.99, 1.0, 0.314), strict=True))
@@ -177,7 +177,7 @@ def test_batched_generative_decoding_matches_one_row_at_a_time(tiny_model) -> No
 
     from daemon.config import TrainConfig
     from daemon.learn.backbone import BaseSpec, load_causal_lm
-    from daemon.learn.generative import GenerativeModel
+    from daemon.learn.heads.generative import GenerativeModel
 
     torch.manual_seed(0)
     lm, tok, _ = load_causal_lm(

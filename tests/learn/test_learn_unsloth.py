@@ -62,12 +62,13 @@ def _prepared(config, database, tiny_model: Path):
 def test_heads_train_save_reload_and_predict_through_unsloth(
     config, database, tiny_model, unsloth_calls, kind, tmp_path
 ):
+    from daemon.learn.heads import HEADS
+    from daemon.learn.heads.lora import train_llm
     from daemon.learn.predictor import load_predictor, write_manifest
-    from daemon.learn.trainer import train_llm
 
     prep = _prepared(config, database, tiny_model)
     config.train.use_unsloth = "always"  # fail rather than fall back
-    trained = train_llm(kind, prep, config.train, "cpu", lambda: None, tmp_path / "bases")
+    trained = train_llm(HEADS[kind], prep, config.train, "cpu", lambda: None, tmp_path / "bases")
     assert unsloth_calls == {"from_pretrained": 1, "get_peft_model": 1}
     assert trained.detail["backend"] == "unsloth" and trained.manifest["backend"] == "unsloth"
     assert trained.detail["steps"] == 6 and len(trained.detail["history"]) >= 2
@@ -89,11 +90,12 @@ def test_heads_train_save_reload_and_predict_through_unsloth(
 def test_never_trains_with_transformers_and_peft_and_says_why(
     config, database, tiny_model, tmp_path
 ):
-    from daemon.learn.trainer import train_llm
+    from daemon.learn.heads import HEADS
+    from daemon.learn.heads.lora import train_llm
 
     prep = _prepared(config, database, tiny_model)
     config.train.use_unsloth = "never"
-    trained = train_llm("regression", prep, config.train, "cpu", lambda: None, tmp_path)
+    trained = train_llm(HEADS["regression"], prep, config.train, "cpu", lambda: None, tmp_path)
     assert trained.detail["backend"] == "transformers+peft"
     assert trained.detail["backend_reason"] == "train.use_unsloth = never"
     assert trained.detail["dtype"] == "float32"
@@ -157,7 +159,7 @@ def test_the_packaged_smollm2_trains_through_unsloth(tmp_path, unsloth_calls):
     import torch
 
     from daemon.learn.backbone import add_lora, load_causal_lm, resolve_base
-    from daemon.learn.regression import RegressionModel, make_head
+    from daemon.learn.heads.regression import RegressionModel, make_head
 
     cfg = TrainConfig(lora_r=4, max_length=128, batch_size=2)
     lm, tok, backend = load_causal_lm(resolve_base(""), "cpu", cfg, None, tmp_path)

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from daemon.learn import blend, registry, scoring_plan, trainer
-from daemon.learn.isolation import NotApplicable
+from daemon.learn import registry, scoring_plan, trainer
+from daemon.learn.heads import HEADS, blend, lora
+from daemon.learn.heads.base import NotApplicable
 from daemon.learn.metrics import baseline
 from storage.models import TARGETS
 from tests.learn.test_learn_tiny import add_labelled, synthetic_rows, tiny_model, tiny_train_config
@@ -77,8 +78,9 @@ def clock(monkeypatch) -> VirtualClock:
     clock = VirtualClock()
     fake = SimpleNamespace(monotonic=clock.monotonic)
     monkeypatch.setattr(trainer, "time", fake)
+    monkeypatch.setattr(lora, "time", fake)
     monkeypatch.setattr(loop, "time", fake)
-    real_load = trainer._load_llm
+    real_load = lora._load_llm
 
     def load(*args, **kwargs):
         began = time.monotonic()
@@ -86,7 +88,7 @@ def clock(monkeypatch) -> VirtualClock:
         clock.offset -= time.monotonic() - began
         return loaded
 
-    monkeypatch.setattr(trainer, "_load_llm", load)
+    monkeypatch.setattr(lora, "_load_llm", load)
     return clock
 
 
@@ -94,7 +96,7 @@ def clock(monkeypatch) -> VirtualClock:
 def slow_scoring(monkeypatch, clock) -> list[int]:
     """The regression head takes S_PER_ROW (virtual) seconds a row to score, an LLM on a
     CPU in small; returns the number of rows of each predict call."""
-    from daemon.learn.regression import RegressionModel
+    from daemon.learn.heads.regression import RegressionModel
 
     calls: list[int] = []
     real = RegressionModel.predict
@@ -181,7 +183,7 @@ def test_a_head_with_no_time_to_score_the_minimum_is_not_trained(
     with pytest.raises(NotApplicable, match=r"no time to train: scoring 64 holdout rows 2 "
                        r"times and 100 report rows takes ~1\d s at 0\.05 s/row, more than half of the "
                        r"1\d s"):  # fmt: skip
-        trainer.train_llm("regression", prep, config.train, "cpu", lambda: None,
+        lora.train_llm(HEADS["regression"], prep, config.train, "cpu", lambda: None,
                           deadline=clock.monotonic() + 20.0)  # fmt: skip
     assert slow_scoring == [16]  # the probe, nothing more
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from daemon.learn.heads.numeric import NumericModel, measures
 from daemon.learn.metrics import baseline, evaluate
-from daemon.learn.numeric import NumericModel, measures
 from daemon.learn.occlusion import explain
 from daemon.text.describe import build_description
 from storage.models import TARGETS

@@ -153,20 +153,20 @@ def test_ridge_heads_train_promote_and_reload(config, database, tiny_model, head
 
 
 def test_ridge_folders_saved_before_the_text_measures_still_load(tmp_path):
-    from daemon.learn.embedding import EmbeddingModel
     from daemon.learn.encoders import MINILM, encoders_manifest
+    from daemon.learn.heads.ridge import RidgeModel
 
     coef = np.zeros((len(TARGETS), 2))
     coef[:, 0] = 0.1
     np.savez(tmp_path / "ridge.npz", coef=coef, intercept=np.full(len(TARGETS), 0.2))
-    model = EmbeddingModel.load(tmp_path, [CountingEncoder()])
+    model = RidgeModel.load(tmp_path, [CountingEncoder()])
     assert model.scaler is None
     assert model.predict(["abc"])[0] == pytest.approx(dict.fromkeys(TARGETS, 0.5))
     assert encoders_manifest([]) == {"encoders": []} and MINILM == "minilm"
 
 
 def test_llm_vectors_are_standardised_and_the_scaling_is_saved(tmp_path):
-    from daemon.learn.embedding import EmbeddingModel, VectorScaler
+    from daemon.learn.heads.ridge import RidgeModel, VectorScaler
 
     spreads = np.array([0.01, 1.0, 100.0])  # hidden states: a few huge dimensions
     vectors = np.random.default_rng(0).normal(5.0, spreads, size=(400, 3))
@@ -179,11 +179,9 @@ def test_llm_vectors_are_standardised_and_the_scaling_is_saved(tmp_path):
     coef = np.full((len(TARGETS), 2), 0.05)
     texts = ["abc", "a much longer text with a few a's"]
     vector_scaler = VectorScaler(np.array([10.0, 1.0]), np.array([20.0, 2.0]))
-    model = EmbeddingModel(
-        [CountingEncoder()], None, coef, np.full(len(TARGETS), 0.5), [vector_scaler]
-    )
+    model = RidgeModel([CountingEncoder()], None, coef, np.full(len(TARGETS), 0.5), [vector_scaler])
     model.save(tmp_path)
-    loaded = EmbeddingModel.load(tmp_path, [CountingEncoder()])
+    loaded = RidgeModel.load(tmp_path, [CountingEncoder()])
     assert loaded.predict(texts) == model.predict(texts)
-    unscaled = EmbeddingModel([CountingEncoder()], None, coef, np.full(len(TARGETS), 0.5))
+    unscaled = RidgeModel([CountingEncoder()], None, coef, np.full(len(TARGETS), 0.5))
     assert unscaled.predict(texts) != model.predict(texts)  # the scaling was applied

@@ -13,9 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from daemon.learn import registry, supervisor, trainer
+from daemon.learn import registry, trainer
+from daemon.learn.heads import lora
+from daemon.learn.jobs import supervisor
+from daemon.learn.jobs.retry import RETRY_KEY, plan_retry
 from daemon.learn.progress import Budget, RunProgress, budget_left_s, head_line, summary
-from daemon.learn.retry import RETRY_KEY, plan_retry
 from storage.meta import get_meta
 from storage.models import TrainingRun
 from tests.learn.test_learn_tiny import add_labelled, synthetic_rows
@@ -76,7 +78,7 @@ def test_the_loop_stops_at_its_deadline_and_reports_progress() -> None:
 def test_a_head_whose_first_scoring_spends_the_budget_is_skipped_not_scored() -> None:
     import time
 
-    from daemon.learn.isolation import NotApplicable
+    from daemon.learn.heads.base import NotApplicable
 
     with pytest.raises(NotApplicable, match="left no time in the training budget"):
         _tiny_fit(_loop_cfg(), deadline=time.monotonic() + 0.005, eval_s=0.05)
@@ -155,14 +157,14 @@ def test_an_llm_head_on_a_cv_profile_is_fitted_once_on_a_holdout_fold(
     assert prep.report_split == trainer.CROSS_VALIDATION
     fitted = []
 
-    def fake_llm(kind, part, cfg, device, check_stop, *args, **kwargs):
+    def fake_llm(head, part, cfg, device, check_stop, *args, **kwargs):
         fitted.append(part)
-        return trainer.Trained(kind, _MeanModel(part.mean), 0.8, {}, "fake", {"kind": kind})
+        return trainer.Trained(head.name, _MeanModel(part.mean), 0.8, {}, "fake", {"kind": kind})
 
     def no_cv(*_args, **_kwargs):
         raise AssertionError("an LLM head must not be refit per fold")
 
-    monkeypatch.setattr(trainer, "train_llm", fake_llm)
+    monkeypatch.setattr(lora, "train_llm", fake_llm)
     monkeypatch.setattr(trainer, "cross_validate", no_cv)
     _score, version = trainer.train_head(config, database, prep, kind, "cv1", "cpu")
     (part,) = fitted

@@ -52,7 +52,7 @@ def _training_processes(config_copy_dir: Path) -> list[int]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        jobs = ("daemon.learn.train_job", "daemon.learn.head_job")
+        jobs = ("daemon.learn.jobs.train_job", "daemon.learn.jobs.head_job")
         if any(j in cmd for j in jobs) and str(config_copy_dir) in cmd:
             found.append(int(entry.name))
     return found

@@ -15,8 +15,8 @@ import pytest
 
 from daemon.errors import StopRequested
 from daemon.learn import registry
-from daemon.learn.isolation import STOPPED_EXIT, HeadResult, exit_reason, wait_child
-from daemon.learn.retry import RETRY_KEY, plan_retry, take_retry
+from daemon.learn.jobs.isolation import STOPPED_EXIT, HeadResult, exit_reason, wait_child
+from daemon.learn.jobs.retry import RETRY_KEY, plan_retry, take_retry
 from storage.meta import get_meta
 from tests.learn.test_learn_tiny import add_labelled, synthetic_rows
 
@@ -24,7 +24,7 @@ from tests.learn.test_learn_tiny import add_labelled, synthetic_rows
 def test_a_killed_head_is_reported_with_its_own_peak_and_out_of_memory_only_on_evidence(
     monkeypatch,
 ) -> None:
-    from daemon.learn import isolation
+    from daemon.learn.jobs import isolation
 
     # The parent holds 600 MB: a child's peak must not include it (wait4's ru_maxrss would).
     parent_ballast = bytearray(600 * 2**20)
@@ -61,7 +61,7 @@ def test_a_killed_head_is_reported_with_its_own_peak_and_out_of_memory_only_on_e
 
 
 def test_the_oom_evidence_is_read_from_this_machine() -> None:
-    from daemon.learn.isolation import memory_limit_mb, oom_kills
+    from daemon.learn.jobs.isolation import memory_limit_mb, oom_kills
 
     kernel, _cgroup = oom_kills()
     assert kernel is not None and kernel >= 0  # /proc/vmstat's oom_kill (Linux 4.13+)
@@ -73,7 +73,7 @@ def test_a_process_reports_its_own_peak_not_its_parents() -> None:
     parent_ballast = bytearray(600 * 2**20)
     for i in range(0, len(parent_ballast), 4096):  # resident, not just reserved
         parent_ballast[i] = 1
-    code = "from daemon.learn.isolation import peak_rss_mb; print(peak_rss_mb())"
+    code = "from daemon.learn.jobs.isolation import peak_rss_mb; print(peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(out.stdout) < 400  # ru_maxrss would say at least 600 MB after the exec
 
@@ -135,8 +135,8 @@ def test_a_failed_embedding_head_is_retried_once_as_it_was(config, database) -> 
 
 
 def test_a_retry_run_knows_it_is_one(config, database) -> None:
-    from daemon.learn.supervisor import _claim_run
-    from daemon.learn.train_job import run_trigger
+    from daemon.learn.jobs.supervisor import _claim_run
+    from daemon.learn.jobs.train_job import run_trigger
 
     run = _claim_run(database, "retry", config.logs_dir)
     assert run_trigger(database, run.id) == "retry"
@@ -189,7 +189,7 @@ def test_a_head_that_cannot_fit_is_skipped_with_both_figures() -> None:
 
 BUSY_AFTER_SIGTERM = """
 import time
-from daemon.learn.isolation import stop_flag
+from daemon.learn.jobs.isolation import stop_flag
 stop_flag(grace_s={grace})
 print("ready", flush=True)
 while True:  # scoring validation rows: never looks at the flag
@@ -227,7 +227,7 @@ def test_the_parent_kills_a_child_that_ignores_its_stop() -> None:
 
 TRAIN_JOB_DRIVER = """
 import socket, subprocess, sys
-from daemon.learn import train_job
+from daemon.learn.jobs import train_job
 from daemon.learn.trainer import TrainingReport
 
 def fake_training(*args, **kwargs):  # instead of the heads: try the network
@@ -255,7 +255,7 @@ def test_the_training_job_locks_itself_and_its_heads_off_the_network(
     """`lprd train` starts the job from an unlocked process: the job takes the lock itself."""
     import errno
 
-    from daemon.learn import supervisor
+    from daemon.learn.jobs import supervisor
     from daemon.netlock import lock_network
 
     probe = [sys.executable, "-c", "from daemon.netlock import lock_network as l; print(l())"]
@@ -314,7 +314,7 @@ def _model_folder(config, name: str, age_s: float) -> Path:
 def test_unregistered_model_folders_go_unless_recent_or_of_a_live_run(
     config, database, caplog
 ) -> None:
-    from daemon.learn import supervisor
+    from daemon.learn.jobs import supervisor
     from daemon.learn.orphans import ORPHAN_GRACE_S, remove_orphan_models
     from storage.models import TrainingRun
     from tests.learn.test_learn_registry import candidate
@@ -341,7 +341,7 @@ def test_unregistered_model_folders_go_unless_recent_or_of_a_live_run(
 def test_daemon_start_and_a_training_job_remove_unregistered_model_folders(
     config, database, tmp_path
 ) -> None:
-    from daemon.learn import supervisor
+    from daemon.learn.jobs import supervisor
     from daemon.learn.orphans import ORPHAN_GRACE_S
     from daemon.pipeline import Pipeline
     from daemon.runtime.service import Daemon

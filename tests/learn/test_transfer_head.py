@@ -16,9 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from daemon.learn import registry, transfer
+from daemon.learn import registry
+from daemon.learn.heads import transfer
+from daemon.learn.heads.transfer import train_transfer
 from daemon.learn.predictor import load_predictor, read_manifest
-from daemon.learn.trainer import prepare, run_training, train_head, train_transfer
+from daemon.learn.trainer import prepare, run_training, train_head
 from daemon.targets import Target, TargetSet
 from storage.db import Database, utcnow
 from storage.models import TARGETS, Description, ModelVersion, StudyLabel

@@ -265,7 +265,7 @@ def test_a_shared_inbox_is_skipped_while_another_host_handles_it(
 
 
 def test_training_starts_only_on_a_host_with_the_train_role(config, database) -> None:
-    from daemon.learn.supervisor import start_training
+    from daemon.learn.jobs.supervisor import start_training
     from daemon.runtime.scheduler import build_scheduler
 
     config.roles = ["inbox", "stages"]
@@ -296,7 +296,7 @@ def test_one_training_run_in_the_whole_cluster(database) -> None:
 
 
 def test_a_training_on_a_dead_host_is_failed_from_another(database) -> None:
-    from daemon.learn.supervisor import reap_dead_training
+    from daemon.learn.jobs.supervisor import reap_dead_training
 
     def training_on(host: str) -> None:
         with database.write() as session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.learn import registry
-from daemon.learn.numeric import NumericModel
+from daemon.learn.heads.numeric import NumericModel
 from daemon.learn.predictor import write_manifest
 from daemon.learn.trainer import models_dir
 from daemon.model_cache import ModelCache

@@ -224,7 +224,7 @@ def test_retry_policy_doubles_the_delay_up_to_its_cap() -> None:
 
 
 def test_training_runs_close_through_the_same_guard(database: Database) -> None:
-    from daemon.learn.supervisor import finish_run
+    from daemon.learn.jobs.supervisor import finish_run
     from storage.models import TrainingRun
     from storage.states import TrainingStatus
 

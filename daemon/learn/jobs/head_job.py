@@ -1,5 +1,5 @@
 """One head of a training run in its own process:
-`python -m daemon.learn.head_job CONFIG_JSON PROFILE KIND TAG DEVICE RESULT_JSON
+`python -m daemon.learn.jobs.head_job CONFIG_JSON PROFILE KIND TAG DEVICE RESULT_JSON
 [--run-id N] [--budget-left-s S] [--set NAME]`.
 
 It prepares the profile's rows, trains the head, registers the candidate and writes a
@@ -19,11 +19,11 @@ from pathlib import Path
 
 from daemon.config import Config
 from daemon.learn.backbone import unsloth_import_error
+from daemon.learn.heads.base import NotApplicable
 from daemon.learn.heap import fix_mmap_threshold
-from daemon.learn.isolation import (
+from daemon.learn.jobs.isolation import (
     HEAD_STOP_GRACE_S,
     HeadResult,
-    NotApplicable,
     exit_with_parent,
     failure_reason,
     peak_rss_mb,
@@ -38,7 +38,7 @@ from storage.db import Database
 
 def main(argv: list[str] | None = None) -> int:
     """Train one head; exit 0 with a candidate, 1 with a recorded failure."""
-    parser = argparse.ArgumentParser(prog="daemon.learn.head_job")
+    parser = argparse.ArgumentParser(prog="daemon.learn.jobs.head_job")
     for name in ("config_file", "profile", "kind", "tag", "device", "result_file"):
         parser.add_argument(name)
     parser.add_argument("--run-id", type=int)

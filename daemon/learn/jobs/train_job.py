@@ -1,5 +1,5 @@
 """The training child process:
-`python -m daemon.learn.train_job CONFIG_JSON RUN_ID [--exit-with-parent] [--set NAME]`.
+`python -m daemon.learn.jobs.train_job CONFIG_JSON RUN_ID [--exit-with-parent] [--set NAME]`.
 
 Without `--set` it trains the built-in First Impressions set and then every target set
 the config declares (a set without enough labelled rows is skipped with the reason).
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from daemon.config import Config
 from daemon.errors import StopRequested
-from daemon.learn.isolation import STOPPED_EXIT, exit_with_parent, stop_flag
+from daemon.learn.jobs.isolation import STOPPED_EXIT, exit_with_parent, stop_flag
+from daemon.learn.jobs.retry import RETRY_TRIGGER, plan_retry
+from daemon.learn.jobs.supervisor import finish_run, stop_run
 from daemon.learn.orphans import remove_orphan_models
 from daemon.learn.registry import promoted_query
-from daemon.learn.retry import RETRY_TRIGGER, plan_retry
-from daemon.learn.supervisor import finish_run, stop_run
 from daemon.learn.trainer import TrainingReport, run_training
 from daemon.model_cache import resolve_device
 from daemon.netlock import lock_models_network

@@ -1,6 +1,6 @@
 """Starting and supervising trainings: each in a child process with its own log, one at a time.
 
-The child (`python -m daemon.learn.train_job`) does all the heavy work, so an
+The child (`python -m daemon.learn.jobs.train_job`) does all the heavy work, so an
 out-of-memory kill ends the child only; the daemon notices the dead process and marks the
 run failed, and the promoted model keeps serving. The partial unique index on
 `training_runs(status) WHERE status = 'running'` makes a second concurrent run impossible,
@@ -161,7 +161,7 @@ def watch_run(
 ) -> None:
     """Reap the child and fail the run, saying how it ended, if it did not close it itself
     (stopped, not failed, when `stopping()` says its end was asked for)."""
-    from daemon.learn.isolation import ended_reason, oom_kills, wait_child
+    from daemon.learn.jobs.isolation import ended_reason, oom_kills, wait_child
 
     oom_before = oom_kills()  # moments after the start: an OOM kill since then is evidence
     status, peak = wait_child(proc, interval_s=interval_s)
@@ -239,7 +239,7 @@ def launch_training(
         return None, f"a training is already running{where}", None
     config_file = config.logs_dir / f"train-{run.id}.config.json"
     env = write_config_copy(config, config_file)
-    cmd = [sys.executable, "-m", "daemon.learn.train_job", str(config_file), str(run.id)]
+    cmd = [sys.executable, "-m", "daemon.learn.jobs.train_job", str(config_file), str(run.id)]
     if foreground:
         cmd.append("--exit-with-parent")
     if target_set is not None:
@@ -280,7 +280,7 @@ def maybe_start_training(config: Config, db: Database) -> str | None:
     reap_dead_training(db, config.workers.stale_after_s)
     if _running(db) is not None:
         return None
-    from daemon.learn.retry import RETRY_TRIGGER, retry_settings, take_retry
+    from daemon.learn.jobs.retry import RETRY_TRIGGER, retry_settings, take_retry
 
     retry = take_retry(db, config)
     if retry is not None:

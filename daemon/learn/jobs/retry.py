@@ -15,8 +15,8 @@ import json
 from collections.abc import Sequence
 
 from daemon.config import Config, TrainConfig
-from daemon.learn.backbone import LLM_HEADS
-from daemon.learn.isolation import HeadResult
+from daemon.learn.jobs.isolation import HeadResult
+from daemon.learn.progress import is_llm_head
 from storage.db import Database
 from storage.meta import delete_meta, get_meta, set_meta
 
@@ -34,7 +34,7 @@ def plan_retry(
         return None
     batch, length = max(MIN_BATCH, cfg.batch_size // 2), max(MIN_LENGTH, cfg.max_length // 2)
     can_shrink = (batch, length) != (cfg.batch_size, cfg.max_length)
-    again = [h for h in failures if (can_shrink if h.kind in LLM_HEADS else not retried)]
+    again = [h for h in failures if (can_shrink if is_llm_head(h.kind) else not retried)]
     lines = [_left_out(h, batch, length) for h in failures if h not in again]
     if again:
         plan = {
@@ -57,7 +57,7 @@ def _names(heads: Sequence[str]) -> str:
 
 def _left_out(head: HeadResult, batch: int, length: int) -> str:
     """Why a failed head is not retried."""
-    if head.kind in LLM_HEADS:
+    if is_llm_head(head.kind):
         why = f"it failed at batch {batch} and {length} tokens"
     else:
         why = "it failed on its retry too"
@@ -70,9 +70,9 @@ def _left_out(head: HeadResult, batch: int, length: int) -> str:
 def retry_settings(heads: Sequence[str], batch: int, length: int) -> str:
     """The settings a retry runs with, in words."""
     parts = []
-    if any(h in LLM_HEADS for h in heads):
+    if any(is_llm_head(h) for h in heads):
         parts.append(f"LLM heads at batch {batch} and {length} tokens")
-    if any(h not in LLM_HEADS for h in heads):
+    if any(not is_llm_head(h) for h in heads):
         parts.append("other heads as they were")
     return ", ".join(parts)
 

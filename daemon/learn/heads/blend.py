@@ -19,30 +19,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.learn.backbone import LLM_HEADS
-from daemon.learn.isolation import NotApplicable
-from daemon.learn.metrics import Scores, present
+from daemon.learn.heads.base import Head, HeadRun, NotApplicable, Prepared, Trained
+from daemon.learn.metrics import Scores, evaluate, present
+from daemon.learn.predictions import REPORT, UNSEEN, load_predictions
 
-UNSEEN = "unseen_predictions.json"  # {clip: scores} of training rows the model never fitted
-REPORT = "report_predictions.json"  # {clip: scores} of the report (validation) rows
+KIND = "blend"
 SPEC = "blend.json"
 WEIGHTS = tuple(i / 10 for i in range(11))
 MIN_ROWS = 20
-
-
-def save_predictions(folder: Path, name: str, clips: Sequence[str], scores: Sequence[Scores]):
-    """Write {clip: scores} beside a saved model."""
-    (folder / name).write_text(json.dumps(dict(zip(clips, scores, strict=True))))
-
-
-def load_predictions(folder: Path, name: str) -> dict[str, Scores]:
-    """{clip: scores} saved beside a model, or {} for models saved without them."""
-    path = Path(folder) / name
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def combine(llm: Sequence[Scores], other: Sequence[Scores], w: dict[str, float]) -> list[Scores]:
@@ -99,9 +87,10 @@ class BlendModel:
         return cls(parts, spec["weights"], loader)
 
 
-def best_of(candidates: Sequence[Any], llm: bool) -> Any | None:
-    """The candidate with the best holdout figure among the LLM heads (or the others)."""
-    chosen = [c for c in candidates if (c.kind in LLM_HEADS) == llm and c.kind != "blend"]
+def best_of(candidates: Sequence[Any], llm: bool, is_llm: Callable[[str], bool]) -> Any | None:
+    """The candidate with the best holdout figure among the LLM heads (`is_llm`), or among
+    the others."""
+    chosen = [c for c in candidates if is_llm(c.kind) == llm and c.kind != KIND]
     return max(chosen, key=_holdout, default=None)
 
 
@@ -141,3 +130,62 @@ def blend_inputs(
         [[r[e.clip_name] for e in rows] for r in reported],
         rows,
     )
+
+
+def train_blend(prep: Prepared, run: HeadRun) -> Trained:
+    """The run's best LLM head and its best other head, weighted per trait on held-out
+    training rows."""
+    from daemon.learn import registry
+
+    mine = [
+        row
+        for row in registry.all_versions(run.db)
+        if row.version.endswith(f"-{run.tag}")
+        and row.feature_profile == prep.profile
+        and row.target_set == prep.target_set.name
+    ]
+    llm, other = best_of(mine, True, run.is_llm), best_of(mine, False, run.is_llm)
+    if llm is None or other is None:
+        raise NotApplicable("blend: this run trained no LLM head and other head to blend")
+    clips, llm_seen, other_seen, truth, (llm_rep, other_rep), rows = blend_inputs(
+        other, llm, prep.hold, prep.report
+    )
+    weights = choose_weights(llm_seen, other_seen, truth)
+    held = combine(llm_seen, other_seen, weights)
+    model = BlendModel([Path(other.path), Path(llm.path)], weights, run.load_model)
+    detail = {
+        "parts": [other.version, llm.version],
+        "llm_weight": weights,
+        "weighted_on_rows": len(clips),
+        "backend": f"blend of {other.kind} and {llm.kind}",
+    }
+    name = f"{other.base_model} + {llm.base_model}"
+    manifest = {"kind": KIND, "base_model": name, "parts": [other.kind, llm.kind]}
+    trained = Trained(KIND, model, evaluate(held, truth)["mean_accuracy"], detail, name,
+                      manifest, (held, truth))  # fmt: skip
+    trained.calibration_source = f"{len(clips)} held-out training rows"
+    trained.calibration_clips = clips
+    trained.report_predictions = combine(llm_rep, other_rep, weights)
+    trained.report_rows = rows if len(rows) < len(prep.report) else None
+    return trained
+
+
+class BlendHead(Head):
+    """The blend head (see the module docstring)."""
+
+    def train(self, prep: Prepared, run: HeadRun) -> Trained:
+        return train_blend(prep, run)
+
+    def load(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        device: str,
+        base_cache: Path | None,
+        use_unsloth: str,
+        load_part: Callable[[Path], Any],
+    ) -> BlendModel:
+        return BlendModel.load(folder, load_part)
+
+
+HEAD = BlendHead(KIND, refit_per_fold=False, needs_validation=True)

@@ -25,22 +25,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from daemon.errors import PermanentError, StopRequested
+from daemon.errors import StopRequested
+from daemon.learn.heads.base import HeadSkipped
 
 log = logging.getLogger("lprd.learn")
 STOPPED_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
 HEAD_STOP_GRACE_S = 10.0  # a head process this long past SIGTERM exits wherever it is
 KILL_AFTER_S = 60.0  # a child this long past SIGTERM is killed
 NEAR_LIMIT = 0.9  # a SIGKILLed child whose peak reached this share of the memory limit: OOM
-
-
-class NotApplicable(PermanentError):  # noqa: N818 - a skip, not an error
-    """The head has nothing to do in this run, or no time left to do it: skipped, not
-    failed, and not retried."""
-
-
-class HeadSkipped(PermanentError):  # noqa: N818 - a signal, not a failure
-    """A head that was not started, e.g. because it cannot fit in the memory that is free."""
 
 
 @dataclass
@@ -265,14 +257,14 @@ def run_head_in_child(
     budget_left_s: float | None = None,
     target_set: str | None = None,
 ) -> HeadResult:
-    """Train one head in `python -m daemon.learn.head_job`; its output joins this log.
+    """Train one head in `python -m daemon.learn.jobs.head_job`; its output joins this log.
 
     `run_id`: the run whose progress the head publishes; `budget_left_s`: what is left of
     the run's time budget (None: unlimited); `target_set`: a study's set (None: the
     built-in one)."""
     result_file = config_file.with_name(f"{config_file.stem}.{profile}.{kind}.result.json")
     result_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "daemon.learn.head_job", str(config_file), profile, kind, tag]
+    cmd = [sys.executable, "-m", "daemon.learn.jobs.head_job", str(config_file), profile, kind, tag]
     start = time.monotonic()
     cmd += [device, str(result_file)]
     if run_id is not None:

@@ -35,10 +35,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from daemon.config import TrainConfig
 from daemon.config.targets import BUILTIN_SET, FI_COLUMNS
 from daemon.errors import PermanentError
-from daemon.learn.embedding import _rows, fit_ridge
-from daemon.learn.isolation import NotApplicable
+from daemon.learn.heads import base
+from daemon.learn.heads.base import Head, HeadRun, NotApplicable, Prepared, Trained
+from daemon.learn.heads.ridge import _rows, fit_ridge
 from daemon.learn.metrics import Scores
 from daemon.learn.text_features import FeatureScaler
 
@@ -63,17 +65,17 @@ def skip_reason(db: Any, profile: str, target_set: Any) -> str | None:
     return None
 
 
-def heads_for(db: Any, profile: str, target_set: Any, heads: Sequence[str]) -> list[str]:
+def heads_for(
+    db: Any, profile: str, target_set: Any, heads: Sequence[str], is_llm: Callable[[str], bool]
+) -> list[str]:
     """The heads to train: the configured ones, and for a study's set `fi_transfer` too
     when First Impressions has a promoted model of the profile and the configuration
-    does not place it itself (before the LLM heads and the blend, which may take it as
-    its non-LLM part)."""
-    from daemon.learn.backbone import LLM_HEADS
-
+    does not place it itself (before the LLM heads, `is_llm`, and the blend, which may
+    take it as its non-LLM part)."""
     heads = list(heads)
     if KIND in heads or skip_reason(db, profile, target_set) is not None:
         return heads
-    at = next((i for i, k in enumerate(heads) if k in LLM_HEADS or k == "blend"), len(heads))
+    at = next((i for i, k in enumerate(heads) if is_llm(k) or k == "blend"), len(heads))
     return [*heads[:at], KIND, *heads[at:]]
 
 
@@ -251,3 +253,48 @@ class TransferModel:
             targets = tuple(str(t) for t in data["targets"])
             return cls(reference, data["center"], data["scale"], scaler, data["coef"],
                        data["intercept"], targets, loader=loader, folder=folder)  # fmt: skip
+
+
+def train_transfer(prep: Prepared, cfg: TrainConfig, source: FISource) -> Trained:
+    """Ridge per study target on the First Impressions model's scores."""
+    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
+    model, info = TransferModel.fit(
+        source,
+        [e.text for e in prep.fit],
+        fit_y,
+        [e.text for e in prep.hold],
+        hold_y,
+        base.groups(prep),
+        cfg.seed,
+    )
+    return base.ridge_trained(KIND, model, info, model.base_model, model.manifest(), prep)
+
+
+class TransferHead(Head):
+    """The fi_transfer head (see the module docstring)."""
+
+    def fitter(self, run: HeadRun, prep: Prepared) -> Callable[[Prepared], Trained]:
+        """The First Impressions model, loaded once for every fold."""
+
+        def load_fi(folder: Path) -> Any:
+            model = run.load_model(folder)
+            if hasattr(model, "cache_dir"):  # a ridge head: the vectors this run cached
+                model.cache_dir = run.encodings
+            return model
+
+        source = source_for(run.db, prep.profile, prep.target_set, load_fi)
+        return lambda part: train_transfer(part, run.config.train, source)
+
+    def load(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        device: str,
+        base_cache: Path | None,
+        use_unsloth: str,
+        load_part: Callable[[Path], Any],
+    ) -> TransferModel:
+        return TransferModel.load(folder, load_part)
+
+
+HEAD = TransferHead(KIND)

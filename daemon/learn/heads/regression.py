@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from daemon.config import TrainConfig
 from daemon.learn.backbone import decoder, prompt_ids, render_prompt
+from daemon.learn.heads.base import Prepared
+from daemon.learn.heads.lora import Built, LLMHead
 from daemon.learn.metrics import Scores
 from daemon.text.prompt import FI_TASK, Task
 
@@ -129,3 +132,22 @@ class RegressionModel:
         head.to(device).eval()
         lm.eval()
         return cls(lm, tok, head, max_length, task)
+
+
+class RegressionHead(LLMHead):
+    """LoRA on the LLM with the sigmoid head trained beside it (its own learning rate)."""
+
+    def build(self, lm: Any, tok: Any, prep: Prepared, cfg: TrainConfig, task: Task,
+              device: str) -> Built:  # fmt: skip
+        import torch
+
+        head = make_head(lm.config.hidden_size, prep.mean).to(device)
+        model = RegressionModel(lm, tok, head, cfg.max_length, task)
+        groups = [{"params": list(head.parameters()), "lr": cfg.head_learning_rate}]
+        return Built(model, torch.nn.ModuleDict({"lm": lm, "head": head}), groups)
+
+    def restore(self, folder: Path, lm: Any, tok: Any, max_length: int) -> RegressionModel:
+        return RegressionModel.load(folder, lm, tok, max_length)
+
+
+HEAD = RegressionHead("regression")

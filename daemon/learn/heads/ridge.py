@@ -9,16 +9,20 @@ to earn their cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.config import TrainConfig
 from daemon.learn.encoders import LLMHiddenEncoder, encode_cached
+from daemon.learn.heads.base import Head, HeadRun, Prepared, Trained, groups, ridge_trained
 from daemon.learn.metrics import Scores, headline_of, target_names
 from daemon.learn.text_features import FeatureScaler
 from storage.models import TARGETS
 
-# Ridge heads by name: the encoders each reads descriptions with (all add the text measures).
+# Ridge heads by name: the encoders each reads descriptions with (all add the text measures);
+# one RidgeHead each in HEADS.
 RIDGE_HEADS: dict[str, tuple[str, ...]] = {
     "embedding": ("minilm",),
     "text_features": (),
@@ -195,7 +199,7 @@ def fit_ridge(
     return fitted, info
 
 
-class EmbeddingModel:
+class RidgeModel:
     """Ridge regression from encoder vectors and text measures to the six scores."""
 
     def __init__(
@@ -226,7 +230,7 @@ class EmbeddingModel:
         groups: Sequence[str] | None = None,
         seed: int = 0,
         vector_scalers: Sequence[VectorScaler | None] | None = None,
-    ) -> tuple[EmbeddingModel, dict]:
+    ) -> tuple[RidgeModel, dict]:
         """Pick each target's alpha on the holdout, refit on all train rows; the
         calibration scores as `fit_ridge` makes them (`groups`: of the fit, then holdout
         rows)."""
@@ -274,7 +278,7 @@ class EmbeddingModel:
         np.savez(folder / "ridge.npz", **arrays)
 
     @classmethod
-    def load(cls, folder: Path, encoders: Sequence[Any]) -> EmbeddingModel:
+    def load(cls, folder: Path, encoders: Sequence[Any]) -> RidgeModel:
         """Rebuild from a saved folder with the encoders its manifest names."""
         import numpy as np
 
@@ -303,3 +307,66 @@ def _rows(matrix: Any, names: Sequence[str]) -> list[Scores]:
     return [
         {t: min(1.0, max(0.0, float(v))) for t, v in zip(names, row, strict=True)} for row in matrix
     ]
+
+
+def train_ridge(
+    kind: str,
+    prep: Prepared,
+    cfg: TrainConfig,
+    device: str,
+    cache_dir: Path | None = None,
+    base_cache: Path | None = None,
+) -> Trained:
+    """A ridge head: its encoders' vectors (cached under `cache_dir`) plus the text measures,
+    alphas on the holdout; a GGUF base is read from its dequantised copy in `base_cache`."""
+    import numpy as np
+
+    from daemon.learn.backbone import resolve_base
+    from daemon.learn.encoders import encoders_manifest, load_encoders
+
+    names = RIDGE_HEADS[kind]
+    base = resolve_base(cfg.base_model) if "llm" in names else None
+    encoders = load_encoders(names, device, base, base_cache=base_cache)
+    fit_texts, hold_texts = [e.text for e in prep.fit], [e.text for e in prep.hold]
+    scaler = FeatureScaler.fit(fit_texts + hold_texts)
+    fit_blocks = encode_blocks(encoders, fit_texts, cache_dir)
+    hold_blocks = encode_blocks(encoders, hold_texts, cache_dir)
+    vector_scalers = fit_vector_scalers(
+        encoders, [np.vstack(pair) for pair in zip(fit_blocks, hold_blocks, strict=True)]
+    )
+    fit_x = design(fit_blocks, vector_scalers, scaler, fit_texts)
+    hold_x = design(hold_blocks, vector_scalers, scaler, hold_texts)
+    fit_y, hold_y = [e.scores for e in prep.fit], [e.scores for e in prep.hold]
+    model, info = RidgeModel.fit(
+        encoders, scaler, fit_x, fit_y, hold_x, hold_y, groups(prep), cfg.seed, vector_scalers
+    )
+    base_model = " + ".join([e.description for e in encoders] + ["text measures"])
+    manifest = {"kind": kind, "base_model": base_model, **encoders_manifest(encoders)}
+    model.cache_dir = cache_dir
+    return ridge_trained(kind, model, info, base_model, manifest, prep)
+
+
+@dataclass(frozen=True)
+class RidgeHead(Head):
+    """A ridge head over the encoders RIDGE_HEADS names for it, plus the text measures."""
+
+    def train(self, prep: Prepared, run: HeadRun) -> Trained:
+        return train_ridge(
+            self.name, prep, run.config.train, run.device, run.encodings, run.base_cache
+        )
+
+    def load(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        device: str,
+        base_cache: Path | None,
+        use_unsloth: str,
+        load_part: Callable[[Path], Any],
+    ) -> RidgeModel:
+        from daemon.learn.encoders import encoders_from_manifest
+
+        return RidgeModel.load(folder, encoders_from_manifest(manifest, device, base_cache))
+
+
+HEADS = tuple(RidgeHead(name) for name in RIDGE_HEADS)

@@ -9,11 +9,16 @@ tokenizer would merge. The loss covers the answer tokens only, never the prompt.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from daemon.config import TrainConfig
 from daemon.errors import PermanentError
 from daemon.learn.backbone import decoder, prompt_ids
+from daemon.learn.data import Example
+from daemon.learn.heads.base import HeadSkipped, Prepared
+from daemon.learn.heads.lora import Built, LLMHead
 from daemon.learn.metrics import Scores
 from daemon.text.prompt import FI_TASK, Task, format_answer
 
@@ -181,3 +186,40 @@ class GenerativeModel:
         lm = load_adapter(lm, folder / "adapter")
         lm.eval()
         return cls(lm, tok, max_length, Task.load(folder))
+
+
+def complete_rows(prep: Prepared) -> Prepared:
+    """The rows that rate every target: an answer to write needs every number (the
+    regression head leaves a missing rating out of its loss instead)."""
+
+    def complete(rows: list[Example]) -> list[Example]:
+        return [e for e in rows if all(v == v for v in e.scores.values())]  # NaN != NaN
+
+    if prep.target_set.builtin:
+        return prep
+    fit, hold = complete(prep.fit), complete(prep.hold)
+    if not fit or not hold:
+        raise HeadSkipped("generative: too few rows rate every target of the set")
+    return replace(prep, fit=fit, hold=hold)
+
+
+class GenerativeHead(LLMHead):
+    """LoRA on the LLM, which learns to write the answer (the loss on its tokens only)."""
+
+    def rows(self, prep: Prepared) -> Prepared:
+        return complete_rows(prep)
+
+    def answer_tokens(self, tok: Any, task: Task, prep: Prepared) -> int:
+        return len(AnswerCodec(tok, task).answer(prep.mean))
+
+    def build(self, lm: Any, tok: Any, prep: Prepared, cfg: TrainConfig, task: Task,
+              device: str) -> Built:  # fmt: skip
+        model = GenerativeModel(lm, tok, cfg.max_length, task)
+        model.codec.check(prep.mean)
+        return Built(model, lm, [])
+
+    def restore(self, folder: Path, lm: Any, tok: Any, max_length: int) -> GenerativeModel:
+        return GenerativeModel.load(folder, lm, tok, max_length)
+
+
+HEAD = GenerativeHead("generative")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.learn.embedding import fit_ridge
+from daemon.config import TrainConfig
+from daemon.learn.heads.base import Head, HeadRun, Prepared, Trained, groups, ridge_trained
+from daemon.learn.heads.ridge import fit_ridge
 from daemon.learn.metrics import Scores
 from daemon.text.layout import split_sections
 from storage.models import TARGETS
@@ -142,3 +144,38 @@ class NumericModel:
     def load(cls, folder: Path) -> NumericModel:
         """Rebuild from a folder lprd itself wrote."""
         return cls(*pickle.loads((Path(folder) / "numeric.pkl").read_bytes()))
+
+
+def train_numeric(prep: Prepared, cfg: TrainConfig, device: str = "cpu") -> Trained:
+    """Ridge on the numbers the descriptions state, alpha chosen on the holdout."""
+    model, info = NumericModel.fit(
+        [e.text for e in prep.fit],
+        [e.scores for e in prep.fit],
+        [e.text for e in prep.hold],
+        [e.scores for e in prep.hold],
+        groups(prep),
+        cfg.seed,
+    )
+    manifest = {"kind": HEAD.name, "base_model": NAME}
+    return ridge_trained(HEAD.name, model, info, NAME, manifest, prep)
+
+
+class NumericHead(Head):
+    """The numeric head (see the module docstring)."""
+
+    def train(self, prep: Prepared, run: HeadRun) -> Trained:
+        return train_numeric(prep, run.config.train, run.device)
+
+    def load(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        device: str,
+        base_cache: Path | None,
+        use_unsloth: str,
+        load_part: Callable[[Path], Any],
+    ) -> NumericModel:
+        return NumericModel.load(folder)
+
+
+HEAD = NumericHead("numeric")
