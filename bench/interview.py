@@ -107,7 +107,7 @@ def outputs(home: Path) -> tuple[dict[str, float], dict[str, dict], dict[str, st
     runs = stage_runs(db, video_id)
     db.dispose()
     seconds = {r.stage: float(r.duration_s or 0.0) for r in runs}
-    data = {r.stage: (read_output(store, r) or {}).get("data") or {} for r in runs}
+    data = {r.stage: (output.data if (output := read_output(store, r)) else {}) for r in runs}
     return seconds, data, {r.stage: str(r.status) for r in runs}
 
 

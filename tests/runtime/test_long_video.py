@@ -49,7 +49,8 @@ def _outputs(home: Path, name: str) -> tuple[dict, dict]:
     store = ArtifactStore(config.store_dir)
     with db.read() as session:
         video = session.query(Video).filter_by(name=name).one()
-    data = {r.stage: (read_output(store, r) or {}).get("data") for r in stage_runs(db, video.id)}
+    outputs = {r.stage: read_output(store, r) for r in stage_runs(db, video.id)}
+    data = {stage: output.data if output else None for stage, output in outputs.items()}
     prediction = latest_prediction(db, video.id)
     db.dispose()
     scores = {t: getattr(prediction, t) for t in TARGETS}
