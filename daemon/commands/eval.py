@@ -29,19 +29,20 @@ def handle(args: argparse.Namespace, config: Config) -> int:
 
     from daemon.learn.base_cache import base_cache_dir
     from daemon.learn.evaluate import evaluate_version, pick_model
+    from daemon.learn.model_sets import trained_set
     from daemon.learn.report import (
         baseline_statement,
         bootstrap_table,
         coverage_line,
         eval_table,
+        few_groups_statement,
         headline_line,
     )
     from daemon.model_cache import resolve_device
-    from daemon.targets import get_set
 
     db = open_existing_db(config)
     row = pick_model(db, args.model, args.profile, args.target_set)
-    target_set = get_set(config, getattr(row, "target_set", None))
+    target_set = trained_set(row, config)
     level = config.train.interval_level
     device = resolve_device(config.device)
     result = evaluate_version(
@@ -57,7 +58,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     boot = result["bootstrap"]
     console.print(bootstrap_table(boot, target_set))
     console.print(headline_line(boot, target_set))
-    statement = baseline_statement(boot)
-    if statement:
-        console.print(f"[bold]{statement}[/]")
+    for statement in (baseline_statement(boot), few_groups_statement(boot)):
+        if statement:
+            console.print(f"[bold]{statement}[/]")
     return 0

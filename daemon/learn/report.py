@@ -26,6 +26,15 @@ NO_HEAD = (
     "the scores are not informative yet."
 )
 
+# Fewer independent groups (people, or clips where no person is known) than this and a
+# group bootstrap has too few draws to mean much: said beside the figures.
+MIN_GROUPS = 10
+FEW_GROUPS = (
+    "Only {groups} people (or independent groups) among these {n} videos: the intervals "
+    "come from resampling so few that they are rough. Rate videos of at least {least} "
+    "different people before trusting a verdict."
+)
+
 
 def _set(target_set: TargetSet | None) -> TargetSet:
     return target_set or first_impressions()
@@ -255,6 +264,13 @@ def baseline_statement(boot: dict[str, Any]) -> str | None:
     if boot["beats"]:
         return None
     return NOT_INFORMATIVE.format(n=boot["n"])
+
+
+def few_groups_statement(boot: dict[str, Any]) -> str | None:
+    """The warning for figures resting on fewer than MIN_GROUPS groups, else None."""
+    if boot.get("groups", MIN_GROUPS) >= MIN_GROUPS:
+        return None
+    return FEW_GROUPS.format(groups=boot["groups"], n=boot["n"], least=MIN_GROUPS)
 
 
 def heads_statement(boots: Mapping[str, dict[str, Any]]) -> str | None:

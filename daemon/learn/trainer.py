@@ -100,6 +100,7 @@ def _metrics(
             predicted = trained.model.predict([e.text for e in rows])
         trained.report_predictions = predicted  # saved beside the model, for a blend
         base = baseline([e.scores for e in prep.fit + prep.hold], truth, headline)  # same rows
+    boot_base = prep.mean if oof is None else oof.baseline
     metrics = {
         "report_split": prep.report_split if oof is None else f"grouped {oof.folds}-fold CV",
         "target_set": prep.target_set.name,
@@ -109,9 +110,9 @@ def _metrics(
         # LLM head under a time budget scores a sample (see scoring_plan.py).
         "report_rows": {"scored": len(truth), "of": len(truth if oof is not None else prep.report)},
         "holdout_mean_accuracy": trained.holdout,
-        # Group-resampled 95 % intervals beside the train mean (the baseline of a
-        # cross-validated figure is each fold's own mean; here the mean of all rows).
-        "bootstrap": bootstrap(predicted, truth, prep.mean, groups, headline, cfg_seed),
+        # Group-resampled 95 % intervals beside the train mean: of the fit rows, or for a
+        # cross-validated figure each fold's own (the other folds' mean, row by row).
+        "bootstrap": bootstrap(predicted, truth, boot_base, groups, headline, cfg_seed),
         "train_mean": prep.mean,
         "fit": trained.detail,
     }
@@ -411,16 +412,15 @@ def train_profile(
         report.messages.append(head.line())
         if head.version:  # serve a better model at once, not after the slowest head
             report.messages.append(registry.promote_if_better(db, head.version).reason)
-    statement = no_head_beats_baseline(db, report.heads)
-    if statement:
+    for statement in baseline_statements(db, report.heads):
         report.messages.append(f"{prep.label}: {statement}")
     return report
 
 
-def no_head_beats_baseline(db: Database, heads: list[HeadResult]) -> str | None:
-    """The plain sentence when no trained head beats the train mean on any target (by its
-    bootstrap interval), else None."""
-    from daemon.learn.report import heads_statement
+def baseline_statements(db: Database, heads: list[HeadResult]) -> list[str]:
+    """The plain sentences about the trained heads' bootstrap figures: that no head beats
+    the train mean on any target, that the figures rest on too few people."""
+    from daemon.learn.report import few_groups_statement, heads_statement
 
     boots = {}
     for head in heads:
@@ -428,7 +428,10 @@ def no_head_beats_baseline(db: Database, heads: list[HeadResult]) -> str | None:
         found = json.loads(row.metrics_json or "{}").get("bootstrap") if row else None
         if found:
             boots[head.kind] = found
-    return heads_statement(boots)
+    said = [heads_statement(boots)]
+    if boots:  # every head is scored on the same report rows: one warning says it
+        said.append(few_groups_statement(min(boots.values(), key=lambda b: b["groups"])))
+    return [s for s in said if s]
 
 
 def run_training(

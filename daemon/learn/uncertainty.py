@@ -88,12 +88,13 @@ def _columns(rows: Sequence[Scores], names: Sequence[str]) -> np.ndarray:
 
 
 def _target_stats(
-    weights: np.ndarray, p: np.ndarray, y: np.ndarray, base: float
+    weights: np.ndarray, p: np.ndarray, y: np.ndarray, base: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Model MAE, baseline MAE, their difference and Pearson r of one target, per weight
-    row; `p`, `y` hold only the rows rated for the target."""
+    row; `p`, `y` and `base` (the baseline's value per row) hold only the rows rated for
+    the target."""
     mae = weighted_mae(weights, p - y)
-    base_mae = weighted_mae(weights, np.full_like(y, base) - y)
+    base_mae = weighted_mae(weights, base - y)
     return {"mae": mae, "baseline_mae": base_mae, "difference": mae - base_mae,
             "pearson": weighted_pearson(weights, p, y)}  # fmt: skip
 
@@ -105,7 +106,7 @@ def _all_stats(
     stats = {}
     for j, t in enumerate(names):
         rated = ~np.isnan(y[:, j])
-        stats[t] = _target_stats(weights[:, rated], p[rated, j], y[rated, j], base[j])
+        stats[t] = _target_stats(weights[:, rated], p[rated, j], y[rated, j], base[rated, j])
     return stats
 
 
@@ -189,7 +190,7 @@ def _target_result(
 def bootstrap(
     predicted: Sequence[Scores],
     truth: Sequence[Scores],
-    baseline: Scores,
+    baseline: Scores | Sequence[Scores],
     groups: Sequence[str],
     headline: Sequence[str] | None = None,
     seed: int = 0,
@@ -202,7 +203,9 @@ def bootstrap(
     groups; a `verdict`. The same for the mean accuracy over the `headline` targets, an
     overall `verdict` (the headline's) and `beats` (the targets that beat the baseline).
 
-    `baseline` holds the train mean of each target; `groups` one group id per row.
+    `baseline` holds the train mean of each target, or one such mean per row (a
+    cross-validated figure's baseline is the mean of the other folds, which differs by
+    fold); `groups` one group id per row.
     Everything is in unit space; `on_scale` converts the MAE figures for display."""
     if not (len(predicted) == len(truth) == len(groups)) or not truth:
         raise ValueError(
@@ -212,7 +215,10 @@ def bootstrap(
     names = tuple(truth[0])
     headline = tuple(t for t in headline if t in names) if headline else default_headline(names)
     p, y = _columns(predicted, names), _columns(truth, names)
-    base = np.array([baseline[t] for t in names], dtype=float)
+    per_row = baseline if isinstance(baseline, Sequence) else [baseline] * len(truth)
+    if len(per_row) != len(truth):
+        raise ValueError(f"{len(per_row)} baseline rows for {len(truth)} labels")
+    base = _columns(per_row, names)
     group_of_row = group_index(groups)
     point = _all_stats(np.ones((1, len(y))), p, y, base, names)
     per_draws, head_draws = _draws(p, y, base, group_of_row, names, headline, resamples, seed)

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from daemon.config import Config
 from daemon.errors import PermanentError, StageDeferred, StageSkipped
 from daemon.stages.base import BackendInfo, Stage, StageContext, StageResult
-from daemon.targets import TargetSet, target_sets
+from daemon.targets import TargetSet
 from daemon.text.describe import PROFILE_FULL, PROFILE_TRANSCRIPT_ONLY
 from storage.db import dialect_insert, utcnow
 from storage.models import BUILTIN_SET, Description, ModelVersion, Prediction
@@ -76,13 +76,16 @@ def choose_model(
 
 
 def serving(ctx: StageContext, texts: dict[str, str]) -> list[tuple[TargetSet, str, ModelVersion]]:
-    """(set, profile, model) for every declared set with a promoted model; StageDeferred
-    when no set has one."""
+    """(set, profile, model) for every set with a promoted model (the set as the model
+    recorded it: the scales it learned); StageDeferred when no set has one."""
+    from daemon.learn.model_sets import served_set_names, trained_set
+
     found = []
-    for target_set in target_sets(ctx.config).values():
-        chosen = choose_model(ctx, texts, target_set.name)
+    for name in served_set_names(ctx.config, ctx.db):
+        chosen = choose_model(ctx, texts, name)
         if chosen is not None:
-            found.append((target_set, *chosen))
+            profile, model = chosen
+            found.append((trained_set(model, ctx.config), profile, model))
     if not found:
         names = " or ".join(f"'{p}'" for p in texts)
         raise StageDeferred(

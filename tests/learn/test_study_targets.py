@@ -3,7 +3,8 @@ warmth (0-100); ratings come from a CSV (some clips lack warmth) and from a side
 beside a real clip; a training of that set promotes a model, `lprd eval --set` scores it
 beside the baseline with bootstrap intervals, the daemon predicts the clip on the
 declared scales, and `lprd results --set hiring` exports it. A label file with a value
-off the scale is refused, naming the file, the row and the target, and writes nothing."""
+off the scale is refused, naming the file, the row and the target, and writes nothing.
+With the set's section removed from the config, its model is still evaluated and served."""
 
 from __future__ import annotations
 
@@ -138,6 +139,7 @@ def test_a_study_set_is_labelled_trained_evaluated_predicted_and_exported(
             )
         }
         (prediction,) = session.scalars(select(Prediction)).all()
+        session.expunge(prediction)
     assert mine == {"hireability": 6.0, "warmth": 70.0}
     assert prediction.target_set == "hiring" and prediction.openness is None
     scores = json.loads(prediction.scores_json)
@@ -153,3 +155,20 @@ def test_a_study_set_is_labelled_trained_evaluated_predicted_and_exported(
         (row,) = list(csv.DictReader(f))
     assert abs(float(row["hireability"]) - scores["hireability"]) < 1e-4
     assert abs(float(row["warmth"]) - scores["warmth"]) < 1e-3
+
+    # The set leaves the config: its promoted model is still evaluated, and still served on
+    # the scales it was trained on (recorded with the model), not refused as unknown.
+    (home / "lprd.toml").write_text(CONFIG.split("[targets.hiring]")[0])
+    capsys.readouterr()
+    assert main([*args, "eval", "--set", "hiring", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == model.version
+    assert main([*args, "retry", "--stage", "predict", "--", clip.name]) == 0
+    assert main([*args, "run", "--until-idle"]) == 0
+    db = Database.at(home / "lprd.db")
+    with db.read() as session:
+        (again,) = session.scalars(select(Prediction)).all()
+    db.dispose()
+    assert again.target_set == "hiring" and again.created_at > prediction.created_at
+    rescored = json.loads(again.scores_json)
+    assert abs(rescored["hireability"] - scores["hireability"]) < 1e-6
+    assert json.loads(again.details_json)["target_set"]["targets"][0]["max"] == 7.0

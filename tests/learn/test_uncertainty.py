@@ -15,6 +15,7 @@ from daemon.learn.report import (
     baseline_statement,
     bootstrap_table,
     eval_table,
+    few_groups_statement,
     headline_line,
     heads_statement,
     scores_table,
@@ -183,6 +184,31 @@ def test_one_group_gives_no_interval_and_no_claim() -> None:
     fig = boot["per_target"]["openness"]
     assert fig["mae"]["value"] == pytest.approx(0.0) and fig["mae"]["low"] is None
     assert fig["verdict"] == u.NO_BETTER
+
+
+def test_a_cross_validated_baseline_is_each_rows_own_fold_mean() -> None:
+    predicted, truth, means, groups = rows(90, seed=3)
+    per_row = [{t: (0.45 if i < 45 else 0.55) for t in TARGETS} for i in range(90)]
+    boot = u.bootstrap(predicted, truth, per_row, groups, resamples=200)
+    base_mae = (
+        sum(abs(b["openness"] - y["openness"]) for b, y in zip(per_row, truth, strict=True)) / 90
+    )
+    assert boot["per_target"]["openness"]["baseline_mae"]["value"] == pytest.approx(base_mae)
+    one = u.bootstrap(predicted, truth, means, groups, resamples=200)
+    assert one["per_target"]["openness"]["baseline_mae"]["value"] != pytest.approx(base_mae)
+    with pytest.raises(ValueError, match="baseline rows"):
+        u.bootstrap(predicted, truth, per_row[:-1], groups)
+
+
+def test_figures_on_few_people_are_called_rough() -> None:
+    few = u.bootstrap(*rows(24), resamples=100)  # 3 clips a person: 8 people
+    assert few["groups"] == 8
+    assert few_groups_statement(few) == (
+        "Only 8 people (or independent groups) among these 24 videos: the intervals come "
+        "from resampling so few that they are rough. Rate videos of at least 10 different "
+        "people before trusting a verdict."
+    )
+    assert few_groups_statement(u.bootstrap(*rows(30), resamples=100)) is None
 
 
 def test_mismatched_lengths_are_refused() -> None:
