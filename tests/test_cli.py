@@ -470,3 +470,9 @@ def test_status_lists_the_promoted_model_of_each_target_set(tmp_path: Path, caps
     code, out = lprd(home, "models", capsys=capsys)
     assert code == 0 and "hiring: transcript_only (template 6)" in out
     assert "panel: full (template 6)" in out
+    code, out = lprd(home, "models", "--retire", "v-panel-1", capsys=capsys)
+    assert code == 0 and "retired v-panel-1: the full profile of the panel set" in out
+    code, out = lprd(home, "status", "--json", capsys=capsys)
+    assert "panel" not in [m["target_set"] for m in json.loads(out)["models"]]
+    assert lprd(home, "models", "--retire", "v-hiring-0") == (2, "")
+    assert "v-hiring-0 is retired, not promoted" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from daemon.config import Config
+from daemon.errors import LprdError
 from daemon.pipeline import Pipeline
 
 
@@ -18,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--prune-cache",
         action="store_true",
         help="delete the dequantised GGUF bases that no model and no configured base uses",
+    )
+    parser.add_argument(
+        "--retire",
+        metavar="VERSION",
+        help="stop serving this promoted model (its set and profile have none until the next "
+        "promotion; stored predictions stay)",
     )
     parser.set_defaults(handler=handle)
 
@@ -64,12 +71,30 @@ def bases_table(config: Config, users: dict[str, list[str]]) -> Table:
     return table
 
 
+def _retire(config: Config, version: str, console: Console) -> int:
+    from daemon.learn.registry import model_versions_table, retire
+    from daemon.runtime.home import database_initialised
+    from storage.db import Database
+
+    if not database_initialised(config.database_url):
+        raise LprdError(f"no database at {config.database_url}: no model to retire")
+    db = Database(config.database_url)
+    try:
+        console.print(retire(db, version))
+        console.print(model_versions_table(db))
+    finally:
+        db.dispose()
+    return 0
+
+
 def handle(args: argparse.Namespace, config: Config) -> int:
     from daemon.runtime.home import database_initialised, refuse_empty_database
     from storage.db import Database
 
     refuse_empty_database(config.database_url)  # an empty file stays empty
     console = Console()
+    if args.retire:  # an action: done (or refused) before the listing
+        return _retire(config, args.retire, console)
     console.print(backends_table(config, Pipeline.default()))
 
     db = Database(config.database_url) if database_initialised(config.database_url) else None

@@ -22,6 +22,7 @@ from rich.table import Table
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from daemon.errors import LprdError
 from daemon.learn.backbone import LLM_HEADS
 from storage.db import Database, utcnow
 from storage.models import BUILTIN_SET, TARGETS, Label, ModelVersion
@@ -168,6 +169,26 @@ def promote_if_better(db: Database, version: str) -> Decision:
         wake_waiting(session)  # predict deferred "no model promoted yet" is due now
         old = f", retiring {current.version}{versus}" if current is not None else ""
         return Decision(True, f"promoted {version} ({cand.val_mean_accuracy:.4f}){old}")
+
+
+def retire(db: Database, version: str) -> str:
+    """Stop serving the promoted model `version` (e.g. of a set the study dropped): its
+    (set, profile) has no promoted model until a training promotes one. What it already
+    predicted stays. LprdError for an unknown or not promoted version."""
+    with db.write() as session:
+        row = session.execute(
+            select(ModelVersion).where(ModelVersion.version == version)
+        ).scalar_one_or_none()
+        if row is None:
+            raise LprdError(f"no model version {version!r}; `lprd models` lists them")
+        if row.state != PROMOTED:
+            raise LprdError(f"{version} is {row.state}, not promoted: it serves nothing")
+        row.state = RETIRED
+        where = f"the {row.feature_profile} profile of the {row.target_set} set"
+    return (
+        f"retired {version}: {where} has no promoted model until `lprd train` promotes "
+        "one; its predictions already stored stay"
+    )
 
 
 def promoted(db: Database, profile: str, target_set: str = BUILTIN_SET) -> ModelVersion | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from daemon.errors import LprdError
 from daemon.learn import registry
 from storage.models import ModelVersion
 
@@ -86,3 +87,16 @@ def test_a_run_that_promotes_two_profiles_names_both(database):
     )
     registry.promote_if_better(database, candidate(database, "full-numeric-r6", 0.89))
     assert promoted_in_run(database, "r7") == "full-numeric-r7, transcript_only-embedding-r7"
+
+
+def test_retiring_the_promoted_model_leaves_its_profile_without_one(database):
+    registry.promote_if_better(database, candidate(database, "served", 0.90))
+    said = registry.retire(database, "served")
+    assert said.startswith("retired served: the full profile of the first_impressions set")
+    assert states(database) == {"served": "retired"}
+    assert registry.promoted(database, "full") is None
+    with pytest.raises(LprdError, match="retired, not promoted"):
+        registry.retire(database, "served")
+    with pytest.raises(LprdError, match="no model version 'nothing'"):
+        registry.retire(database, "nothing")
+    assert registry.promote_if_better(database, candidate(database, "next", 0.885)).promoted
