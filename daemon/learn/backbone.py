@@ -95,13 +95,14 @@ def packaged_gemma(cache_dir: Path | None = None) -> BaseSpec:
     return BaseSpec(f"{GEMMA_NAME} ({GEMMA_DIST} {gguf.name})", str(gguf.parent), gguf.name)
 
 
-def resolve_base(base_model: str) -> BaseSpec:
+def resolve_base(base_model: str, cache_dir: Path | None = None) -> BaseSpec:
     """Turn the config value (empty, a packaged base's name, hub id, folder or .gguf file)
-    into a BaseSpec."""
+    into a BaseSpec; a packaged base that must be joined from chunks is joined under
+    `cache_dir` (the home's model cache, writable under the systemd sandbox)."""
     if not base_model:
         return embedded_base()
     if base_model.lower() in GEMMA_NAMES:
-        return packaged_gemma()
+        return packaged_gemma(cache_dir)
     path = Path(base_model).expanduser()
     if path.suffix == ".gguf" and path.is_file():
         return BaseSpec(str(path), str(path.parent), path.name)
@@ -165,15 +166,16 @@ def weights_folder(base: BaseSpec, cache_dir: Path | None = None) -> str:
         return base.source
     from daemon.learn.base_cache import default_cache_dir, dequantised
 
-    return str(dequantised(gguf_path(base), cache_dir or default_cache_dir()))
+    return str(dequantised(gguf_path(base, cache_dir), cache_dir or default_cache_dir()))
 
 
-def gguf_path(base: BaseSpec) -> Path:
-    """A GGUF base's file; the packaged Gemma is joined again where its recorded copy is
-    gone (another user's cache, a cleared one): the same bytes, by its sha256."""
+def gguf_path(base: BaseSpec, cache_dir: Path | None = None) -> Path:
+    """A GGUF base's file; the packaged Gemma is joined again (under `cache_dir`) where its
+    recorded copy is gone (another home's cache, a cleared one): the same bytes, by its
+    sha256."""
     path = Path(base.source) / str(base.gguf_file)
     if not path.exists() and base.name.startswith(f"{GEMMA_NAME} ({GEMMA_DIST} "):
-        return packaged_gemma_gguf()
+        return packaged_gemma_gguf(cache_dir)
     return path
 
 
@@ -183,7 +185,7 @@ def base_digest(base: BaseSpec, cache_dir: Path | None = None) -> str | None:
         return None
     from daemon.learn.base_cache import default_cache_dir, gguf_digest
 
-    return gguf_digest(gguf_path(base), cache_dir or default_cache_dir())
+    return gguf_digest(gguf_path(base, cache_dir), cache_dir or default_cache_dir())
 
 
 def load_tokenizer(base: BaseSpec, cache_dir: Path | None = None) -> Any:

@@ -19,7 +19,7 @@ def digests_in_use(config: Config, db: Database | None) -> dict[str, list[str]]:
     from daemon.learn.base_cache import base_cache_dir
 
     users: dict[str, list[str]] = {}
-    base = resolve_base(config.train.base_model)
+    base = resolve_base(config.train.base_model, base_cache_dir(config))
     if base.gguf_file is not None and (Path(base.source) / base.gguf_file).is_file():
         digest = base_digest(base, base_cache_dir(config))
         users.setdefault(digest, []).append("train.base_model")

