@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import get_args
 
 from daemon.config.train import Head as HeadName
+from daemon.learn.backbone import LLM_HEADS
 from daemon.learn.heads import HEADS, is_llm_head
 from daemon.learn.heads.base import Head
 from daemon.learn.progress import is_llm_head as progress_is_llm_head
@@ -23,6 +24,8 @@ def test_every_head_is_described_under_its_own_name() -> None:
     assert all(isinstance(head, Head) and head.name == name for name, head in HEADS.items())
     llm = sorted(name for name in HEADS if is_llm_head(name))
     assert llm == ["generative", "regression"]
+    # backbone's list serves the modules below the heads (the registry's backend column)
+    assert sorted(LLM_HEADS) == llm
     assert [progress_is_llm_head(n) for n in ("regression", "embedding", "nope")] == [
         True, False, False
     ]  # fmt: skip
