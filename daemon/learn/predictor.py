@@ -49,11 +49,9 @@ def load_predictor(
     head = HEADS.get(manifest["kind"])
     if head is None:
         raise PermanentError(f"model folder {folder} has unknown head {manifest['kind']!r}")
-    return head.load(
-        folder,
-        manifest,
-        device,
-        base_cache,
-        use_unsloth,
-        lambda part: load_predictor(part, device, base_cache, use_unsloth),
-    )
+    from daemon.learn.heads.base import Saved
+
+    def load_part(part: Path) -> Predictor:
+        return load_predictor(part, device, base_cache, use_unsloth)
+
+    return head.load(Saved(folder, manifest, device, base_cache, use_unsloth, load_part))

@@ -96,6 +96,19 @@ class HeadRun:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """A saved model folder as the predictor opens it, and what loading it may need."""
+
+    folder: Path
+    manifest: dict[str, Any]  # its manifest.json
+    device: str
+    base_cache: Path | None  # dequantised GGUF bases
+    use_unsloth: str  # train.use_unsloth: the backend an LLM head loads through
+    # Loads another saved model folder (the parts of a blend, the model a transfer reads).
+    load_part: Callable[[Path], Any]
+
+
+@dataclass(frozen=True)
 class Head:
     """One prediction head, as the trainer and the predictor see it."""
 
@@ -115,17 +128,8 @@ class Head:
         """Fit the head on `prep.fit`, early-stopping or choosing on `prep.hold`."""
         raise NotImplementedError
 
-    def load(
-        self,
-        folder: Path,
-        manifest: dict[str, Any],
-        device: str,
-        base_cache: Path | None,
-        use_unsloth: str,
-        load_part: Callable[[Path], Any],
-    ) -> Any:
-        """The model saved in `folder`, ready to predict; `load_part(folder)` loads
-        another saved model (the parts of a blend, the model a transfer head reads)."""
+    def load(self, saved: Saved) -> Any:
+        """The model saved in `saved.folder`, ready to predict."""
         raise NotImplementedError
 
 

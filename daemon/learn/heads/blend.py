@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.learn.heads.base import Head, HeadRun, NotApplicable, Prepared, Trained
+from daemon.learn.heads.base import Head, HeadRun, NotApplicable, Prepared, Saved, Trained
 from daemon.learn.metrics import Scores, evaluate, present
 from daemon.learn.predictions import REPORT, UNSEEN, load_predictions
 
@@ -176,16 +176,8 @@ class BlendHead(Head):
     def train(self, prep: Prepared, run: HeadRun) -> Trained:
         return train_blend(prep, run)
 
-    def load(
-        self,
-        folder: Path,
-        manifest: dict[str, Any],
-        device: str,
-        base_cache: Path | None,
-        use_unsloth: str,
-        load_part: Callable[[Path], Any],
-    ) -> BlendModel:
-        return BlendModel.load(folder, load_part)
+    def load(self, saved: Saved) -> BlendModel:
+        return BlendModel.load(saved.folder, saved.load_part)
 
 
 HEAD = BlendHead(KIND, refit_per_fold=False, needs_validation=True)

@@ -25,6 +25,7 @@ from daemon.learn.heads.base import (
     HeadRun,
     HeadSkipped,
     Prepared,
+    Saved,
     Trained,
     holdout_rows,
 )
@@ -108,17 +109,11 @@ class LLMHead(Head):
             on_plan=lambda plan: run.publish(rows=planned_rows(prep, plan)),
         )
 
-    def load(
-        self,
-        folder: Path,
-        manifest: dict[str, Any],
-        device: str,
-        base_cache: Path | None,
-        use_unsloth: str,
-        load_part: Callable[[Path], Any],
-    ) -> Any:
-        lm, tok, max_length = load_base(manifest, device, base_cache, use_unsloth)
-        return self.restore(folder, lm, tok, max_length)
+    def load(self, saved: Saved) -> Any:
+        lm, tok, max_length = load_base(
+            saved.manifest, saved.device, saved.base_cache, saved.use_unsloth
+        )
+        return self.restore(saved.folder, lm, tok, max_length)
 
 
 def load_base(

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from daemon.config import TrainConfig
-from daemon.learn.heads.base import Head, HeadRun, Prepared, Trained, groups, ridge_trained
+from daemon.learn.heads.base import Head, HeadRun, Prepared, Saved, Trained, groups, ridge_trained
 from daemon.learn.heads.ridge import fit_ridge
 from daemon.learn.metrics import Scores
 from daemon.text.layout import split_sections
@@ -166,16 +166,8 @@ class NumericHead(Head):
     def train(self, prep: Prepared, run: HeadRun) -> Trained:
         return train_numeric(prep, run.config.train, run.device)
 
-    def load(
-        self,
-        folder: Path,
-        manifest: dict[str, Any],
-        device: str,
-        base_cache: Path | None,
-        use_unsloth: str,
-        load_part: Callable[[Path], Any],
-    ) -> NumericModel:
-        return NumericModel.load(folder)
+    def load(self, saved: Saved) -> NumericModel:
+        return NumericModel.load(saved.folder)
 
 
 HEAD = NumericHead("numeric")

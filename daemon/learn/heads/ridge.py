@@ -9,14 +9,14 @@ to earn their cost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from daemon.config import TrainConfig
 from daemon.learn.encoders import LLMHiddenEncoder, encode_cached
-from daemon.learn.heads.base import Head, HeadRun, Prepared, Trained, groups, ridge_trained
+from daemon.learn.heads.base import Head, HeadRun, Prepared, Saved, Trained, groups, ridge_trained
 from daemon.learn.metrics import Scores, headline_of, target_names
 from daemon.learn.text_features import FeatureScaler
 from storage.models import TARGETS
@@ -355,18 +355,11 @@ class RidgeHead(Head):
             self.name, prep, run.config.train, run.device, run.encodings, run.base_cache
         )
 
-    def load(
-        self,
-        folder: Path,
-        manifest: dict[str, Any],
-        device: str,
-        base_cache: Path | None,
-        use_unsloth: str,
-        load_part: Callable[[Path], Any],
-    ) -> RidgeModel:
+    def load(self, saved: Saved) -> RidgeModel:
         from daemon.learn.encoders import encoders_from_manifest
 
-        return RidgeModel.load(folder, encoders_from_manifest(manifest, device, base_cache))
+        encoders = encoders_from_manifest(saved.manifest, saved.device, saved.base_cache)
+        return RidgeModel.load(saved.folder, encoders)
 
 
 HEADS = tuple(RidgeHead(name) for name in RIDGE_HEADS)

@@ -39,7 +39,7 @@ from daemon.config import TrainConfig
 from daemon.config.targets import BUILTIN_SET, FI_COLUMNS
 from daemon.errors import PermanentError
 from daemon.learn.heads import base
-from daemon.learn.heads.base import Head, HeadRun, NotApplicable, Prepared, Trained
+from daemon.learn.heads.base import Head, HeadRun, NotApplicable, Prepared, Saved, Trained
 from daemon.learn.heads.ridge import _rows, fit_ridge
 from daemon.learn.metrics import Scores
 from daemon.learn.text_features import FeatureScaler
@@ -285,16 +285,8 @@ class TransferHead(Head):
         source = source_for(run.db, prep.profile, prep.target_set, load_fi)
         return lambda part: train_transfer(part, run.config.train, source)
 
-    def load(
-        self,
-        folder: Path,
-        manifest: dict[str, Any],
-        device: str,
-        base_cache: Path | None,
-        use_unsloth: str,
-        load_part: Callable[[Path], Any],
-    ) -> TransferModel:
-        return TransferModel.load(folder, load_part)
+    def load(self, saved: Saved) -> TransferModel:
+        return TransferModel.load(saved.folder, saved.load_part)
 
 
 HEAD = TransferHead(KIND)
