@@ -26,7 +26,7 @@ from sqlalchemy import select
 from daemon.config import Config
 from daemon.config.targets import BUILTIN_SET, FI_COLUMNS
 from daemon.errors import LprdError
-from daemon.targets import Target, TargetSet, first_impressions, from_description, target_sets
+from daemon.targets import Target, TargetSet, described_set, first_impressions, target_sets
 from daemon.video_record import read_output
 from storage.artifacts import ArtifactStore
 from storage.db import Database
@@ -200,13 +200,7 @@ MEASURES: tuple[Measure, ...] = (
 def recorded_set(details: dict[str, Any]) -> TargetSet | None:
     """The set a prediction's details describe (the predict stage records
     `TargetSet.describe()` there), or None for a prediction that does not say."""
-    data = details.get("target_set")
-    if not isinstance(data, dict):
-        return None
-    try:
-        return from_description(data)
-    except (KeyError, TypeError, ValueError):
-        return None
+    return described_set(details.get("target_set"))
 
 
 def _details(raw: str | None) -> dict[str, Any]:

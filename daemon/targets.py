@@ -177,6 +177,17 @@ def get_set(config: Config | None, name: str | None) -> TargetSet:
     return sets[name]
 
 
+def described_set(data: Any) -> TargetSet | None:
+    """`from_description` of what a model or a prediction recorded, or None when it
+    recorded no set or one that does not read as a set."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return from_description(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def from_description(data: dict[str, Any]) -> TargetSet:
     """A set back from `TargetSet.describe()` (as recorded with a model)."""
     targets = tuple(

@@ -8,13 +8,13 @@ edited or removed (the config names what to train next, the model what it is).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from daemon.config import Config
-from daemon.learn.predictor import MANIFEST
-from daemon.targets import TargetSet, from_description, get_set, target_sets
+from daemon.errors import PermanentError
+from daemon.learn.predictor import read_manifest
+from daemon.targets import TargetSet, described_set, get_set, target_sets
 from storage.db import Database
 
 
@@ -22,10 +22,10 @@ def recorded_set(folder: Path) -> TargetSet | None:
     """The set in the manifest of the model saved in `folder`, or None when the folder,
     its manifest or the set in it is missing or unreadable (a model saved before sets)."""
     try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text())
-        return from_description(manifest["target_set"])
-    except (OSError, ValueError, KeyError, TypeError):
+        manifest = read_manifest(folder)
+    except (PermanentError, OSError, ValueError):
         return None
+    return described_set(manifest.get("target_set") if isinstance(manifest, dict) else None)
 
 
 def trained_set(row: Any, config: Config | None) -> TargetSet:

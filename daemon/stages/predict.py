@@ -85,7 +85,10 @@ def serving(ctx: StageContext, texts: dict[str, str]) -> list[tuple[TargetSet, s
         chosen = choose_model(ctx, texts, name)
         if chosen is not None:
             profile, model = chosen
-            found.append((trained_set(model, ctx.config), profile, model))
+            target_set = ctx.models.get(  # the model's manifest, read once per version
+                ("lprd-target-set", model.version), lambda m=model: trained_set(m, ctx.config)
+            )
+            found.append((target_set, profile, model))
     if not found:
         names = " or ".join(f"'{p}'" for p in texts)
         raise StageDeferred(
