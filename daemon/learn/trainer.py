@@ -229,6 +229,7 @@ def train_head(
     head = HEADS[kind]
     if head.needs_validation and prep.report_split == CROSS_VALIDATION:
         raise NotApplicable(f"{kind}: needs a validation split (this profile has none)")
+    bases = base_cache_dir(config)
     run = HeadRun(
         config=config,
         db=db,
@@ -237,11 +238,9 @@ def train_head(
         check_stop=check_stop,
         deadline=deadline,
         publish=publish,
-        load_model=lambda folder: load_predictor(
-            folder, device, base_cache_dir(config), cfg.use_unsloth
-        ),
+        load_model=lambda folder: load_predictor(folder, device, bases, cfg.use_unsloth),
         is_llm=is_llm_head,
-        base_cache=base_cache_dir(config),
+        base_cache=bases,
         encodings=encodings_dir(config),
         checkpoints=checkpoints_dir(config),
     )
