@@ -28,6 +28,42 @@ def test_weights_follow_the_better_part_per_trait():
     assert blend.choose_weights(truth, truth, truth) == dict.fromkeys(TARGETS, 0.0)
 
 
+def test_a_gain_within_noise_leaves_the_trait_to_the_other_head():
+    import random
+
+    rng = random.Random(3)
+    truth = [dict.fromkeys(TARGETS, rng.uniform(0.2, 0.8)) for _ in range(200)]
+    # Both parts share the same error; the LLM only adds noise of its own, so any weight
+    # above 0 that wins on this sample wins by chance.
+    other = [{t: y[t] + rng.gauss(0, 0.1) for t in TARGETS} for y in truth]
+    llm = [{t: o[t] + rng.gauss(0, 0.01) for t in TARGETS} for o in other]
+    lucky = [t for t in TARGETS if _minimum_error_weight(llm, other, truth, t) > 0]
+    assert lucky, "the sample should favour some weight above 0 by chance"
+    assert blend.choose_weights(llm, other, truth) == dict.fromkeys(TARGETS, 0.0)
+
+
+def test_a_gain_from_one_person_alone_is_noise_when_rows_are_grouped():
+    # Person 0 (10 clips): the LLM is exact and the other head 0.3 off. Nine others
+    # (2 clips each): the other head is exact and the LLM 0.04 off.
+    truth = [dict.fromkeys(TARGETS, 0.5) for _ in range(28)]
+    other = [dict.fromkeys(TARGETS, 0.8 if i < 10 else 0.5) for i in range(28)]
+    llm = [dict.fromkeys(TARGETS, 0.5 if i < 10 else 0.54) for i in range(28)]
+    groups = ["p0"] * 10 + [f"p{1 + i // 2}" for i in range(18)]
+    assert _minimum_error_weight(llm, other, truth, "openness") == 1.0
+    assert blend.choose_weights(llm, other, truth) == dict.fromkeys(TARGETS, 1.0)
+    assert blend.choose_weights(llm, other, truth, groups) == dict.fromkeys(TARGETS, 0.0)
+
+
+def _minimum_error_weight(llm, other, truth, t):
+    errors = [
+        sum(
+            abs(w * a[t] + (1 - w) * b[t] - y[t]) for a, b, y in zip(llm, other, truth, strict=True)
+        )
+        for w in blend.WEIGHTS
+    ]
+    return blend.WEIGHTS[errors.index(min(errors))]
+
+
 @pytest.mark.slow
 def test_a_run_blends_its_llm_with_its_ridge_head(config, database, tmp_path):
     from daemon.learn import registry
