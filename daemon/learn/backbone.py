@@ -74,8 +74,7 @@ def packaged_gemma_gguf(cache_dir: Path | None = None) -> Path:
             f"train.base_model = {GEMMA_NAMES[0]} needs the {GEMMA_DIST} package: "
             "pip install 'lprd[gemma]' (Gemma Terms of Use: ai.google.dev/gemma/terms)"
         )
-    sums = (folder / "data" / "SHA256SUMS").read_text().split()
-    sha256, name = sums[0], sums[1]
+    sha256, name = _published_sum(folder)
     chunks: list[Path] = []
     for requirement in metadata.requires(GEMMA_DIST) or []:
         part = requirement.split("=")[0].split(";")[0].strip()
@@ -87,6 +86,19 @@ def packaged_gemma_gguf(cache_dir: Path | None = None) -> Path:
         raise PermanentError(f"{GEMMA_DIST} holds no chunks of {name}: reinstall it")
     chunks.sort(key=lambda p: p.name)
     return assembled(chunks, sha256, (cache_dir or default_cache_dir()) / "packaged" / name)
+
+
+def _published_sum(folder: Path) -> tuple[str, str]:
+    """(sha256, file name) of the GGUF that the Gemma package publishes."""
+    sums = (folder / "data" / "SHA256SUMS").read_text().split()
+    return sums[0], sums[1]
+
+
+def packaged_gemma_digest() -> str | None:
+    """sha256 of the packaged Gemma GGUF as its package publishes it (what a model trained
+    on it records), without joining the file; None when the package is not installed."""
+    folder = package_dir(GEMMA_DIST.replace("-", "_"))
+    return None if folder is None else _published_sum(folder)[0]
 
 
 def packaged_gemma(cache_dir: Path | None = None) -> BaseSpec:

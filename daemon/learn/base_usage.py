@@ -15,13 +15,9 @@ DIGEST_KEYS = ("base_sha256", "llm_base_sha256")
 def digests_in_use(config: Config, db: Database | None) -> dict[str, list[str]]:
     """{sha256 of a GGUF base: what uses it} over every model version's manifest (any state:
     a retired model can be promoted back) and the configured `train.base_model`."""
-    from daemon.learn.backbone import base_digest, resolve_base
-    from daemon.learn.base_cache import base_cache_dir
-
     users: dict[str, list[str]] = {}
-    base = resolve_base(config.train.base_model, base_cache_dir(config))
-    if base.gguf_file is not None and (Path(base.source) / base.gguf_file).is_file():
-        digest = base_digest(base, base_cache_dir(config))
+    digest = configured_digest(config)
+    if digest is not None:
         users.setdefault(digest, []).append("train.base_model")
     for row in all_versions(db) if db is not None else []:
         try:
@@ -32,3 +28,22 @@ def digests_in_use(config: Config, db: Database | None) -> dict[str, list[str]]:
             if manifest.get(key):
                 users.setdefault(manifest[key], []).append(row.version)
     return users
+
+
+def configured_digest(config: Config) -> str | None:
+    """sha256 of the configured GGUF base (None for a folder or hub base). The packaged
+    Gemma's is the one its package publishes: listing models must not join 253 MB."""
+    from daemon.learn.backbone import (
+        GEMMA_NAMES,
+        base_digest,
+        packaged_gemma_digest,
+        resolve_base,
+    )
+    from daemon.learn.base_cache import base_cache_dir
+
+    if config.train.base_model.lower() in GEMMA_NAMES:
+        return packaged_gemma_digest()
+    base = resolve_base(config.train.base_model, base_cache_dir(config))
+    if base.gguf_file is not None and (Path(base.source) / base.gguf_file).is_file():
+        return base_digest(base, base_cache_dir(config))
+    return None

@@ -85,6 +85,26 @@ def test_gemma_names_resolve_to_the_packaged_gguf_without_importing_it(tmp_path,
     assert backbone.gguf_path(spec, home_cache) == gguf and gguf.exists()
 
 
+@needs_gemma
+def test_listing_models_on_a_gemma_home_keeps_its_base_without_joining_it(tmp_path, capsys):
+    from daemon.cli import main
+    from daemon.learn.base_cache import MARKER
+
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "init"]) == 0
+    (home / "lprd.toml").write_text('[train]\nbase_model = "gemma3-270m"\n')
+    digest = backbone.packaged_gemma_digest()
+    assert digest is not None and len(digest) == 64
+    cache = home / "cache" / "models"
+    kept = cache / f"Gemma-3-270M-{digest[:16]}"  # its dequantised copy: in use
+    kept.mkdir(parents=True)
+    (kept / MARKER).write_text(json.dumps({"gguf": "/x/g.gguf", "sha256": digest}))
+    assert main(["--home", str(home), "models", "--prune-cache"]) == 0
+    assert "removed" not in capsys.readouterr().out
+    assert kept.exists()
+    assert not (cache / "packaged").exists()  # the 253 MB GGUF was not joined
+
+
 @pytest.fixture(scope="module")
 def gemma_cache(tmp_path_factory) -> Iterator[Path]:
     """One joined and dequantised copy of the packaged Gemma for the tests below (about
