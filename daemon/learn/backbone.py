@@ -301,6 +301,22 @@ def render_prompt(tok: Any, description: str, task: Task = FI_TASK) -> str:
     return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
 
 
+def turn_end_id(tok: Any) -> int | None:
+    """The token that closes an assistant turn in the tokenizer's chat template
+    (<|im_end|> in ChatML, <end_of_turn> in Gemma's, whose EOS is <eos>); EOS where the
+    template shows none."""
+    if getattr(tok, "chat_template", None):
+        marker = "\x00"
+        turn = [{"role": "user", "content": "a"}, {"role": "assistant", "content": marker}]
+        text = tok.apply_chat_template(turn, tokenize=False)
+        after = tok.encode(text[text.rindex(marker) + 1 :], add_special_tokens=False)
+        special = set(tok.all_special_ids) | set(getattr(tok, "added_tokens_decoder", {}))
+        closing = [i for i in after if i in special]
+        if closing:
+            return closing[0]
+    return tok.eos_token_id
+
+
 def prompt_ids(tok: Any, description: str, max_length: int, task: Task = FI_TASK) -> list[int]:
     """Token ids of the prompt; an over-long description is cut, never the instructions."""
     ids = tok.encode(render_prompt(tok, description, task), add_special_tokens=False)

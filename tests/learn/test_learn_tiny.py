@@ -142,6 +142,40 @@ def test_generative_answer_tokens_match_the_shared_format(tiny_model):
     assert json.loads(decoded) == json.loads(format_answer(scores))
 
 
+def test_the_answer_closes_the_models_turn_with_the_templates_token(tiny_model):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from daemon.learn.backbone import BaseSpec, load_tokenizer, turn_end_id
+    from daemon.learn.gguf_tokenizer import GEMMA_CHAT_TEMPLATE
+    from daemon.learn.heads.generative import AnswerCodec
+
+    scores = dict.fromkeys(TARGETS, 0.42)
+    chatml = load_tokenizer(BaseSpec("tiny", str(tiny_model)))
+    assert AnswerCodec(chatml).answer(scores)[-1] == chatml.convert_tokens_to_ids("<|im_end|>")
+    # Gemma's turns end with <end_of_turn>; its EOS (<eos>) ends the whole text.
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel()]
+    )
+    bpe.decoder = decoders.ByteLevel()
+    specials = ["<unk>", "<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bpe.train_from_iterator([format_answer(scores), "user model"], trainer)
+    gemma = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", pad_token="<pad>",
+                                    bos_token="<bos>", eos_token="<eos>")  # fmt: skip
+    gemma.chat_template = GEMMA_CHAT_TEMPLATE
+    end = gemma.convert_tokens_to_ids("<end_of_turn>")
+    assert turn_end_id(gemma) == end != gemma.eos_token_id
+    codec = AnswerCodec(gemma)
+    codec.check(scores)
+    assert codec.answer(scores)[-1] == end
+
+
 def _decode_alone(model, text: str) -> dict[str, float]:
     """The generative head's answer read one row at a time, without a KV cache: each
     step runs the whole sequence so far (the reference the batched decoder must match)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from daemon.config import TrainConfig
 from daemon.errors import PermanentError
-from daemon.learn.backbone import decoder, prompt_ids
+from daemon.learn.backbone import decoder, prompt_ids, turn_end_id
 from daemon.learn.data import Example
 from daemon.learn.heads.base import HeadSkipped, Prepared
 from daemon.learn.heads.lora import Built, LLMHead
@@ -43,6 +43,7 @@ class AnswerCodec:
         self.dot = self._text(".")
         self.literals = [self._text(literal(i, task)) for i in range(len(task.targets))]
         self.close = self._text("}")
+        self.end = turn_end_id(tok)  # the answer closes the model's turn
 
     def _text(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False)
@@ -52,18 +53,18 @@ class AnswerCodec:
         return [self.digit[int(s[0])], *self.dot, self.digit[int(s[2])], self.digit[int(s[3])]]
 
     def answer(self, scores: Scores) -> list[int]:
-        """The ids of format_answer(scores), followed by EOS."""
+        """The ids of format_answer(scores), followed by the token that ends the turn."""
         ids: list[int] = []
         for i, t in enumerate(self.task.targets):
             ids += self.literals[i] + self.number(scores[t])
         ids += self.close
-        if self.tok.eos_token_id is not None:
-            ids.append(self.tok.eos_token_id)
+        if self.end is not None:
+            ids.append(self.end)
         return ids
 
     def check(self, scores: Scores) -> None:
         """Raise unless the pieces decode to exactly the shared answer format."""
-        ids = self.answer(scores)[: -1 if self.tok.eos_token_id is not None else None]
+        ids = self.answer(scores)[: -1 if self.end is not None else None]
         text = self.tok.decode(ids)
         if text.replace(" ", "") != format_answer(scores, self.task).replace(" ", ""):
             raise PermanentError(f"answer tokens decode to {text!r}, not the shared format")
