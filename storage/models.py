@@ -221,7 +221,18 @@ class InboxFile(Base):
     __table_args__ = (Index("ix_inbox_files_state", "state"),)
 
 
-class Label(Base):
+class FirstImpressionsScores:
+    """The six First Impressions columns (0-1), shared by labels and predictions."""
+
+    openness: Mapped[float | None] = mapped_column(Float)
+    conscientiousness: Mapped[float | None] = mapped_column(Float)
+    extraversion: Mapped[float | None] = mapped_column(Float)
+    agreeableness: Mapped[float | None] = mapped_column(Float)
+    neuroticism: Mapped[float | None] = mapped_column(Float)
+    interview: Mapped[float | None] = mapped_column(Float)
+
+
+class Label(FirstImpressionsScores, Base):
     """Ground-truth scores for a clip name, from a dataset import or a sidecar file."""
 
     __tablename__ = "labels"
@@ -231,12 +242,6 @@ class Label(Base):
     group_id: Mapped[str | None] = mapped_column(String(128))  # e.g. the YouTube id
     split: Mapped[str | None] = mapped_column(String(16))  # train / validation / test
     source: Mapped[str] = mapped_column(String(256), nullable=False)
-    openness: Mapped[float | None] = mapped_column(Float)
-    conscientiousness: Mapped[float | None] = mapped_column(Float)
-    extraversion: Mapped[float | None] = mapped_column(Float)
-    agreeableness: Mapped[float | None] = mapped_column(Float)
-    neuroticism: Mapped[float | None] = mapped_column(Float)
-    interview: Mapped[float | None] = mapped_column(Float)
     transcript: Mapped[str | None] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(nullable=False)
 
@@ -357,7 +362,7 @@ class TrainingRun(Base):
     )
 
 
-class Prediction(Base):
+class Prediction(FirstImpressionsScores, Base):
     """Scores a model version gave a video."""
 
     __tablename__ = "predictions"
@@ -370,14 +375,8 @@ class Prediction(Base):
     target_set: Mapped[str] = mapped_column(
         String(64), nullable=False, default=BUILTIN_SET, server_default=BUILTIN_SET
     )
-    # First Impressions' scores in their columns; every set's (this one's too) on its
-    # declared scale in scores_json.
-    openness: Mapped[float | None] = mapped_column(Float)
-    conscientiousness: Mapped[float | None] = mapped_column(Float)
-    extraversion: Mapped[float | None] = mapped_column(Float)
-    agreeableness: Mapped[float | None] = mapped_column(Float)
-    neuroticism: Mapped[float | None] = mapped_column(Float)
-    interview: Mapped[float | None] = mapped_column(Float)
+    # First Impressions' scores in their columns (FirstImpressionsScores); every set's
+    # (this one's too) on its declared scale in scores_json.
     scores_json: Mapped[str | None] = mapped_column(Text)
     # Intervals, their level, reasons and the serving profile, as the predict stage wrote them.
     details_json: Mapped[str | None] = mapped_column(Text)
