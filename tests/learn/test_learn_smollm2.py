@@ -42,6 +42,10 @@ def test_smollm2_loads_and_both_heads_run_on_it():
     lm = add_lora(lm, cfg, backend)
     gen = GenerativeModel(lm, tok, cfg.max_length)
     gen.codec.check(dict.fromkeys(TARGETS, 0.53))
+    # The answer closes the ChatML turn; the GGUF names <|im_start|> as its EOS.
+    assert gen.codec.answer(dict.fromkeys(TARGETS, 0.53))[-1] == tok.convert_tokens_to_ids(
+        "<|im_end|>"
+    )
     texts = ["I love meeting people.", "I prefer to stay home."]
     scores = gen.predict(texts[:1])[0]
     assert set(scores) == set(TARGETS) and all(0 <= v <= 1 for v in scores.values())
