@@ -108,6 +108,29 @@ def test_a_run_blends_its_llm_with_its_ridge_head(config, database, tmp_path):
     assert evaluate(served, served)["mean_accuracy"] == 1.0
 
 
+@pytest.mark.slow
+def test_without_a_budget_an_llm_head_leaves_scores_of_every_held_out_row(
+    config, database, tmp_path
+):
+    from daemon.learn import registry
+    from daemon.learn.trainer import prepare, run_training
+    from tests.learn.test_learn_tiny import make_tiny_model
+
+    tiny = make_tiny_model(tmp_path / "tiny")
+    tiny_train_config(config, tiny, ["regression"])
+    config.train.max_steps, config.train.eval_every, config.train.eval_limit = 4, 2, 8
+    config.train.holdout_fraction, config.train.time_budget_s = 0.3, 0  # no budget
+    add_labelled(database, synthetic_rows(120))
+    run_training(config, database, "t1", "cpu")
+    (row,) = registry.all_versions(database)
+    held = prepare(database, "transcript_only", config.train).hold
+    unseen = blend.load_predictions(Path(row.path), blend.UNSEEN)
+    # Early stopping read 8 held-out rows; the final model scored the rest once more, for
+    # the blend's weights and the conformal intervals.
+    assert set(unseen) == {e.clip_name for e in held} and len(held) > 8
+    assert json.loads(row.metrics_json)["fit"]["unseen_rows"] == len(held)
+
+
 def test_blend_without_an_llm_head_is_skipped_not_failed(config, database):
     from daemon.learn.trainer import run_training
 

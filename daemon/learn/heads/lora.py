@@ -30,7 +30,7 @@ from daemon.learn.heads.base import (
     holdout_rows,
 )
 from daemon.learn.memory import fit_problem
-from daemon.learn.metrics import evaluate
+from daemon.learn.metrics import Scores, evaluate
 from daemon.text.prompt import task_for
 
 log = logging.getLogger("lprd.learn")
@@ -246,13 +246,31 @@ def train_llm(
     )
     if best["predicted"] is None or best["score"] != result.best_score:
         best["predicted"] = llm.model.predict([e.text for e in hold])  # best was before a resume
-    calibration = (best["predicted"], hold_y)
-    trained = Trained(kind, llm.model, result.best_score, _llm_detail(llm, result, device, plan),
+    unseen, predicted = hold, best["predicted"]
+    if deadline is None:
+        unseen, predicted = _score_rest_of_holdout(llm.model, prep.hold, hold, predicted)
+    calibration = (predicted, [e.scores for e in unseen])
+    detail = _llm_detail(llm, result, device, plan) | {"unseen_rows": len(unseen)}
+    trained = Trained(kind, llm.model, result.best_score, detail,
                       llm.base.name, _llm_manifest(kind, llm, cfg, device, base_cache),
                       calibration)  # fmt: skip
-    trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in hold]
+    trained.checkpoint, trained.calibration_clips = checkpoint, [e.clip_name for e in unseen]
     trained.report_rows = report if len(report) < len(prep.report) else None
     return trained
+
+
+def _score_rest_of_holdout(
+    model: Any, holdout: list[Example], scored: list[Example], predicted: list[Scores]
+) -> tuple[list[Example], list[Scores]]:
+    """Every held-out row with the final model's scores: the rows early stopping scored
+    (`scored`, `predicted`) and the rest, scored once now. Without a time budget this is
+    cheap beside the training, and the blend's weights and the conformal intervals then
+    rest on the whole holdout, not on the `train.eval_limit` rows early stopping read."""
+    seen = {e.clip_name for e in scored}
+    rest = [e for e in holdout if e.clip_name not in seen]
+    if not rest:
+        return scored, predicted
+    return scored + rest, predicted + model.predict([e.text for e in rest])
 
 
 def _llm_detail(llm: _LLM, result: Any, device: str, plan: scoring_plan.ScoringPlan) -> dict:
