@@ -107,13 +107,18 @@ def packaged_gemma(cache_dir: Path | None = None) -> BaseSpec:
     return BaseSpec(f"{GEMMA_NAME} ({GEMMA_DIST} {gguf.name})", str(gguf.parent), gguf.name)
 
 
+def names_packaged_gemma(base_model: str) -> bool:
+    """Whether a `train.base_model` value names the packaged Gemma 3 270M."""
+    return base_model.lower() in GEMMA_NAMES
+
+
 def resolve_base(base_model: str, cache_dir: Path | None = None) -> BaseSpec:
     """Turn the config value (empty, a packaged base's name, hub id, folder or .gguf file)
     into a BaseSpec; a packaged base that must be joined from chunks is joined under
     `cache_dir` (the home's model cache, writable under the systemd sandbox)."""
     if not base_model:
         return embedded_base()
-    if base_model.lower() in GEMMA_NAMES:
+    if names_packaged_gemma(base_model):
         return packaged_gemma(cache_dir)
     path = Path(base_model).expanduser()
     if path.suffix == ".gguf" and path.is_file():

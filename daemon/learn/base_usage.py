@@ -34,16 +34,17 @@ def configured_digest(config: Config) -> str | None:
     """sha256 of the configured GGUF base (None for a folder or hub base). The packaged
     Gemma's is the one its package publishes: listing models must not join 253 MB."""
     from daemon.learn.backbone import (
-        GEMMA_NAMES,
         base_digest,
+        names_packaged_gemma,
         packaged_gemma_digest,
         resolve_base,
     )
     from daemon.learn.base_cache import base_cache_dir
 
-    if config.train.base_model.lower() in GEMMA_NAMES:
+    if names_packaged_gemma(config.train.base_model):
         return packaged_gemma_digest()
-    base = resolve_base(config.train.base_model, base_cache_dir(config))
+    cache = base_cache_dir(config)
+    base = resolve_base(config.train.base_model, cache)
     if base.gguf_file is not None and (Path(base.source) / base.gguf_file).is_file():
-        return base_digest(base, base_cache_dir(config))
+        return base_digest(base, cache)
     return None
