@@ -99,9 +99,9 @@ def fit(
         rng.setstate(state.rng)
         log.info("step %d/%d: resumed, best holdout %.4f", step, total, best.best_score)
     eval_s = time.monotonic() - start  # measured again at every evaluation
-    start = time.monotonic()
+    start, first = time.monotonic(), step  # rates count only the steps taken in this process
     report = progress or (lambda *_args: None)
-    report(0, total, None, best.best_score, 0.0, None)
+    report(step, total, None, best.best_score, 0.0, None)  # where a resumed run starts
 
     def evaluate_now(step: int) -> bool:
         """Score the holdout; True when early stopping says to stop."""
@@ -123,7 +123,8 @@ def fit(
     while step < total:
         check_stop()
         if deadline is not None:
-            step_s = (time.monotonic() - start - eval_total) / step if step else 0.0
+            done = step - first
+            step_s = (time.monotonic() - start - eval_total) / done if done else 0.0
             left = deadline - time.monotonic() - eval_s * reserve_factor
             if left < step_s + eval_s:  # no time for another step and its evaluation
                 if step == 0 and best.resumed_from == 0:  # nothing learned: nothing to score
@@ -159,7 +160,7 @@ def fit(
         if step % cfg.eval_every == 0 or step == total:
             stop = evaluate_now(step)
         elapsed = time.monotonic() - start
-        eta = elapsed / step * (total - step)
+        eta = elapsed / (step - first) * (total - step)
         if deadline is not None:
             eta = min(eta, max(0.0, deadline - time.monotonic()))
         report(step, total, last_loss, best.best_score, elapsed, 0.0 if stop else eta)

@@ -64,6 +64,31 @@ def test_a_stopped_training_resumes_to_the_uninterrupted_weights(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_resumed_training_times_only_its_own_steps(tmp_path, monkeypatch):
+    """The ETA (and the step time the budget check uses) of a resumed run must not count the
+    steps it restored as if they had taken no time."""
+    key = checkpoint_key(test="linear")
+    with pytest.raises(StopRequested):
+        _fit(Checkpoint(tmp_path, key, every_s=0.0), stop_at=18)
+    clock = [1000.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: clock[0])
+    module, rows, loss_fn, score_fn = _problem()
+
+    def one_second_steps(batch):
+        clock[0] += 1.0
+        return loss_fn(batch)
+
+    reports = []
+    cfg = TrainConfig(max_steps=30, epochs=100.0, batch_size=8, eval_every=7, patience=100)
+    groups = [{"params": list(module.parameters()), "lr": 0.05}]
+    loop.fit(module, groups, rows, one_second_steps, score_fn, cfg, lambda: None, None, 0.0,
+             lambda *args: reports.append(args), Checkpoint(tmp_path, key, every_s=1e9))  # fmt: skip
+    assert reports[0][0] == 18  # the first report says where the run resumed
+    etas = {step: eta for step, _total, _loss, _best, _elapsed, eta in reports[1:]}
+    assert min(etas) == 19
+    assert etas[19] == pytest.approx(11.0) and etas[25] == pytest.approx(5.0)
+
+
 def test_a_damaged_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path):
     checkpoint = Checkpoint(tmp_path, "k", every_s=1e9)
     checkpoint.path.parent.mkdir(parents=True)
