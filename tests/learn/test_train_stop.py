@@ -66,10 +66,9 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not all(p.exists() for p in PICKLES), reason="no First Impressions data")
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_stops_a_foreground_training(tmp_path, sig) -> None:
+def _start_training(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+    """A home with the First Impressions labels described and a foreground `lprd train`
+    in it that has reached its head's training steps."""
     home = tmp_path / "home"
     args = ["--home", str(home)]
     assert main([*args, "init"]) == 0
@@ -84,19 +83,35 @@ def test_a_signal_stops_a_foreground_training(tmp_path, sig) -> None:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
-    db = home / "lprd.db"
     try:
-        end, phase = time.monotonic() + 180, None
+        end = time.monotonic() + 180
         while time.monotonic() < end and proc.poll() is None:
-            run = _run(db)
+            run = _run(home / "lprd.db")
             heads = (run[1] or {}).get("heads", []) if run else []
-            phase = heads[0].get("phase") if heads else None
-            if phase == "training":
+            if heads and heads[0].get("phase") == "training":
                 break
             time.sleep(0.5)
         assert proc.poll() is None, proc.stdout.read().decode()
-        jobs = _training_processes(home / "logs")
-        assert jobs, "no training job running"
+        assert _training_processes(home / "logs"), "no training job running"
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return home, proc
+
+
+needs_data = pytest.mark.skipif(
+    not all(p.exists() for p in PICKLES), reason="no First Impressions data"
+)
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_foreground_training(tmp_path, sig) -> None:
+    home, proc = _start_training(tmp_path)
+    db = home / "lprd.db"
+    try:
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=40)
     finally:
@@ -113,3 +128,26 @@ def test_a_signal_stops_a_foreground_training(tmp_path, sig) -> None:
     # Not a terminal: plain lines, no progress bars, in the output and the log.
     log_text = next((home / "logs").glob("train-*.log")).read_text(errors="replace")
     assert "\r" not in text and "it/s]" not in log_text
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_training_whose_lprd_train_dies_stops_and_says_why(tmp_path) -> None:
+    """`lprd train` killed outright (as when its terminal goes away mid-stop): the job it
+    started notices, stops its head process and records the run as stopped, not failed."""
+    home, proc = _start_training(tmp_path)
+    proc.kill()
+    proc.wait()
+    end = time.monotonic() + 40
+    while time.monotonic() < end and (
+        _run(home / "lprd.db")[0] == "running"
+        or any(_alive(p) for p in _training_processes(home / "logs"))
+    ):
+        time.sleep(0.5)
+    assert not [p for p in _training_processes(home / "logs") if _alive(p)]
+    with sqlite3.connect(home / "lprd.db") as conn:
+        status, error = conn.execute(
+            "select status, error from training_runs order by id desc"
+        ).fetchone()
+    assert status == "stopped", error
+    assert f"the process that started it (pid {proc.pid}) is gone" in error

@@ -225,15 +225,22 @@ def stop_flag(grace_s: float | None = None) -> tuple[Callable[[], None], Callabl
 
     def check_stop() -> None:
         if state["stopping"]:
-            raise StopRequested("training stopped by SIGTERM")
+            raise StopRequested(_stop_reason["why"])
 
     signal.signal(signal.SIGTERM, on_term)
     return check_stop, lambda: state["stopping"]
 
 
-def exit_with_parent(interval_s: float = 1.0) -> None:
-    """End this head process when the training process that started it is gone (e.g.
-    killed), so no orphan keeps training and registering candidates."""
+_stop_reason = {"why": "training stopped by SIGTERM"}  # what StopRequested says
+
+
+def exit_with_parent(interval_s: float = 1.0, stop_grace_s: float | None = None) -> None:
+    """End this process when the process that started it is gone (e.g. killed), so no
+    orphan keeps training and registering candidates.
+
+    With `stop_grace_s`, it is first stopped as SIGTERM stops it (a training job closes its
+    run as stopped and stops its head process) and exits only if still there that long
+    after; without, it exits at once."""
     import threading
 
     parent = os.getppid()
@@ -241,6 +248,12 @@ def exit_with_parent(interval_s: float = 1.0) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval_s)
+        if stop_grace_s is not None:
+            _stop_reason["why"] = (
+                f"training stopped: the process that started it (pid {parent}) is gone"
+            )
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(stop_grace_s)
         os._exit(3)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

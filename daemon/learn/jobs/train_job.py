@@ -36,6 +36,8 @@ from storage.states import TrainingStatus
 
 log = logging.getLogger("lprd.learn")
 
+TRAIN_STOP_GRACE_S = 30.0  # a job whose `lprd train` is gone has this long to stop itself
+
 
 def promoted_in_run(db: Database, tag: str) -> str | None:
     """The versions this run promoted (theirs end in `-<tag>`), one per set and profile,
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_stop, _ = stop_flag()
     if "--exit-with-parent" in args[2:]:
-        exit_with_parent()
+        # A foreground `lprd train` that dies (its terminal closed) leaves a stopped run
+        exit_with_parent(stop_grace_s=TRAIN_STOP_GRACE_S)
     db = Database(config.database_url)
     tag = f"r{run_id}"
     try:
