@@ -207,10 +207,14 @@ def base_digest(base: BaseSpec, cache_dir: Path | None = None) -> str | None:
 
 def load_tokenizer(base: BaseSpec, cache_dir: Path | None = None) -> Any:
     """The base model's tokenizer with a pad token (the EOS token where none is defined)."""
+    return _tokenizer_in(weights_folder(base, cache_dir))
+
+
+def _tokenizer_in(folder: str) -> Any:
+    """The tokenizer saved in `folder` (or a hub id), padded on the right."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(weights_folder(base, cache_dir))
-    return _pad_right(tok)
+    return _pad_right(AutoTokenizer.from_pretrained(folder))
 
 
 def _pad_right(tok: Any) -> Any:
@@ -251,7 +255,7 @@ def load_causal_lm(
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     model.to(device)
     model.eval()
-    return model, load_tokenizer(base, cache_dir), backend
+    return model, _tokenizer_in(folder), backend
 
 
 def add_lora(model: Any, cfg: TrainConfig, backend: Backend) -> Any:
