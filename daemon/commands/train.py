@@ -100,8 +100,8 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     log = Path(run.log_path)
     if log.exists():
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-        print("\n".join(lines[-12:]))
-    print(f"run #{run.id} {last['status']}" + (f": {last['error']}" if last["error"] else ""))
+        _say("\n".join(lines[-12:]))
+    _say(f"run #{run.id} {last['status']}" + (f": {last['error']}" if last["error"] else ""))
     db.dispose()
     if caught:
         return 128 + caught[0]
@@ -116,16 +116,16 @@ def _wait(db: Any, run_id: int, proc: Any, caught: list[int]) -> None:
         target=watch_run, args=(db, run_id, proc, lambda: bool(caught), 0.2), daemon=True
     )
     watcher.start()
-    show = _LiveView() if sys.stdout.isatty() else _PlainView()
+    show = _GuardedView(_LiveView() if sys.stdout.isatty() else _PlainView())
     stop_sent: float | None = None
     heads: set[int] = set()
     try:
         while watcher.is_alive():
             if caught and stop_sent is None:
+                proc.send_signal(signal.SIGTERM)  # first: the note may go nowhere (SIGHUP)
+                stop_sent = time.monotonic()
                 name = signal.Signals(caught[0]).name
                 show.note(f"{name}: stopping the training (run #{run_id}, pid {proc.pid})")
-                proc.send_signal(signal.SIGTERM)
-                stop_sent = time.monotonic()
             elif stop_sent is not None and time.monotonic() - stop_sent > STOP_KILL_AFTER_S:
                 show.note(f"the training did not stop within {STOP_KILL_AFTER_S:.0f} s: killing it")
                 heads = _children(proc.pid)
@@ -179,6 +179,54 @@ def _progress(db: Any, run_id: int) -> dict[str, Any] | None:
             return loads(run.progress) if run else None
     except Exception:  # noqa: BLE001 - the display must not end the wait
         return None
+
+
+def _say(text: str) -> None:
+    """Print, unless the output is gone (a closed terminal or pipe)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that nothing written later (nor the flush at
+    exit) fails on an output that went away: EIO from a hung-up terminal, EPIPE from a
+    closed pipe."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+class _GuardedView:
+    """A view that goes quiet once its output is gone: the wait, and the stop of the
+    training, must not end with the terminal that showed them."""
+
+    def __init__(self, view: _PlainView | _LiveView) -> None:
+        self.view: _PlainView | _LiveView | None = view
+
+    def _call(self, method: str, *args: Any) -> None:
+        if self.view is None:
+            return
+        try:
+            getattr(self.view, method)(*args)
+        except OSError:
+            self.view = None
+            _silence_stdout()
+
+    def note(self, text: str) -> None:
+        self._call("note", text)
+
+    def update(self, doc: dict[str, Any] | None) -> None:
+        self._call("update", doc)
+
+    def close(self) -> None:
+        self._call("close")
 
 
 class _PlainView:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -66,9 +67,9 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _start_training(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+def _start_training(tmp_path: Path, stdout: int = subprocess.PIPE) -> tuple[Path, subprocess.Popen]:
     """A home with the First Impressions labels described and a foreground `lprd train`
-    in it that has reached its head's training steps."""
+    in it (writing to `stdout`) that has reached its head's training steps."""
     home = tmp_path / "home"
     args = ["--home", str(home)]
     assert main([*args, "init"]) == 0
@@ -79,7 +80,7 @@ def _start_training(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
         [sys.executable, "-m", "daemon", *args, "train"],
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
@@ -91,7 +92,7 @@ def _start_training(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
             if heads and heads[0].get("phase") == "training":
                 break
             time.sleep(0.5)
-        assert proc.poll() is None, proc.stdout.read().decode()
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
         assert _training_processes(home / "logs"), "no training job running"
     except BaseException:
         proc.kill()
@@ -151,3 +152,35 @@ def test_a_training_whose_lprd_train_dies_stops_and_says_why(tmp_path) -> None:
         ).fetchone()
     assert status == "stopped", error
     assert f"the process that started it (pid {proc.pid}) is gone" in error
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.parametrize("output", ["pipe", "terminal"])
+def test_a_hang_up_stops_the_training_though_the_output_is_gone(tmp_path, output) -> None:
+    """A closed terminal sends SIGHUP and takes the output with it (EIO from a terminal,
+    EPIPE from a closed pipe): `lprd train` still stops its training itself and exits 129;
+    the run does not wait for the job to notice its parent is gone."""
+    if output == "pipe":
+        home, proc = _start_training(tmp_path)
+        proc.stdout.close()
+    else:  # a pseudo-terminal: the live table, then its terminal closes
+        main_fd, terminal_fd = pty.openpty()
+        home, proc = _start_training(tmp_path, stdout=terminal_fd)
+        os.close(terminal_fd)
+        os.close(main_fd)
+    proc.send_signal(signal.SIGHUP)
+    try:
+        proc.wait(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGHUP
+    assert not [p for p in _training_processes(home / "logs") if _alive(p)]
+    with sqlite3.connect(home / "lprd.db") as conn:
+        status, error = conn.execute(
+            "select status, error from training_runs order by id desc"
+        ).fetchone()
+    assert status == "stopped", error
+    assert error.startswith("training stopped by SIGTERM"), error
