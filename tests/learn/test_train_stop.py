@@ -101,6 +101,18 @@ def _start_training(tmp_path: Path, stdout: int = subprocess.PIPE) -> tuple[Path
     return home, proc
 
 
+def _stopped_run_error(home: Path) -> str:
+    """The error of the home's last training run, once it is checked that the run was
+    recorded as stopped and left no training process behind."""
+    assert not [p for p in _training_processes(home / "logs") if _alive(p)]
+    with sqlite3.connect(home / "lprd.db") as conn:
+        status, error = conn.execute(
+            "select status, error from training_runs order by id desc"
+        ).fetchone()
+    assert status == "stopped", error
+    return error
+
+
 needs_data = pytest.mark.skipif(
     not all(p.exists() for p in PICKLES), reason="no First Impressions data"
 )
@@ -145,12 +157,7 @@ def test_a_training_whose_lprd_train_dies_stops_and_says_why(tmp_path) -> None:
         or any(_alive(p) for p in _training_processes(home / "logs"))
     ):
         time.sleep(0.5)
-    assert not [p for p in _training_processes(home / "logs") if _alive(p)]
-    with sqlite3.connect(home / "lprd.db") as conn:
-        status, error = conn.execute(
-            "select status, error from training_runs order by id desc"
-        ).fetchone()
-    assert status == "stopped", error
+    error = _stopped_run_error(home)
     assert f"the process that started it (pid {proc.pid}) is gone" in error
 
 
@@ -177,10 +184,5 @@ def test_a_hang_up_stops_the_training_though_the_output_is_gone(tmp_path, output
             proc.kill()
             proc.wait()
     assert proc.returncode == 128 + signal.SIGHUP
-    assert not [p for p in _training_processes(home / "logs") if _alive(p)]
-    with sqlite3.connect(home / "lprd.db") as conn:
-        status, error = conn.execute(
-            "select status, error from training_runs order by id desc"
-        ).fetchone()
-    assert status == "stopped", error
+    error = _stopped_run_error(home)
     assert error.startswith("training stopped by SIGTERM"), error
