@@ -10,6 +10,7 @@ exits 128 + the signal's number once every process of the run is gone.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -153,8 +154,6 @@ def _children(pid: int) -> set[int]:
 def _reap_orphans(pids: set[int], wait_s: float = 5.0) -> None:
     """Wait for the head processes of a killed job to notice (they exit with their parent);
     kill any still there after `wait_s`."""
-    import os
-
     from storage.processes import pid_alive
 
     end = time.monotonic() + wait_s
@@ -193,8 +192,6 @@ def _silence_stdout() -> None:
     """Point standard output at /dev/null, so that nothing written later (nor the flush at
     exit) fails on an output that went away: EIO from a hung-up terminal, EPIPE from a
     closed pipe."""
-    import os
-
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())
